@@ -1,0 +1,1 @@
+"""Amphion Open Platform: the domain services and the HTTP door."""

@@ -1,0 +1,181 @@
+"""Database access: engine factory, read and write scopes, migrations.
+
+Two backends are supported and both are tested: SQLite (the embedded default) and PostgreSQL.
+
+SQLite lets one writer in at a time, and unserialized writers starve each other for seconds
+(research/performance.md, B2). So every write scope here takes an in-process lock and opens the
+transaction with ``BEGIN IMMEDIATE``; readers use a separate engine with plain ``BEGIN`` and are
+never blocked by the writer (WAL). Between processes SQLite's own lock and ``busy_timeout`` decide.
+
+On PostgreSQL write scopes are ordinary transactions: correctness comes from atomic statements
+(``UPDATE … WHERE balance >= :c``) and ``FOR UPDATE SKIP LOCKED`` job claims, not from a lock.
+
+Services never commit: a scope commits once when the request or event that opened it finishes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+# RETURNING, used by the atomic debit, needs SQLite 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; SQLModel's datetime columns store and return aware UTC on both backends."""
+    return datetime.now(UTC)
+
+
+def normalize_url(url: str) -> str:
+    """Pick the psycopg 3 driver for plain PostgreSQL URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=1 if immediate else 8,
+        max_overflow=0 if immediate else 16,
+        pool_timeout=60,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.close()
+
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+class Database:
+    """One database: a write scope (serialized on SQLite) and a read scope."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self._write_lock = threading.Lock()
+        if self.is_sqlite:
+            if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+                raise RuntimeError(f"SQLite >= 3.35 is required, found {sqlite3.sqlite_version}")
+            path = self.url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = _sqlite_engine(
+                self.url, immediate=True, synchronous=sqlite_synchronous
+            )
+            self.read_engine = _sqlite_engine(
+                self.url, immediate=False, synchronous=sqlite_synchronous
+            )
+        else:
+            self.write_engine = create_engine(
+                self.url, pool_pre_ping=True, pool_size=10, max_overflow=20
+            )
+            self.read_engine = self.write_engine
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that may write; commits on success, rolls back on any exception."""
+        if self.is_sqlite:
+            with self._write_lock, self._session(self.write_engine) as session:
+                yield session
+        else:
+            with self._session(self.write_engine) as session:
+                yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction; never blocks on SQLite's writer."""
+        with self._session(self.read_engine) as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def _session(self, engine: Engine) -> Iterator[Session]:
+        session = Session(engine, expire_on_commit=False, autoflush=True)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    """An alembic Config pointing at the repository's migrations and the given database."""
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """Apply every migration up to head (run at start-up and by ``amphion migrate``)."""
+    from alembic import command
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+def make_null_pool_engine(url: str) -> Engine:
+    """A pool-less engine for one-off tools (alembic, dumps)."""
+    return create_engine(normalize_url(url), poolclass=NullPool)
+
+
+@lru_cache
+def get_database() -> Database:
+    """The process-wide database from settings."""
+    from api.settings import get_settings
+
+    return Database(get_settings().resolved_database_url)

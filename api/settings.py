@@ -1,0 +1,93 @@
+"""Runtime configuration: one pydantic-settings class, read from ``AMPHION_*`` variables and ``.env``.
+
+Everything an operator can change lives here, with the embedded defaults that let a fresh clone
+run on one machine (SQLite and local storage under ``./data``). Outside ``development`` the
+default secret key is refused, because every API-key digest, session digest and signed URL is
+keyed by it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "amphion-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """All knobs of the platform; see README "Configuration" for what each one does."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AMPHION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite file inside data_dir
+    redis_url: str = ""  # empty: in-process rate limits (single process only)
+
+    host: str = "0.0.0.0"
+    port: int = 8888
+    public_base_url: str = ""  # empty: derived from the request
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Storage: "local" keeps objects under data_dir/objects; "s3" uses the AMPHION_S3_* settings.
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = "amphion"
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    signed_url_ttl_seconds: int = 24 * 3600
+
+    # Accounts and sessions.
+    signup_bonus_micros: int = 100_000_000  # ¥100
+    session_idle_minutes: int = 12 * 60
+    session_absolute_hours: int = 7 * 24
+    signup_limit_per_hour: int = 5
+    signin_limit_per_15min: int = 10
+    cookie_secure: bool = False  # set true behind HTTPS
+
+    # API keys: a cached verification is trusted this long; revocation must bite within 1 s.
+    key_cache_seconds: float = 0.5
+    key_last_used_resolution_seconds: int = 60
+
+    # Jobs.
+    inprocess_worker: bool = True
+    job_lease_seconds: int = 30
+    job_max_attempts: int = 3
+    job_poll_seconds: float = 0.5
+    job_handler_modules: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment != "development" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                "AMPHION_SECRET_KEY must be set to a long random value outside development"
+            )
+        if len(self.secret_key) < 16:
+            raise ValueError("AMPHION_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'amphion.db').resolve()}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,21 @@
+"""Imports every table module so ``api.db.metadata`` is complete (alembic, tests)."""
+
+from api.accounts.models import ConsoleSession, SignInTicket, User
+from api.billing.models import Hold, LedgerEntry, RedemptionCode
+from api.history.models import HistoryRecord
+from api.jobs.models import Job
+from api.keys.models import ApiKey
+from api.storage.models import StoredObject
+
+__all__ = [
+    "ApiKey",
+    "ConsoleSession",
+    "HistoryRecord",
+    "Hold",
+    "Job",
+    "LedgerEntry",
+    "RedemptionCode",
+    "SignInTicket",
+    "StoredObject",
+    "User",
+]
