@@ -126,20 +126,21 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction; never blocks on SQLite's writer."""
-        with self._session(self.read_engine) as session:
+        with self._session(self.read_engine, commit=False) as session:
             yield session
-            session.rollback()
 
     @contextmanager
-    def _session(self, engine: Engine) -> Iterator[Session]:
+    def _session(self, engine: Engine, *, commit: bool = True) -> Iterator[Session]:
         session = Session(engine, expire_on_commit=False, autoflush=True)
         try:
             yield session
-            session.commit()
+            if commit:
+                session.commit()
         except BaseException:
             session.rollback()
             raise
         finally:
+            # close() without rollback keeps loaded objects usable; the pool ends the transaction.
             session.close()
 
     def dispose(self) -> None:

@@ -1,0 +1,340 @@
+"""The ledger: every change of a balance is an immutable entry, written with the balance update.
+
+Spending is two-phase. ``hold`` reserves the most a piece of work can cost before it starts,
+with one atomic ``UPDATE … WHERE balance >= :amount`` (so concurrent holds can never overdraw);
+``capture`` settles the hold at the real cost once the work succeeded and gives back the rest;
+``release`` gives back everything when it failed. A hold resolves exactly once: the status flip
+``held → captured | released`` is itself a guarded ``UPDATE``, and every entry carries an
+idempotency key unique per user, so a replayed capture or release changes nothing.
+
+All functions take a Session and never commit; an error raised here rolls the caller's whole
+transaction back, so a failed step leaves no partial write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from api.accounts.models import User
+from api.billing.models import HOLD_CAPTURED, HOLD_HELD, HOLD_RELEASED, Hold, LedgerEntry
+from api.db import utcnow
+from api.errors import (
+    ConflictError,
+    InsufficientBalanceError,
+    InvalidInputError,
+    NotFoundError,
+    SpendCapExceededError,
+)
+from api.keys.models import ApiKey
+
+CREDIT_KINDS = ("signup_bonus", "grant", "redeem")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _check_key(idempotency_key: str) -> None:
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInputError("idempotency key must be 1–255 characters", param="idempotency_key")
+
+
+def _entry_by_key(session: Session, user_id: int, idempotency_key: str) -> LedgerEntry | None:
+    return session.execute(
+        select(LedgerEntry).where(
+            LedgerEntry.user_id == user_id, LedgerEntry.idempotency_key == idempotency_key
+        )
+    ).scalar_one_or_none()
+
+
+def _change_balance(session: Session, user_id: int, delta: int) -> int | None:
+    """Apply ``delta`` atomically unless it would go below zero; the new balance, or None."""
+    statement = (
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(balance_micros=User.balance_micros + delta)
+        .returning(User.balance_micros)
+    )
+    if delta < 0:
+        statement = statement.where(col(User.balance_micros) >= -delta)
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _append(
+    session: Session,
+    *,
+    user_id: int,
+    kind: str,
+    amount: int,
+    balance_after: int,
+    idempotency_key: str | None,
+    hold_id: int | None = None,
+    api_key_id: int | None = None,
+    actor_user_id: int | None = None,
+    note: str = "",
+) -> LedgerEntry:
+    entry = LedgerEntry(
+        user_id=user_id,
+        kind=kind,
+        amount_micros=amount,
+        balance_after_micros=balance_after,
+        idempotency_key=idempotency_key,
+        hold_id=hold_id,
+        api_key_id=api_key_id,
+        actor_user_id=actor_user_id,
+        note=note[:500],
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def credit(
+    session: Session,
+    user_id: int,
+    amount: int,
+    *,
+    kind: str = "grant",
+    idempotency_key: str | None = None,
+    note: str = "",
+    actor_user_id: int | None = None,
+) -> LedgerEntry:
+    """Add credit (sign-up bonus, admin grant, redeemed code); replaying a key is a no-op."""
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"not a credit kind: {kind}")
+    if amount <= 0:
+        raise InvalidInputError("amount must be positive", param="amount")
+    if idempotency_key is not None:
+        _check_key(idempotency_key)
+        existing = _entry_by_key(session, user_id, idempotency_key)
+        if existing is not None:
+            return existing
+    balance = _change_balance(session, user_id, amount)
+    if balance is None:
+        raise NotFoundError("User not found")
+    return _append(
+        session,
+        user_id=user_id,
+        kind=kind,
+        amount=amount,
+        balance_after=balance,
+        idempotency_key=idempotency_key,
+        actor_user_id=actor_user_id,
+        note=note,
+    )
+
+
+def adjust(
+    session: Session,
+    user_id: int,
+    amount: int,
+    *,
+    note: str,
+    actor_user_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """An admin correction of either sign; a negative one can never take the balance below 0."""
+    if amount == 0:
+        raise InvalidInputError("amount must not be zero", param="amount")
+    if idempotency_key is not None:
+        _check_key(idempotency_key)
+        existing = _entry_by_key(session, user_id, idempotency_key)
+        if existing is not None:
+            return existing
+    balance = _change_balance(session, user_id, amount)
+    if balance is None:
+        if session.get(User, user_id) is None:
+            raise NotFoundError("User not found")
+        raise InsufficientBalanceError("The adjustment would take the balance below zero")
+    return _append(
+        session,
+        user_id=user_id,
+        kind="adjustment",
+        amount=amount,
+        balance_after=balance,
+        idempotency_key=idempotency_key,
+        actor_user_id=actor_user_id,
+        note=note,
+    )
+
+
+def hold(
+    session: Session,
+    user_id: int,
+    amount: int,
+    *,
+    idempotency_key: str,
+    api_key_id: int | None = None,
+    purpose: str = "",
+) -> Hold:
+    """Reserve ``amount`` µ¥; the same key returns the existing hold instead of reserving twice.
+
+    Raises InsufficientBalanceError when the balance cannot cover it and SpendCapExceededError
+    when the API key's spend cap would be passed.
+    """
+    _check_key(idempotency_key)
+    if amount < 0:
+        raise InvalidInputError("amount must not be negative", param="amount")
+    existing = session.execute(
+        select(Hold).where(Hold.user_id == user_id, Hold.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    if api_key_id is not None and amount > 0:
+        reserved = session.execute(
+            update(ApiKey)
+            .where(
+                col(ApiKey.id) == api_key_id,
+                (col(ApiKey.spend_cap_micros).is_(None))
+                | (ApiKey.spent_micros + amount <= ApiKey.spend_cap_micros),
+            )
+            .values(spent_micros=ApiKey.spent_micros + amount)
+            .returning(ApiKey.id)
+        ).scalar_one_or_none()
+        if reserved is None:
+            raise SpendCapExceededError("This API key has reached its spend cap")
+    balance = _change_balance(session, user_id, -amount)
+    if balance is None:
+        raise InsufficientBalanceError("Insufficient balance")
+    new_hold = Hold(
+        user_id=user_id,
+        api_key_id=api_key_id,
+        amount_micros=amount,
+        idempotency_key=idempotency_key,
+        purpose=purpose[:64],
+    )
+    session.add(new_hold)
+    session.flush()
+    _append(
+        session,
+        user_id=user_id,
+        kind="hold",
+        amount=-amount,
+        balance_after=balance,
+        idempotency_key=f"hold:{idempotency_key}",
+        hold_id=new_hold.id,
+        api_key_id=api_key_id,
+        note=purpose,
+    )
+    return new_hold
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a hold ended: the status, what was charged, and whether this call did it."""
+
+    hold_id: int
+    status: str
+    charged_micros: int
+    settled_now: bool
+
+
+def _settle(
+    session: Session, hold_id: int, user_id: int | None, status: str, charged: int
+) -> Settlement:
+    current = session.get(Hold, hold_id)
+    if current is None or (user_id is not None and current.user_id != user_id):
+        raise NotFoundError("Hold not found")
+    if charged < 0 or charged > current.amount_micros:
+        raise ValueError(
+            f"capture of {charged} µ¥ outside the hold of {current.amount_micros} µ¥"
+        )
+    flipped = session.execute(
+        update(Hold)
+        .where(col(Hold.id) == hold_id, col(Hold.status) == HOLD_HELD)
+        .values(status=status, captured_micros=charged, settled_at=utcnow())
+        .returning(Hold.id)
+    ).scalar_one_or_none()
+    if flipped is None:
+        session.refresh(current)
+        if current.status != status:
+            raise ConflictError(f"Hold {hold_id} was already {current.status}")
+        return Settlement(hold_id, current.status, current.captured_micros or 0, False)
+    refund = current.amount_micros - charged
+    balance = _change_balance(session, current.user_id, refund)
+    assert balance is not None  # a non-negative delta always applies
+    if current.api_key_id is not None and refund:
+        session.execute(
+            update(ApiKey)
+            .where(col(ApiKey.id) == current.api_key_id)
+            .values(spent_micros=ApiKey.spent_micros - refund)
+        )
+    kind = "capture" if status == HOLD_CAPTURED else "release"
+    _append(
+        session,
+        user_id=current.user_id,
+        kind=kind,
+        amount=refund,
+        balance_after=balance,
+        idempotency_key=f"{kind}:{current.idempotency_key}",
+        hold_id=hold_id,
+        api_key_id=current.api_key_id,
+        note=current.purpose,
+    )
+    session.refresh(current)
+    return Settlement(hold_id, status, charged, True)
+
+
+def capture(
+    session: Session, hold_id: int, amount: int, *, user_id: int | None = None
+) -> Settlement:
+    """Charge ``amount`` (at most the hold) and give back the rest; a replay changes nothing."""
+    return _settle(session, hold_id, user_id, HOLD_CAPTURED, amount)
+
+
+def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Settlement:
+    """Give the whole hold back (the work failed); a replay changes nothing."""
+    return _settle(session, hold_id, user_id, HOLD_RELEASED, 0)
+
+
+def balance_of(session: Session, user_id: int) -> int:
+    value = session.execute(select(User.balance_micros).where(User.id == user_id)).scalar_one_or_none()
+    if value is None:
+        raise NotFoundError("User not found")
+    return int(value)
+
+
+def list_entries(
+    session: Session,
+    user_id: int,
+    *,
+    kinds: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[LedgerEntry], int]:
+    """One page of a user's entries, newest first, and the total matching."""
+    conditions = [LedgerEntry.user_id == user_id]
+    if kinds:
+        conditions.append(col(LedgerEntry.kind).in_(list(kinds)))
+    if since is not None:
+        conditions.append(col(LedgerEntry.created_at) >= since)
+    if until is not None:
+        conditions.append(col(LedgerEntry.created_at) < until)
+    total = session.execute(select(func.count()).select_from(LedgerEntry).where(*conditions)).scalar_one()
+    rows = session.execute(
+        select(LedgerEntry)
+        .where(*conditions)
+        .order_by(col(LedgerEntry.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).scalars()
+    return list(rows), int(total)
+
+
+def unreconciled_users(session: Session) -> list[int]:
+    """Users whose cached balance differs from the sum of their entries (should be none)."""
+    sums = (
+        select(LedgerEntry.user_id, func.coalesce(func.sum(LedgerEntry.amount_micros), 0).label("s"))
+        .group_by(LedgerEntry.user_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(User.id)
+        .outerjoin(sums, sums.c.user_id == User.id)
+        .where(func.coalesce(sums.c.s, 0) != User.balance_micros)
+    ).scalars()
+    return [int(r) for r in rows]

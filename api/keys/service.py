@@ -1,0 +1,305 @@
+"""API keys: issue (plaintext shown once), list masked, rename, limit, revoke, verify.
+
+Format: ``sk-`` + 32 base62 characters (190 random bits) + a 6-character base62 CRC32 checksum,
+so a scanner or this server can reject a mistyped or random string without a database query.
+Only an HMAC-SHA256 digest under the server secret is stored, plus ``sk-ab`` and the last four
+characters for the masked form ``sk-ab…wxyz``.
+
+Verification caches a key's row for ``key_cache_seconds`` (0.5 s by default), and expiry is
+re-checked on every use, so a revoked or expired key stops working within a second everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from api.accounts.models import User
+from api.db import Database, utcnow
+from api.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    KeyRevokedError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from api.keys.models import ApiKey
+from api.principal import SCOPES, Principal
+from api.security import base62_checksum, keyed_digest, random_base62
+
+KEY_PREFIX = "sk-"
+KEY_BODY_LENGTH = 32
+KEY_CHECKSUM_LENGTH = 6
+KEY_LENGTH = len(KEY_PREFIX) + KEY_BODY_LENGTH + KEY_CHECKSUM_LENGTH
+MAX_ACTIVE_KEYS = 100
+MAX_RPM = 100_000
+MAX_NAME = 100
+_UNSET: Any = object()
+
+
+def generate_key() -> str:
+    body = random_base62(KEY_BODY_LENGTH)
+    return f"{KEY_PREFIX}{body}{base62_checksum(body, KEY_CHECKSUM_LENGTH)}"
+
+
+def is_well_formed(key: str) -> bool:
+    """Shape and checksum only: no database needed to refuse a random or mistyped string."""
+    if len(key) != KEY_LENGTH or not key.startswith(KEY_PREFIX) or not key.isascii():
+        return False
+    body = key[len(KEY_PREFIX) : len(KEY_PREFIX) + KEY_BODY_LENGTH]
+    checksum = key[len(KEY_PREFIX) + KEY_BODY_LENGTH :]
+    return body.isalnum() and base62_checksum(body, KEY_CHECKSUM_LENGTH) == checksum
+
+
+def mask(head: str, last4: str) -> str:
+    return f"{head}…{last4}"
+
+
+def parse_scopes(scopes: list[str] | tuple[str, ...] | None) -> str:
+    """Validate requested scopes; none given means every scope."""
+    if scopes is None:
+        return ",".join(SCOPES)
+    chosen = []
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise InvalidInputError(
+                f"Unknown scope '{scope}'; choose from {', '.join(SCOPES)}", param="scopes"
+            )
+        if scope not in chosen:
+            chosen.append(scope)
+    if not chosen:
+        raise InvalidInputError("At least one scope is required", param="scopes")
+    return ",".join(s for s in SCOPES if s in chosen)
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError("name must not be empty", param="name")
+    if len(name) > MAX_NAME:
+        raise InvalidInputError(f"name must be at most {MAX_NAME} characters", param="name")
+    return name.strip()
+
+
+def _check_limits(
+    spend_cap_micros: int | None, rpm_limit: int | None, expires_at: datetime | None
+) -> None:
+    if spend_cap_micros is not None and spend_cap_micros < 0:
+        raise InvalidInputError("spend_cap must not be negative", param="spend_cap")
+    if rpm_limit is not None and not 1 <= rpm_limit <= MAX_RPM:
+        raise InvalidInputError(f"rpm_limit must be between 1 and {MAX_RPM}", param="rpm_limit")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInputError("expires_at must be in the future", param="expires_at")
+
+
+def issue_key(
+    session: Session,
+    *,
+    user_id: int,
+    name: str,
+    secret_key: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    spend_cap_micros: int | None = None,
+    rpm_limit: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext, which is never available again."""
+    name = _check_name(name)
+    _check_limits(spend_cap_micros, rpm_limit, expires_at)
+    scope_text = parse_scopes(scopes)
+    active = session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user_id, col(ApiKey.revoked_at).is_(None))
+    ).scalar_one()
+    if active >= MAX_ACTIVE_KEYS:
+        raise InvalidInputError(f"At most {MAX_ACTIVE_KEYS} active keys per account")
+    plaintext = generate_key()
+    key = ApiKey(
+        user_id=user_id,
+        name=name,
+        digest=keyed_digest(secret_key, plaintext),
+        head=plaintext[: len(KEY_PREFIX) + 2],
+        last4=plaintext[-4:],
+        scopes=scope_text,
+        expires_at=expires_at,
+        spend_cap_micros=spend_cap_micros,
+        rpm_limit=rpm_limit,
+    )
+    session.add(key)
+    session.flush()
+    return key, plaintext
+
+
+def list_keys(session: Session, user_id: int, *, include_revoked: bool = True) -> list[ApiKey]:
+    statement = select(ApiKey).where(ApiKey.user_id == user_id)
+    if not include_revoked:
+        statement = statement.where(col(ApiKey.revoked_at).is_(None))
+    return list(session.execute(statement.order_by(col(ApiKey.id).desc())).scalars())
+
+
+def get_owned_key(session: Session, *, user_id: int, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.user_id != user_id:
+        raise NotFoundError("API key not found")
+    return key
+
+
+def update_key(
+    session: Session,
+    *,
+    user_id: int,
+    key_id: int,
+    name: str = _UNSET,
+    scopes: list[str] | None = _UNSET,
+    spend_cap_micros: int | None = _UNSET,
+    rpm_limit: int | None = _UNSET,
+    expires_at: datetime | None = _UNSET,
+) -> ApiKey:
+    """Rename or change the limits of a live key; fields left out stay as they are."""
+    key = get_owned_key(session, user_id=user_id, key_id=key_id)
+    if key.revoked_at is not None:
+        raise InvalidInputError("A revoked key cannot be changed", code="KEY_REVOKED")
+    if name is not _UNSET:
+        key.name = _check_name(name)
+    if scopes is not _UNSET:
+        key.scopes = parse_scopes(scopes)
+    _check_limits(
+        None if spend_cap_micros is _UNSET else spend_cap_micros,
+        None if rpm_limit is _UNSET else rpm_limit,
+        None if expires_at is _UNSET else expires_at,
+    )
+    if spend_cap_micros is not _UNSET:
+        key.spend_cap_micros = spend_cap_micros
+    if rpm_limit is not _UNSET:
+        key.rpm_limit = rpm_limit
+    if expires_at is not _UNSET:
+        key.expires_at = expires_at
+    session.add(key)
+    session.flush()
+    return key
+
+
+def revoke_key(session: Session, *, user_id: int, key_id: int) -> ApiKey:
+    """Revoke now; revoking twice keeps the first revocation time."""
+    key = get_owned_key(session, user_id=user_id, key_id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        session.flush()
+    return key
+
+
+@dataclass(frozen=True)
+class _KeySnapshot:
+    key_id: int
+    user_id: int
+    email: str
+    role: str
+    user_active: bool
+    scopes: frozenset[str]
+    rpm_limit: int | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyVerifier:
+    """Resolves a presented key to a Principal, with a short cache and throttled last-used."""
+
+    def __init__(
+        self,
+        db: Database,
+        secret_key: str,
+        *,
+        cache_seconds: float = 0.5,
+        last_used_resolution: int = 60,
+    ) -> None:
+        self._db = db
+        self._secret_key = secret_key
+        self._cache_seconds = cache_seconds
+        self._last_used_resolution = last_used_resolution
+        self._cache: dict[str, tuple[float, _KeySnapshot | None]] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, digest: str) -> _KeySnapshot | None:
+        with self._db.read() as session:
+            row = session.execute(
+                select(ApiKey, User).join(User, col(User.id) == ApiKey.user_id).where(
+                    ApiKey.digest == digest
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        key, user = row
+        assert key.id is not None and user.id is not None
+        return _KeySnapshot(
+            key_id=key.id,
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+            user_active=user.is_active,
+            scopes=frozenset(key.scopes.split(",")),
+            rpm_limit=key.rpm_limit,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+            last_used_at=key.last_used_at,
+        )
+
+    def _snapshot(self, digest: str) -> _KeySnapshot | None:
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        snapshot = self._load(digest)
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[digest] = (now, snapshot)
+        return snapshot
+
+    def verify(self, presented: str) -> Principal:
+        """The Principal for a presented key, or the error the caller should see."""
+        if not is_well_formed(presented):
+            raise AuthenticationError("Invalid API key")
+        snapshot = self._snapshot(keyed_digest(self._secret_key, presented))
+        if snapshot is None:
+            raise AuthenticationError("Invalid API key")
+        now = utcnow()
+        if snapshot.revoked_at is not None:
+            raise KeyRevokedError("This API key has been revoked")
+        if snapshot.expires_at is not None and snapshot.expires_at <= now:
+            raise KeyRevokedError("This API key has expired")
+        if not snapshot.user_active:
+            raise PermissionDeniedError("This account is suspended", code="ACCOUNT_SUSPENDED")
+        self._touch(snapshot, now)
+        return Principal(
+            user_id=snapshot.user_id,
+            email=snapshot.email,
+            role=snapshot.role,
+            via="api_key",
+            scopes=snapshot.scopes,
+            api_key_id=snapshot.key_id,
+            rpm_limit=snapshot.rpm_limit,
+        )
+
+    def _touch(self, snapshot: _KeySnapshot, now: datetime) -> None:
+        last = snapshot.last_used_at
+        if last is not None and (now - last).total_seconds() < self._last_used_resolution:
+            return
+        with self._db.write() as session:
+            session.execute(
+                update(ApiKey).where(col(ApiKey.id) == snapshot.key_id).values(last_used_at=now)
+            )
+        # Drop the cached row so the next use sees the new last_used_at and does not re-write.
+        with self._lock:
+            self._cache = {d: v for d, v in self._cache.items() if v[1] is not snapshot}
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
