@@ -1,4 +1,4 @@
-"""Runtime configuration: one pydantic-settings class, read from ``AMPHION_*`` variables and ``.env``.
+"""Runtime configuration: one pydantic-settings class, from ``AMPHION_*`` variables and ``.env``.
 
 Everything an operator can change lives here, with the embedded defaults that let a fresh clone
 run on one machine (SQLite and local storage under ``./data``). Outside ``development`` the

@@ -37,7 +37,8 @@ from api.security import (
 )
 from api.settings import Settings
 
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+EMAIL_PATTERN = re.compile(rf"^[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
 MAX_EMAIL_LENGTH = 254
 SIGNIN_WINDOW = 15 * 60
 SIGNUP_WINDOW = 3600
@@ -387,3 +388,20 @@ def register_user(
             settings=settings,
             role=ROLE_ADMIN if admin else "user",
         )
+
+
+def list_users(
+    session: Session, *, query: str = "", offset: int = 0, limit: int = 20
+) -> tuple[list[User], int]:
+    """Users for the admin view, newest first, optionally filtered by an e-mail fragment."""
+    from sqlalchemy import func
+
+    conditions = []
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(col(User.email).like(f"%{escaped.lower()}%", escape="\\"))
+    total = session.execute(select(func.count()).select_from(User).where(*conditions)).scalar_one()
+    rows = session.execute(
+        select(User).where(*conditions).order_by(col(User.id).desc()).offset(offset).limit(limit)
+    ).scalars()
+    return list(rows), int(total)

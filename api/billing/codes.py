@@ -46,9 +46,7 @@ def create_codes(
     if amount_micros <= 0:
         raise InvalidInputError("amount must be positive", param="amount")
     if not 1 <= count <= MAX_CODES_PER_BATCH:
-        raise InvalidInputError(
-            f"count must be between 1 and {MAX_CODES_PER_BATCH}", param="count"
-        )
+        raise InvalidInputError(f"count must be between 1 and {MAX_CODES_PER_BATCH}", param="count")
     codes = [_new_code() for _ in range(count)]
     for code in codes:
         session.add(

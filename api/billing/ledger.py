@@ -238,9 +238,7 @@ def _settle(
     if current is None or (user_id is not None and current.user_id != user_id):
         raise NotFoundError("Hold not found")
     if charged < 0 or charged > current.amount_micros:
-        raise ValueError(
-            f"capture of {charged} µ¥ outside the hold of {current.amount_micros} µ¥"
-        )
+        raise ValueError(f"capture of {charged} µ¥ outside the hold of {current.amount_micros} µ¥")
     flipped = session.execute(
         update(Hold)
         .where(col(Hold.id) == hold_id, col(Hold.status) == HOLD_HELD)
@@ -290,7 +288,9 @@ def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Se
 
 
 def balance_of(session: Session, user_id: int) -> int:
-    value = session.execute(select(User.balance_micros).where(User.id == user_id)).scalar_one_or_none()
+    value = session.execute(
+        select(User.balance_micros).where(User.id == user_id)
+    ).scalar_one_or_none()
     if value is None:
         raise NotFoundError("User not found")
     return int(value)
@@ -314,7 +314,9 @@ def list_entries(
         conditions.append(col(LedgerEntry.created_at) >= since)
     if until is not None:
         conditions.append(col(LedgerEntry.created_at) < until)
-    total = session.execute(select(func.count()).select_from(LedgerEntry).where(*conditions)).scalar_one()
+    total = session.execute(
+        select(func.count()).select_from(LedgerEntry).where(*conditions)
+    ).scalar_one()
     rows = session.execute(
         select(LedgerEntry)
         .where(*conditions)
@@ -328,7 +330,9 @@ def list_entries(
 def unreconciled_users(session: Session) -> list[int]:
     """Users whose cached balance differs from the sum of their entries (should be none)."""
     sums = (
-        select(LedgerEntry.user_id, func.coalesce(func.sum(LedgerEntry.amount_micros), 0).label("s"))
+        select(
+            LedgerEntry.user_id, func.coalesce(func.sum(LedgerEntry.amount_micros), 0).label("s")
+        )
         .group_by(LedgerEntry.user_id)
         .subquery()
     )

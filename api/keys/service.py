@@ -230,9 +230,9 @@ class KeyVerifier:
     def _load(self, digest: str) -> _KeySnapshot | None:
         with self._db.read() as session:
             row = session.execute(
-                select(ApiKey, User).join(User, col(User.id) == ApiKey.user_id).where(
-                    ApiKey.digest == digest
-                )
+                select(ApiKey, User)
+                .join(User, col(User.id) == ApiKey.user_id)
+                .where(ApiKey.digest == digest)
             ).one_or_none()
         if row is None:
             return None

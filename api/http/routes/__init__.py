@@ -1,1 +1,1 @@
-"""http/routes"""
+"""One module per dialect or resource; each exposes ``router``."""

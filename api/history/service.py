@@ -1,0 +1,202 @@
+"""History: write one record per billable operation; page through them; aggregate usage by day.
+
+Functions take a Session and never commit. Records are read back only together with their
+owner, so someone else's record id is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, func, select
+from sqlmodel import Session, col
+
+from api.errors import InvalidInputError, NotFoundError
+from api.history.models import RECORD_STATUSES, RECORD_TYPES, HistoryRecord
+
+MAX_INPUT_SUMMARY = 4000
+UsageGroup = Literal["type", "model", "key"]
+
+
+def _summary(input_summary: dict[str, Any]) -> dict[str, Any]:
+    """Keep the stored input summary small: long texts are cut, the shape is kept."""
+    text = json.dumps(input_summary, ensure_ascii=False, default=str)
+    if len(text) <= MAX_INPUT_SUMMARY:
+        return input_summary
+    trimmed = {
+        key: (value[:500] + "…" if isinstance(value, str) and len(value) > 500 else value)
+        for key, value in input_summary.items()
+    }
+    return trimmed
+
+
+def record(
+    session: Session,
+    *,
+    user_id: int,
+    type: str,
+    model: str = "",
+    voice: str = "",
+    input_summary: dict[str, Any] | None = None,
+    output_key: str | None = None,
+    output_text: str | None = None,
+    duration_ms: int | None = None,
+    characters: int | None = None,
+    cost_micros: int = 0,
+    status: str = "succeeded",
+    error: str | None = None,
+    api_key_id: int | None = None,
+    request_id: str = "",
+    latency_ms: int | None = None,
+    job_id: str | None = None,
+) -> HistoryRecord:
+    """Append one operation to the user's history."""
+    if type not in RECORD_TYPES:
+        raise ValueError(f"unknown history type {type!r}")
+    if status not in RECORD_STATUSES:
+        raise ValueError(f"unknown history status {status!r}")
+    row = HistoryRecord(
+        user_id=user_id,
+        type=type,
+        model=model[:64],
+        voice=voice[:128],
+        input_summary=_summary(input_summary or {}),
+        output_key=output_key,
+        output_text=output_text,
+        duration_ms=duration_ms,
+        characters=characters,
+        cost_micros=cost_micros,
+        status=status,
+        error=error[:500] if error else None,
+        api_key_id=api_key_id,
+        request_id=request_id[:64],
+        latency_ms=latency_ms,
+        job_id=job_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_record(session: Session, record_id: int, **changes: Any) -> HistoryRecord:
+    """Fill in what an async operation learned later (status, output, cost)."""
+    row = session.get(HistoryRecord, record_id)
+    if row is None:
+        raise NotFoundError("Record not found")
+    for name, value in changes.items():
+        if not hasattr(row, name) or name in {"id", "user_id", "created_at"}:
+            raise ValueError(f"cannot change {name}")
+        setattr(row, name, value)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_owned_record(session: Session, *, user_id: int, record_id: int) -> HistoryRecord:
+    row = session.get(HistoryRecord, record_id)
+    if row is None or row.user_id != user_id:
+        raise NotFoundError("Record not found", code="RECORD_NOT_FOUND")
+    return row
+
+
+def _conditions(
+    user_id: int,
+    types: Sequence[str],
+    since: datetime | None,
+    until: datetime | None,
+    api_key_id: int | None = None,
+) -> list[ColumnElement[bool]]:
+    for record_type in types:
+        if record_type not in RECORD_TYPES:
+            raise InvalidInputError(f"type must be one of {', '.join(RECORD_TYPES)}", param="type")
+    conditions: list[ColumnElement[bool]] = [col(HistoryRecord.user_id) == user_id]
+    if types:
+        conditions.append(col(HistoryRecord.type).in_(list(types)))
+    if since is not None:
+        conditions.append(col(HistoryRecord.created_at) >= since)
+    if until is not None:
+        conditions.append(col(HistoryRecord.created_at) < until)
+    if api_key_id is not None:
+        conditions.append(col(HistoryRecord.api_key_id) == api_key_id)
+    return conditions
+
+
+def list_records(
+    session: Session,
+    *,
+    user_id: int,
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    api_key_id: int | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[HistoryRecord], int]:
+    """One page of a user's records, newest first, and the total matching."""
+    conditions = _conditions(user_id, types, since, until, api_key_id)
+    total = session.execute(
+        select(func.count()).select_from(HistoryRecord).where(*conditions)
+    ).scalar_one()
+    rows = session.execute(
+        select(HistoryRecord)
+        .where(*conditions)
+        .order_by(col(HistoryRecord.created_at).desc(), col(HistoryRecord.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).scalars()
+    return list(rows), int(total)
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One day of usage for one group (a type, a model, or an API key; None = console)."""
+
+    day: str
+    group: str | int | None
+    calls: int
+    characters: int
+    duration_ms: int
+    cost_micros: int
+
+
+def daily_usage(
+    session: Session,
+    *,
+    user_id: int,
+    since: datetime,
+    until: datetime | None = None,
+    group_by: UsageGroup = "type",
+) -> list[UsageRow]:
+    """Succeeded operations per UTC day and group, oldest day first (for charts)."""
+    group_column = {
+        "type": HistoryRecord.type,
+        "model": HistoryRecord.model,
+        "key": HistoryRecord.api_key_id,
+    }.get(group_by)
+    if group_column is None:
+        raise InvalidInputError("group_by must be type, model or key", param="group_by")
+    # date() exists on both SQLite and PostgreSQL; CAST(... AS DATE) does not work on SQLite.
+    day = func.date(HistoryRecord.created_at).label("day")
+    conditions = _conditions(user_id, (), since, until)
+    conditions.append(col(HistoryRecord.status) == "succeeded")
+    rows = session.execute(
+        select(
+            day,
+            group_column,
+            func.count(),
+            func.coalesce(func.sum(HistoryRecord.characters), 0),
+            func.coalesce(func.sum(HistoryRecord.duration_ms), 0),
+            func.coalesce(func.sum(HistoryRecord.cost_micros), 0),
+        )
+        .where(*conditions)
+        .group_by(day, group_column)
+        .order_by(day)
+    ).all()
+    return [
+        UsageRow(str(d), g, int(n), int(chars), int(ms), int(cost))
+        for d, g, n, chars, ms, cost in rows
+    ]

@@ -1,0 +1,104 @@
+"""``create_api()``: the FastAPI application of every HTTP dialect.
+
+The same app serves alone (``amphion serve --api-only``, granian) and inside the console
+(``rx.App(api_transformer=create_api())``), where its routes win and Reflex is the fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from starlette.requests import Request
+
+from api.http.context import AppContext
+from api.http.errors import error_response, install_error_handlers
+from api.http.middleware import RequestContextMiddleware
+from api.http.routes import account, admin, billing, history
+
+logger = logging.getLogger("amphion.http")
+
+DESCRIPTION = """
+Amphion Open Platform HTTP API. Authenticate with `X-API-Key: sk-…` or
+`Authorization: Bearer sk-…` (an API key), or `Authorization: Bearer <token>` from
+`POST /api/auth/login`. Money is in yuan with four decimals (`"0.0100"`).
+"""
+
+
+def _start_worker(context: AppContext) -> Any:
+    if not context.settings.inprocess_worker:
+        return None
+    try:
+        from api.jobs.worker import Worker
+    except ImportError:  # the jobs package is optional while it is being built
+        return None
+    return Worker(context.db, context.settings).start_in_thread()
+
+
+def create_api(context: AppContext | None = None) -> FastAPI:
+    """Build the API app; without a context it is built from ``AMPHION_*`` settings."""
+    if context is None:
+        from api.db import get_database
+        from api.settings import get_settings
+
+        settings = get_settings()
+        context = AppContext.from_settings(settings, db=get_database())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = _start_worker(context)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop(timeout=10)
+
+    app = FastAPI(
+        title="Amphion Open Platform API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> Any:
+        # A lost database connection is a temporary outage, not a bug: say so and invite a retry.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(
+            request, 503, "Service temporarily unavailable", headers={"Retry-After": "2"}
+        )
+
+    for module in (account, billing, history, admin):
+        app.include_router(module.router)
+    _include_optional_routers(app)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers and the database responds."""
+        with context.db.read() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers of domains that land separately (files, jobs)."""
+    import importlib
+
+    for name in ("api.http.routes.files", "api.http.routes.jobs"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        app.include_router(module.router)

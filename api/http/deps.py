@@ -1,0 +1,129 @@
+"""FastAPI dependencies: the app context, the caller's Principal, client IP, request id.
+
+A caller proves who they are with an API key (``X-API-Key: sk-…`` or ``Authorization: Bearer
+sk-…``), a login token (``Authorization: Bearer <token>`` from ``POST /api/auth/login``) or the
+console's HttpOnly session cookie. A key in the query string is refused rather than ignored,
+so it is noticed and rotated; it is never logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.accounts.service import resolve_session
+from api.errors import AuthenticationError, InvalidInputError
+from api.http.context import AppContext
+from api.keys.service import KEY_PREFIX
+from api.principal import Principal
+from api.ratelimit import enforce
+
+SESSION_COOKIE = "amphion_session"
+REQUEST_ID_HEADER = "X-Request-Id"
+MISSING_CREDENTIALS = "Missing API key. Provide X-API-Key header or Authorization: Bearer <key>."
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def client_ip(request: Request, context: AppContext) -> str:
+    """The caller's address; X-Forwarded-For is believed only from configured proxies."""
+    peer = request.client.host if request.client else ""
+    trusted = context.settings.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and trusted and _is_trusted(peer, trusted):
+        return forwarded.split(",")[-1].strip()
+    return peer
+
+
+def _is_trusted(peer: str, trusted: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
+
+
+def request_id(request: Request) -> str:
+    value: str = getattr(request.state, "request_id", "") or uuid.uuid4().hex
+    return value
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationError("Authorization header must be 'Bearer <key or token>'")
+    return value.strip()
+
+
+def presented_session_token(request: Request) -> str | None:
+    """The session token the client presented (bearer login token or console cookie)."""
+    bearer = request.headers.get("authorization", "")
+    scheme, _, value = bearer.partition(" ")
+    if scheme.lower() == "bearer" and value.strip() and not value.strip().startswith(KEY_PREFIX):
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def resolve_principal(request: Request, context: AppContext) -> Principal:
+    """Authenticate the request or raise; enforces the key's requests-per-minute limit."""
+    if "api_key" in request.query_params or "key" in request.query_params:
+        raise InvalidInputError(
+            "API keys are not accepted in the URL; send the X-API-Key header", code="KEY_IN_URL"
+        )
+    header_key = request.headers.get("x-api-key", "").strip() or None
+    bearer = _bearer(request)
+    if header_key and bearer and header_key != bearer:
+        raise InvalidInputError("X-API-Key and Authorization carry different credentials")
+    presented = header_key or bearer
+    if presented is not None and presented.startswith(KEY_PREFIX):
+        principal = context.keys.verify(presented)
+        if principal.rpm_limit:
+            enforce(
+                context.limiter.hit(
+                    f"rpm:key:{principal.api_key_id}", limit=principal.rpm_limit, window=60
+                ),
+                "Rate limit exceeded for this API key; slow down",
+            )
+        return principal
+    if header_key is not None:
+        raise AuthenticationError("Invalid API key")
+    token = bearer or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise AuthenticationError(MISSING_CREDENTIALS)
+    principal = resolve_session(context.db, context.settings, token)
+    if principal is None:
+        raise AuthenticationError("Session expired or invalid; sign in again")
+    return principal
+
+
+def get_principal(request: Request, context: Context) -> Principal:
+    return resolve_principal(request, context)
+
+
+def get_session_principal(request: Request, context: Context) -> Principal:
+    principal = resolve_principal(request, context)
+    principal.require_session()
+    return principal
+
+
+def get_admin_principal(request: Request, context: Context) -> Principal:
+    principal = resolve_principal(request, context)
+    principal.require_admin()
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+SessionPrincipal = Annotated[Principal, Depends(get_session_principal)]
+AdminPrincipal = Annotated[Principal, Depends(get_admin_principal)]
