@@ -138,13 +138,7 @@ def sign_up(
     user_agent: str = "",
 ) -> SignedIn:
     """Register, grant the bonus, and sign in; throttled per client IP."""
-    email = normalize_email(email)
-    check_password_policy(password, email=email)
-    enforce(
-        limiter.hit(f"signup:ip:{ip}", limit=settings.signup_limit_per_hour, window=SIGNUP_WINDOW),
-        "Too many sign-ups from this address; try again later",
-    )
-    password_hash = hash_password(password)
+    email, password_hash = _admit_sign_up(limiter, settings, email=email, password=password, ip=ip)
     with db.write() as session:
         user = create_user(session, email=email, password_hash=password_hash, settings=settings)
         assert user.id is not None
@@ -152,6 +146,41 @@ def sign_up(
             session, user_id=user.id, settings=settings, ip=ip, user_agent=user_agent
         )
     return SignedIn(user, token, row.expires_at)
+
+
+def sign_up_with_ticket(
+    db: Database,
+    limiter: RateLimiter,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    ip: str = "",
+    user_agent: str = "",
+) -> tuple[User, str]:
+    """The console's sign-up: like ``sign_up`` but hands back a one-time sign-in ticket."""
+    email, password_hash = _admit_sign_up(limiter, settings, email=email, password=password, ip=ip)
+    with db.write() as session:
+        user = create_user(session, email=email, password_hash=password_hash, settings=settings)
+        assert user.id is not None
+        ticket = issue_sign_in_ticket(
+            session, user_id=user.id, settings=settings, ip=ip, user_agent=user_agent
+        )
+    return user, ticket
+
+
+def _admit_sign_up(
+    limiter: RateLimiter, settings: Settings, *, email: str, password: str, ip: str
+) -> tuple[str, str]:
+    """Validate and throttle a sign-up; the normalized e-mail and the password hash."""
+    email = normalize_email(email)
+    check_password_policy(password, email=email)
+    enforce(
+        limiter.hit(f"signup:ip:{ip}", limit=settings.signup_limit_per_hour, window=SIGNUP_WINDOW),
+        "Too many sign-ups from this address; try again later",
+    )
+    # Hash outside any write scope: Argon2 must not hold SQLite's writer lock.
+    return email, hash_password(password)
 
 
 def authenticate(
@@ -205,6 +234,26 @@ def sign_in(
             session, user_id=user.id, settings=settings, ip=ip, user_agent=user_agent
         )
     return SignedIn(user, token, row.expires_at)
+
+
+def sign_in_with_ticket(
+    db: Database,
+    limiter: RateLimiter,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    ip: str = "",
+    user_agent: str = "",
+) -> tuple[User, str]:
+    """The console's sign-in: check credentials, hand back a one-time sign-in ticket."""
+    user = authenticate(db, limiter, settings, email=email, password=password, ip=ip)
+    assert user.id is not None
+    with db.write() as session:
+        ticket = issue_sign_in_ticket(
+            session, user_id=user.id, settings=settings, ip=ip, user_agent=user_agent
+        )
+    return user, ticket
 
 
 def _revoke_token(session: Session, settings: Settings, token: str) -> None:
