@@ -1,4 +1,4 @@
-"""The ledger's guarantees: no overdraft under concurrency, exactly-once settlement, reconciliation."""
+"""Ledger guarantees: no overdraft under concurrency, exactly-once settlement, reconciliation."""
 
 from __future__ import annotations
 

@@ -1,0 +1,156 @@
+"""API keys: format and checksum, digest-only storage, masking, scopes, limits, revocation."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from api.db import Database, utcnow
+from api.errors import AuthenticationError, InvalidInputError, KeyRevokedError, NotFoundError
+from api.keys import service as keys
+from api.keys.models import ApiKey
+from api.settings import Settings
+from tests.helpers import make_key, make_user
+
+KEY_PATTERN = re.compile(r"^sk-[0-9A-Za-z]{38}$")
+
+
+def verifier(db: Database, settings: Settings, cache: float = 0.5) -> keys.KeyVerifier:
+    return keys.KeyVerifier(db, settings.secret_key, cache_seconds=cache)
+
+
+def test_generated_keys_are_unique_well_formed_and_checksummed() -> None:
+    generated = {keys.generate_key() for _ in range(10_000)}
+    assert len(generated) == 10_000
+    assert all(KEY_PATTERN.match(k) and keys.is_well_formed(k) for k in generated)
+    sample = next(iter(generated))
+    flipped = sample[:-1] + ("A" if sample[-1] != "A" else "B")
+    assert not keys.is_well_formed(flipped)
+
+
+def test_a_bad_checksum_is_refused_without_the_database(settings: Settings) -> None:
+    class NoDatabase:
+        def read(self):  # noqa: ANN201
+            raise AssertionError("the database must not be asked")
+
+    key = keys.generate_key()
+    broken = key[:10] + ("x" if key[10] != "x" else "y") + key[11:]
+    with pytest.raises(AuthenticationError):
+        keys.KeyVerifier(NoDatabase(), settings.secret_key).verify(broken)  # type: ignore[arg-type]
+
+
+def test_issue_shows_plaintext_once_and_stores_a_digest(db: Database, settings: Settings):
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    with db.read() as session:
+        row = session.get(ApiKey, key_id)
+    assert row is not None
+    assert plaintext not in (row.digest, row.head, row.last4)
+    assert keys.mask(row.head, row.last4) == f"{plaintext[:5]}…{plaintext[-4:]}"
+    principal = verifier(db, settings).verify(plaintext)
+    assert principal.user_id == user_id and principal.api_key_id == key_id
+    assert principal.via == "api_key"
+
+
+def test_revocation_bites_within_one_second_despite_the_cache(db: Database, settings: Settings):
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    cached = verifier(db, settings)
+    cached.verify(plaintext)  # now cached
+    with db.write() as session:
+        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+    revoked_at = time.monotonic()
+    while True:
+        try:
+            cached.verify(plaintext)
+        except KeyRevokedError:
+            break
+        assert time.monotonic() - revoked_at < 1.0, "revocation took longer than 1 s"
+        time.sleep(0.02)
+
+
+def test_expired_keys_stop_at_expiry_even_when_cached(db: Database, settings: Settings) -> None:
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    cached = verifier(db, settings, cache=60)
+    cached.verify(plaintext)
+    with db.write() as session:
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(expires_at=utcnow() + timedelta(milliseconds=200))
+        )
+    cached.forget()
+    cached.verify(plaintext)  # cached with an expiry 200 ms away
+    time.sleep(0.3)
+    with pytest.raises(KeyRevokedError):
+        cached.verify(plaintext)
+
+
+def test_scopes_and_limits(db: Database, settings: Settings) -> None:
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id, scopes=["tts"], rpm_limit=5)
+    principal = verifier(db, settings).verify(plaintext)
+    principal.require_scope("tts")
+    with pytest.raises(Exception) as denied:
+        principal.require_scope("asr")
+    assert getattr(denied.value, "status", None) == 403
+    assert principal.rpm_limit == 5
+    with pytest.raises(InvalidInputError):
+        make_key(db, settings, user_id, scopes=["everything"])
+    with pytest.raises(InvalidInputError):
+        make_key(db, settings, user_id, scopes=[])
+    with pytest.raises(InvalidInputError):
+        make_key(db, settings, user_id, expires_at=utcnow() - timedelta(days=1))
+    with pytest.raises(InvalidInputError):
+        make_key(db, settings, user_id, rpm_limit=0)
+
+
+def test_rename_update_and_ownership(db: Database, settings: Settings) -> None:
+    alice = make_user(db, settings)
+    bob = make_user(db, settings)
+    key_id, _ = make_key(db, settings, alice)
+    with db.write() as session:
+        renamed = keys.update_key(
+            session, user_id=alice, key_id=key_id, name="production", spend_cap_micros=1_000
+        )
+    assert renamed.name == "production" and renamed.spend_cap_micros == 1_000
+    for action in (
+        lambda s: keys.update_key(s, user_id=bob, key_id=key_id, name="stolen"),
+        lambda s: keys.revoke_key(s, user_id=bob, key_id=key_id),
+        lambda s: keys.get_owned_key(s, user_id=bob, key_id=key_id),
+    ):
+        with pytest.raises(NotFoundError), db.write() as session:
+            action(session)
+    with db.read() as session:
+        row = session.get(ApiKey, key_id)
+    assert row is not None and row.name == "production" and row.revoked_at is None
+
+
+def test_last_used_is_recorded_but_not_on_every_call(db: Database, settings: Settings) -> None:
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings, cache=0)
+    check.verify(plaintext)
+    with db.read() as session:
+        first = session.get(ApiKey, key_id).last_used_at  # type: ignore[union-attr]
+    assert first is not None
+    check.verify(plaintext)
+    with db.read() as session:
+        assert session.get(ApiKey, key_id).last_used_at == first  # type: ignore[union-attr]
+
+
+def test_suspended_account_keys_stop(db: Database, settings: Settings) -> None:
+    from api.accounts.models import User
+    from api.errors import PermissionDeniedError
+
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id)
+    with db.write() as session:
+        session.execute(update(User).where(User.id == user_id).values(is_active=False))
+    with pytest.raises(PermissionDeniedError):
+        verifier(db, settings, cache=0).verify(plaintext)
