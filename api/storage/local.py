@@ -1,0 +1,205 @@
+"""Objects as files under one directory, served through ``GET /files/{key}`` with signed URLs.
+
+This is the embedded default: no service to run, and the web process serves the bytes itself.
+Writes go to a hidden temp file in the target directory and are renamed into place
+(``os.replace`` is atomic on one file system), so a reader or a crash never sees half an object.
+
+A signed URL is ``{base_url}/files/{key}?expires={unix}&sig={sig}`` where ``sig`` is
+HMAC-SHA256 under the server secret of ``"{key}\\n{expires}"`` (plus ``"\\n{filename}"`` when a
+download name is requested, so the name cannot be swapped), URL-safe base64 without padding.
+Whoever holds the URL may read the object until it expires; nobody can forge one for another key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, urlencode
+
+from api.errors import InvalidInputError
+from api.storage.base import CHUNK_SIZE, ObjectNotFoundError, StorageUnavailableError
+from api.storage.keys import is_valid_key, validate_key
+
+FILES_ROUTE_PREFIX = "/files/"
+
+
+def _signature_message(key: str, expires: int, filename: str | None) -> bytes:
+    message = f"{key}\n{expires}"
+    if filename is not None:
+        message += f"\n{filename}"
+    return message.encode()
+
+
+class LocalObjectStore:
+    """An ``ObjectStore`` on the local file system, rooted at ``root``."""
+
+    backend = "local"
+
+    def __init__(self, root: Path, secret_key: str, *, chunk_size: int = CHUNK_SIZE) -> None:
+        if not secret_key:
+            raise ValueError("LocalObjectStore needs a secret key to sign URLs")
+        self.root = Path(root).resolve()
+        self._secret = secret_key.encode()
+        self.chunk_size = chunk_size
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path_for(self, key: str) -> Path:
+        """The file backing ``key``; never outside ``root`` (checked after resolving symlinks)."""
+        path = (self.root / validate_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise InvalidInputError("Invalid object key", param="key")
+        return path
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.put_stream(key, (data,), content_type)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        with Path(path).open("rb") as source:
+            self.put_stream(key, iter(lambda: source.read(self.chunk_size), b""), content_type)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
+        # The content type is not stored: it follows from the server-chosen extension
+        # (keys.content_type_for_key) and is recorded in stored_objects.
+        target = self.path_for(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise StorageUnavailableError() from exc
+        written = 0
+        try:
+            with os.fdopen(handle, "wb") as temp_file:
+                for chunk in chunks:
+                    temp_file.write(chunk)
+                    written += len(chunk)
+                temp_file.flush()
+                # Durable before visible: after a crash the key holds the old or the new bytes.
+                os.fsync(temp_file.fileno())
+            os.chmod(temp_name, 0o644)
+            os.replace(temp_name, target)
+        except BaseException as exc:
+            Path(temp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise StorageUnavailableError() from exc
+            raise
+        self._fsync_directory(target.parent)
+        return written
+
+    @staticmethod
+    def _fsync_directory(directory: Path) -> None:
+        # Makes the rename itself durable; not every platform lets a directory be opened.
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path_for(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError() from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path_for(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ObjectNotFoundError() from exc
+
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if start < 0 or (end is not None and end < start):
+            raise InvalidInputError("Invalid byte range")
+        try:
+            # Opened now, so a missing object fails here rather than mid-response.
+            source = self.path_for(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ObjectNotFoundError() from exc
+        return self._read_chunks(source, start, end)
+
+    def _read_chunks(self, source: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+        with source:
+            source.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                wanted = self.chunk_size if remaining is None else min(self.chunk_size, remaining)
+                chunk = source.read(wanted)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    # -- signed URLs ---------------------------------------------------------------------------
+
+    def sign(self, key: str, expires: int, filename: str | None = None) -> str:
+        """The ``sig`` query value for ``key`` valid until the unix time ``expires``."""
+        digest = hmac.new(
+            self._secret, _signature_message(key, expires, filename), hashlib.sha256
+        ).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def signed_url(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        base_url: str,
+        filename: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        validate_key(key)
+        if expires_in <= 0:
+            raise InvalidInputError("expires_in must be positive", param="expires_in")
+        expires = int(now if now is not None else time.time()) + int(expires_in)
+        query = {"expires": str(expires), "sig": self.sign(key, expires, filename)}
+        if filename is not None:
+            query["filename"] = filename
+        path = FILES_ROUTE_PREFIX + quote(key, safe="/")
+        return f"{base_url.rstrip('/')}{path}?{urlencode(query)}"
+
+    def verify_signature(
+        self,
+        key: str,
+        expires: int | str | None,
+        sig: str | None,
+        *,
+        filename: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """True if ``sig`` was made by ``sign`` for these values and ``expires`` is in the future.
+
+        The comparison is constant-time; malformed input is simply ``False``.
+        """
+        if not sig or expires is None or not is_valid_key(key):
+            return False
+        try:
+            expires_at = int(expires)
+        except (TypeError, ValueError):
+            return False
+        if expires_at <= (now if now is not None else time.time()):
+            return False
+        expected = self.sign(key, expires_at, filename)
+        return hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace"))
