@@ -300,6 +300,11 @@ class KeyVerifier:
         with self._lock:
             self._cache = {d: v for d, v in self._cache.items() if v[1] is not snapshot}
 
+    def invalidate(self, digest: str) -> None:
+        """Drop one key from this process's cache (it was just revoked or changed here)."""
+        with self._lock:
+            self._cache.pop(digest, None)
+
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()

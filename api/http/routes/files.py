@@ -14,16 +14,19 @@ import math
 import os
 import stat
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from api.errors import InvalidInputError
+from api.http.deps import Context, CurrentPrincipal
+from api.http.presenters import envelope, iso
 from api.storage import get_object_store
 from api.storage.base import ObjectStore, attachment_disposition
 from api.storage.keys import content_type_for_key
 from api.storage.local import LocalObjectStore
+from api.storage.service import get_owned_object, object_url
 
 router = APIRouter(tags=["files"])
 
@@ -88,4 +91,35 @@ def download_file(
         media_type=content_type_for_key(key),
         headers=headers,
         stat_result=stat_result,
+    )
+
+
+def public_base_url(request: Request) -> str:
+    """Where links should point: the configured public URL, else the address the caller used."""
+    context = getattr(request.app.state, "context", None)
+    configured = getattr(getattr(context, "settings", None), "public_base_url", "")
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+@router.get("/api/files/{key:path}", tags=["files"])
+def describe_owned_file(
+    key: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    context: Context,
+    store: Annotated[ObjectStore, Depends(object_store)],
+) -> dict[str, Any]:
+    """A fresh signed download URL for one of the caller's files (someone else's key is a 404)."""
+    with context.db.read() as session:
+        stored = get_owned_object(session, user_id=principal.user_id, key=key)
+    url = object_url(store, stored.key, base_url=public_base_url(request))
+    return envelope(
+        {
+            "key": stored.key,
+            "kind": stored.kind,
+            "content_type": stored.content_type,
+            "size_bytes": stored.size_bytes,
+            "created_at": iso(stored.created_at),
+            "url": url,
+        }
     )
