@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from api.errors import RateLimitedError
 
@@ -92,7 +92,8 @@ class RedisRateLimiter:
     def peek(self, key: str, *, limit: int, window: int) -> Verdict:
         now = time.time()
         start = _window_start(window, now)
-        count = int(self._redis.get(self._key(key, start)) or 0)
+        stored: Any = self._redis.get(self._key(key, start))
+        count = int(stored or 0)
         return Verdict(count < limit, max(0, limit - count), start + window - now)
 
     def reset(self, key: str, *, window: int) -> None:

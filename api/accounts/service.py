@@ -101,7 +101,9 @@ def create_user(
     """Insert a user and grant the sign-up bonus exactly once (its idempotency key is fixed)."""
     if role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)}", param="role")
-    existing = session.execute(select(User.id).where(User.email == email)).scalar_one_or_none()
+    existing = session.execute(
+        select(col(User.id)).where(col(User.email) == email)
+    ).scalar_one_or_none()
     if existing is not None:
         raise ConflictError("An account with this e-mail already exists", code="EMAIL_TAKEN")
     user = User(email=email, password_hash=password_hash, role=role)
@@ -195,7 +197,7 @@ def authenticate(
     enforce(limiter.peek(f"signin:ip:{ip}", limit=limit, window=window), message)
     enforce(limiter.peek(f"signin:email:{email}", limit=limit, window=window), message)
     with db.read() as session:
-        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        user = session.execute(select(User).where(col(User.email) == email)).scalar_one_or_none()
     if user is None:
         burn_password_check(password)
         ok, new_hash = False, None
@@ -282,8 +284,8 @@ def resolve_session(db: Database, settings: Settings, token: str) -> Principal |
     with db.read() as session:
         row = session.execute(
             select(ConsoleSession, User)
-            .join(User, col(User.id) == ConsoleSession.user_id)
-            .where(ConsoleSession.token_digest == digest)
+            .join(User, col(User.id) == col(ConsoleSession.user_id))
+            .where(col(ConsoleSession.token_digest) == digest)
         ).one_or_none()
     if row is None:
         return None
@@ -380,7 +382,9 @@ def redeem_sign_in_ticket(
                 col(SignInTicket.expires_at) > now,
             )
             .values(used_at=now)
-            .returning(SignInTicket.user_id, SignInTicket.ip, SignInTicket.user_agent)
+            .returning(
+                col(SignInTicket.user_id), col(SignInTicket.ip), col(SignInTicket.user_agent)
+            )
         ).one_or_none()
         if claimed is None:
             raise AuthenticationError("Sign-in link is invalid or has expired")
@@ -405,7 +409,7 @@ def get_user(session: Session, user_id: int) -> User:
 
 def find_user_by_email(session: Session, email: str) -> User:
     user = session.execute(
-        select(User).where(User.email == normalize_email(email))
+        select(User).where(col(User.email) == normalize_email(email))
     ).scalar_one_or_none()
     if user is None:
         raise NotFoundError("No user with this e-mail")

@@ -76,7 +76,9 @@ def redeem(session: Session, *, user_id: int, code: str, secret_key: str) -> Led
             (col(RedemptionCode.expires_at).is_(None)) | (col(RedemptionCode.expires_at) > now),
         )
         .values(redeemed_by=user_id, redeemed_at=now)
-        .returning(RedemptionCode.id, RedemptionCode.amount_micros, RedemptionCode.last4)
+        .returning(
+            col(RedemptionCode.id), col(RedemptionCode.amount_micros), col(RedemptionCode.last4)
+        )
     ).one_or_none()
     if claimed is None:
         # One answer for unknown and used codes: nothing to learn by probing.

@@ -44,7 +44,7 @@ def _check_key(idempotency_key: str) -> None:
 def _entry_by_key(session: Session, user_id: int, idempotency_key: str) -> LedgerEntry | None:
     return session.execute(
         select(LedgerEntry).where(
-            LedgerEntry.user_id == user_id, LedgerEntry.idempotency_key == idempotency_key
+            col(LedgerEntry.user_id) == user_id, col(LedgerEntry.idempotency_key) == idempotency_key
         )
     ).scalar_one_or_none()
 
@@ -54,8 +54,8 @@ def _change_balance(session: Session, user_id: int, delta: int) -> int | None:
     statement = (
         update(User)
         .where(col(User.id) == user_id)
-        .values(balance_micros=User.balance_micros + delta)
-        .returning(User.balance_micros)
+        .values(balance_micros=col(User.balance_micros) + delta)
+        .returning(col(User.balance_micros))
     )
     if delta < 0:
         statement = statement.where(col(User.balance_micros) >= -delta)
@@ -178,7 +178,9 @@ def hold(
     if amount < 0:
         raise InvalidInputError("amount must not be negative", param="amount")
     existing = session.execute(
-        select(Hold).where(Hold.user_id == user_id, Hold.idempotency_key == idempotency_key)
+        select(Hold).where(
+            col(Hold.user_id) == user_id, col(Hold.idempotency_key) == idempotency_key
+        )
     ).scalar_one_or_none()
     if existing is not None:
         return existing
@@ -188,10 +190,10 @@ def hold(
             .where(
                 col(ApiKey.id) == api_key_id,
                 (col(ApiKey.spend_cap_micros).is_(None))
-                | (ApiKey.spent_micros + amount <= ApiKey.spend_cap_micros),
+                | (col(ApiKey.spent_micros) + amount <= col(ApiKey.spend_cap_micros)),
             )
-            .values(spent_micros=ApiKey.spent_micros + amount)
-            .returning(ApiKey.id)
+            .values(spent_micros=col(ApiKey.spent_micros) + amount)
+            .returning(col(ApiKey.id))
         ).scalar_one_or_none()
         if reserved is None:
             raise SpendCapExceededError("This API key has reached its spend cap")
@@ -243,7 +245,7 @@ def _settle(
         update(Hold)
         .where(col(Hold.id) == hold_id, col(Hold.status) == HOLD_HELD)
         .values(status=status, captured_micros=charged, settled_at=utcnow())
-        .returning(Hold.id)
+        .returning(col(Hold.id))
     ).scalar_one_or_none()
     if flipped is None:
         session.refresh(current)
@@ -257,7 +259,7 @@ def _settle(
         session.execute(
             update(ApiKey)
             .where(col(ApiKey.id) == current.api_key_id)
-            .values(spent_micros=ApiKey.spent_micros - refund)
+            .values(spent_micros=col(ApiKey.spent_micros) - refund)
         )
     kind = "capture" if status == HOLD_CAPTURED else "release"
     _append(
@@ -289,7 +291,7 @@ def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Se
 
 def balance_of(session: Session, user_id: int) -> int:
     value = session.execute(
-        select(User.balance_micros).where(User.id == user_id)
+        select(col(User.balance_micros)).where(col(User.id) == user_id)
     ).scalar_one_or_none()
     if value is None:
         raise NotFoundError("User not found")
@@ -307,7 +309,7 @@ def list_entries(
     limit: int = 20,
 ) -> tuple[list[LedgerEntry], int]:
     """One page of a user's entries, newest first, and the total matching."""
-    conditions = [LedgerEntry.user_id == user_id]
+    conditions = [col(LedgerEntry.user_id) == user_id]
     if kinds:
         conditions.append(col(LedgerEntry.kind).in_(list(kinds)))
     if since is not None:
@@ -331,14 +333,15 @@ def unreconciled_users(session: Session) -> list[int]:
     """Users whose cached balance differs from the sum of their entries (should be none)."""
     sums = (
         select(
-            LedgerEntry.user_id, func.coalesce(func.sum(LedgerEntry.amount_micros), 0).label("s")
+            col(LedgerEntry.user_id),
+            func.coalesce(func.sum(col(LedgerEntry.amount_micros)), 0).label("s"),
         )
-        .group_by(LedgerEntry.user_id)
+        .group_by(col(LedgerEntry.user_id))
         .subquery()
     )
     rows = session.execute(
-        select(User.id)
-        .outerjoin(sums, sums.c.user_id == User.id)
-        .where(func.coalesce(sums.c.s, 0) != User.balance_micros)
+        select(col(User.id))
+        .outerjoin(sums, sums.c.user_id == col(User.id))
+        .where(func.coalesce(sums.c.s, 0) != col(User.balance_micros))
     ).scalars()
     return [int(r) for r in rows]

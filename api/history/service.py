@@ -173,14 +173,14 @@ def daily_usage(
 ) -> list[UsageRow]:
     """Succeeded operations per UTC day and group, oldest day first (for charts)."""
     group_column = {
-        "type": HistoryRecord.type,
-        "model": HistoryRecord.model,
-        "key": HistoryRecord.api_key_id,
+        "type": col(HistoryRecord.type),
+        "model": col(HistoryRecord.model),
+        "key": col(HistoryRecord.api_key_id),
     }.get(group_by)
     if group_column is None:
         raise InvalidInputError("group_by must be type, model or key", param="group_by")
     # date() exists on both SQLite and PostgreSQL; CAST(... AS DATE) does not work on SQLite.
-    day = func.date(HistoryRecord.created_at).label("day")
+    day = func.date(col(HistoryRecord.created_at)).label("day")
     conditions = _conditions(user_id, (), since, until)
     conditions.append(col(HistoryRecord.status) == "succeeded")
     rows = session.execute(
@@ -188,9 +188,9 @@ def daily_usage(
             day,
             group_column,
             func.count(),
-            func.coalesce(func.sum(HistoryRecord.characters), 0),
-            func.coalesce(func.sum(HistoryRecord.duration_ms), 0),
-            func.coalesce(func.sum(HistoryRecord.cost_micros), 0),
+            func.coalesce(func.sum(col(HistoryRecord.characters)), 0),
+            func.coalesce(func.sum(col(HistoryRecord.duration_ms)), 0),
+            func.coalesce(func.sum(col(HistoryRecord.cost_micros)), 0),
         )
         .where(*conditions)
         .group_by(day, group_column)

@@ -102,10 +102,10 @@ def resolve_principal(request: Request, context: AppContext) -> Principal:
     token = bearer or request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationError(MISSING_CREDENTIALS)
-    principal = resolve_session(context.db, context.settings, token)
-    if principal is None:
+    session_principal = resolve_session(context.db, context.settings, token)
+    if session_principal is None:
         raise AuthenticationError("Session expired or invalid; sign in again")
-    return principal
+    return session_principal
 
 
 def get_principal(request: Request, context: Context) -> Principal:

@@ -115,7 +115,7 @@ def issue_key(
     active = session.execute(
         select(func.count())
         .select_from(ApiKey)
-        .where(ApiKey.user_id == user_id, col(ApiKey.revoked_at).is_(None))
+        .where(col(ApiKey.user_id) == user_id, col(ApiKey.revoked_at).is_(None))
     ).scalar_one()
     if active >= MAX_ACTIVE_KEYS:
         raise InvalidInputError(f"At most {MAX_ACTIVE_KEYS} active keys per account")
@@ -137,7 +137,7 @@ def issue_key(
 
 
 def list_keys(session: Session, user_id: int, *, include_revoked: bool = True) -> list[ApiKey]:
-    statement = select(ApiKey).where(ApiKey.user_id == user_id)
+    statement = select(ApiKey).where(col(ApiKey.user_id) == user_id)
     if not include_revoked:
         statement = statement.where(col(ApiKey.revoked_at).is_(None))
     return list(session.execute(statement.order_by(col(ApiKey.id).desc())).scalars())
@@ -231,8 +231,8 @@ class KeyVerifier:
         with self._db.read() as session:
             row = session.execute(
                 select(ApiKey, User)
-                .join(User, col(User.id) == ApiKey.user_id)
-                .where(ApiKey.digest == digest)
+                .join(User, col(User.id) == col(ApiKey.user_id))
+                .where(col(ApiKey.digest) == digest)
             ).one_or_none()
         if row is None:
             return None
