@@ -27,7 +27,7 @@ def _database(settings: Settings):  # noqa: ANN202 - Database, imported lazily
     from api.db import Database, migrate
 
     migrate(settings.resolved_database_url)
-    return Database(settings.resolved_database_url)
+    return Database.from_settings(settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

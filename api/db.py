@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -84,13 +88,44 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
     return engine
 
 
+class FairLock:
+    """A first-come, first-served lock.
+
+    ``threading.Lock`` is not fair: a thread that releases it and asks again at once usually
+    wins, so one busy writer can starve the others for seconds. Here the releasing thread hands
+    the lock directly to the longest waiter.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self) -> FairLock:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # ownership arrives with the event; _held stayed True
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
 class Database:
     """One database: a write scope (serialized on SQLite) and a read scope."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self._write_lock = threading.Lock()
+        self._write_lock = FairLock()
         if self.is_sqlite:
             if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
                 raise RuntimeError(f"SQLite >= 3.35 is required, found {sqlite3.sqlite_version}")
@@ -108,6 +143,10 @@ class Database:
                 self.url, pool_pre_ping=True, pool_size=10, max_overflow=20
             )
             self.read_engine = self.write_engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
 
     @property
     def dialect(self) -> str:
@@ -179,4 +218,4 @@ def get_database() -> Database:
     """The process-wide database from settings."""
     from api.settings import get_settings
 
-    return Database(get_settings().resolved_database_url)
+    return Database.from_settings(get_settings())

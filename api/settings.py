@@ -30,6 +30,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite file inside data_dir
+    # WAL + NORMAL survives a crash of the process with nothing lost, and an OS crash or power
+    # cut with at most the last transactions lost (never a corrupt or negative ledger); FULL
+    # also keeps those, at one fsync per commit (about 10x fewer charges per second here).
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     redis_url: str = ""  # empty: in-process rate limits (single process only)
 
     host: str = "0.0.0.0"

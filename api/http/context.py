@@ -32,6 +32,6 @@ class AppContext:
     def from_settings(cls, settings: Settings, db: Database | None = None) -> AppContext:
         return cls(
             settings=settings,
-            db=db or Database(settings.resolved_database_url),
+            db=db or Database.from_settings(settings),
             limiter=make_rate_limiter(settings.redis_url),
         )

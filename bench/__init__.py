@@ -1,0 +1,1 @@
+"""Performance harnesses; each prints a table of ratios measured in one run."""
