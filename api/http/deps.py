@@ -78,7 +78,7 @@ def presented_session_token(request: Request) -> str | None:
 
 def resolve_principal(request: Request, context: AppContext) -> Principal:
     """Authenticate the request or raise; enforces the key's requests-per-minute limit."""
-    if "api_key" in request.query_params or "key" in request.query_params:
+    if any(name in request.query_params for name in ("api_key", "apikey", "x-api-key")):
         raise InvalidInputError(
             "API keys are not accepted in the URL; send the X-API-Key header", code="KEY_IN_URL"
         )
