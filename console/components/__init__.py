@@ -1,0 +1,1 @@
+"""State-free building blocks of the console's pages."""

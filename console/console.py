@@ -1,0 +1,78 @@
+"""The console app: pages, and the platform's HTTP API mounted on the same server.
+
+``rx.App(api_transformer=...)`` mounts Reflex inside our FastAPI app, so API routes win and
+Reflex serves everything else. The API is built from the same process-wide settings, database
+and rate limiter the console's states use, so both doors share one SQLite writer lock and one
+set of throttling counters.
+
+Reflex serves the app from a Starlette wrapper whose lifespan runs only Reflex's own lifespan
+tasks; a mounted app's lifespan never runs there. The API's lifespan (which starts the
+in-process job worker) is therefore registered as a lifespan task of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import reflex as rx
+
+from api.db import get_database
+from api.http.app import create_api
+from api.http.context import AppContext
+from api.ratelimit import get_rate_limiter
+from api.settings import get_settings
+from console import routes, styles
+from console.components.layout import LOGO
+from console.pages.dashboard import dashboard_page
+from console.pages.index import index_page
+from console.pages.signin import signin_page
+from console.pages.signup import signup_page
+from console.state.auth import AuthState
+from console.state.dashboard import DashboardState
+from console.state.session import SessionState
+
+api = create_api(AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()))
+
+
+@contextlib.asynccontextmanager
+async def api_lifespan() -> AsyncIterator[None]:
+    """Run the API app's own lifespan (job worker start and stop) inside Reflex's."""
+    async with api.router.lifespan_context(api):
+        yield
+
+
+app = rx.App(
+    api_transformer=api,
+    style=styles.GLOBAL_STYLE,
+    html_lang="en",
+    head_components=[
+        rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
+        rx.el.meta(name="theme-color", content="#312e81"),
+    ],
+)
+app.register_lifespan_task(api_lifespan)
+
+_TITLE = "{} · Amphion"
+app.add_page(index_page, route=routes.INDEX, title="Amphion", on_load=SessionState.route_index)
+app.add_page(
+    signin_page,
+    route=routes.SIGNIN,
+    title=_TITLE.format("Sign in"),
+    image=LOGO,
+    on_load=AuthState.load,
+)
+app.add_page(
+    signup_page,
+    route=routes.SIGNUP,
+    title=_TITLE.format("Create your account"),
+    image=LOGO,
+    on_load=AuthState.load,
+)
+app.add_page(
+    dashboard_page,
+    route=routes.DASHBOARD,
+    title=_TITLE.format("Overview"),
+    image=LOGO,
+    on_load=DashboardState.load,
+)

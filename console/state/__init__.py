@@ -1,0 +1,1 @@
+"""Console states: small, flat substates that translate events into calls to ``api`` services."""

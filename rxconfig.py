@@ -1,0 +1,26 @@
+"""Reflex configuration of the console (the web door of the platform). No logic lives here.
+
+Telemetry is off (the platform runs without internet), explicit setters only, and the product
+shows its own brand instead of "Built with Reflex". The theme and fonts come from ``console``.
+When the operator publishes the server under another address (``AMPHION_PUBLIC_BASE_URL``), the
+browser must open the event websocket there, so that URL becomes Reflex's ``api_url``.
+"""
+
+import reflex as rx
+
+from api.settings import get_settings
+from console.plugins import InterFontPlugin
+from console.styles import THEME
+
+_public_url = get_settings().public_base_url.rstrip("/")
+
+config = rx.Config(
+    app_name="console",
+    telemetry_enabled=False,
+    state_auto_setters=False,
+    show_built_with_reflex=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(**THEME)), InterFontPlugin()],
+    # A sitemap is for public sites; every console page but sign-in is private.
+    disable_plugins=[rx.plugins.SitemapPlugin],
+    **({"api_url": _public_url} if _public_url else {}),
+)
