@@ -26,6 +26,7 @@ from console import routes, styles
 from console.components.layout import LOGO
 from console.pages.dashboard import dashboard_page
 from console.pages.index import index_page
+from console.pages.not_found import not_found_page
 from console.pages.signin import signin_page
 from console.pages.signup import signup_page
 from console.state.auth import AuthState
@@ -76,3 +77,4 @@ app.add_page(
     image=LOGO,
     on_load=DashboardState.load,
 )
+app.add_page(not_found_page, route="404", title=_TITLE.format("Page not found"), image=LOGO)

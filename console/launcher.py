@@ -150,15 +150,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def serve_console(port: int, *, env: dict[str, str] | None = None) -> int:
+def serve_console(port: int, *, env: dict[str, str] | None = None, host: str | None = None) -> int:
     """Serve pages, websocket and API on ``port`` until stopped; the server's exit code.
 
-    Runs ``reflex run --env prod --single-port --backend-port PORT`` from the repository root.
-    SIGTERM and SIGINT sent to this process are passed on to Reflex, which shuts down its
-    workers (and with them the API's lifespan); a server that does not stop within
-    ``STOP_GRACE_SECONDS`` is killed.
+    Runs ``reflex run --env prod --single-port --backend-port PORT --backend-host HOST`` from
+    the repository root (``host`` defaults to ``AMPHION_HOST``, 0.0.0.0). SIGTERM and SIGINT
+    sent to this process are passed on to Reflex, which shuts down its workers (and with them
+    the API's lifespan); a server that does not stop within ``STOP_GRACE_SECONDS`` is killed.
     """
-    command = _reflex("run", "--env", "prod", "--single-port", "--backend-port", str(port))
+    from api.settings import get_settings
+
+    command = _reflex(
+        *("run", "--env", "prod", "--single-port"),
+        *("--backend-port", str(port)),
+        *("--backend-host", host or get_settings().host),
+    )
     child = subprocess.Popen(
         command,
         cwd=REPO_ROOT,

@@ -105,7 +105,12 @@ def _account_card() -> rx.Component:
                 size="3",
                 weight="bold",
                 color=rx.color("gray", 12),
-                overflow_wrap="anywhere",
+                # Long addresses end in an ellipsis (full text on hover), not a broken word.
+                title=SessionState.email,
+                white_space="nowrap",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                max_width="100%",
             ),
             rx.text(
                 "Member since ",
@@ -114,6 +119,12 @@ def _account_card() -> rx.Component:
                 color=styles.TEXT_MUTED,
             ),
             spacing="1",
+        ),
+        rx.hstack(
+            rx.badge("Pay as you go", variant="soft", radius="full"),
+            rx.badge("E-mail sign-in", variant="soft", color_scheme="gray", radius="full"),
+            spacing="2",
+            wrap="wrap",
         ),
     )
 
