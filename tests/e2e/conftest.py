@@ -12,12 +12,16 @@ Screenshots go to ``AMPHION_E2E_SCREENSHOTS`` if set, else to a pytest temporary
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -107,11 +111,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """One frontend install at a time per checkout (pytest-xdist workers share ``.web``)."""
+    digest = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]
+    with (Path(tempfile.gettempdir()) / f"amphion-console-build-{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("console")
-    if not frontend_installed():
-        assert build_console() == 0, "build_console() failed (it needs the npm registry once)"
+    with _build_lock():
+        if not frontend_installed():
+            built = build_console()
+            assert built == 0, "build_console() failed (it needs the npm registry once)"
     data_dir = root / "data"
     database_url = f"sqlite:///{data_dir / 'amphion.db'}"
     migrate(database_url)
