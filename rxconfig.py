@@ -6,6 +6,8 @@ When the operator publishes the server under another address (``AMPHION_PUBLIC_B
 browser must open the event websocket there, so that URL becomes Reflex's ``api_url``.
 """
 
+from typing import Any
+
 import reflex as rx
 
 from api.settings import get_settings
@@ -13,6 +15,8 @@ from console.plugins import InterFontPlugin
 from console.styles import THEME
 
 _public_url = get_settings().public_base_url.rstrip("/")
+# Only when set: an explicit api_url would stop Reflex deriving it from the port it serves on.
+_published: dict[str, Any] = {"api_url": _public_url} if _public_url else {}
 
 config = rx.Config(
     app_name="console",
@@ -22,5 +26,5 @@ config = rx.Config(
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(**THEME)), InterFontPlugin()],
     # A sitemap is for public sites; every console page but sign-in is private.
     disable_plugins=[rx.plugins.SitemapPlugin],
-    **({"api_url": _public_url} if _public_url else {}),
+    **_published,
 )

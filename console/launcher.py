@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = REPO_ROOT / ".web"
@@ -181,10 +182,10 @@ def serve_console(port: int, *, env: dict[str, str] | None = None, host: str | N
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
 
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, forward)
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            previous[stop_signal] = signal.signal(stop_signal, forward)
     try:
         while True:
             try:
@@ -196,8 +197,8 @@ def serve_console(port: int, *, env: dict[str, str] | None = None, host: str | N
                 ):
                     _kill_group(child)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
         if child.poll() is None:
             child.terminate()
             try:

@@ -18,7 +18,7 @@ INTER_STYLESHEET = "@fontsource-variable/inter/index.css"
 class InterFontPlugin(Plugin):
     """Adds the Inter variable font package and its stylesheet to the compiled app."""
 
-    def get_frontend_dependencies(self, **context: Any) -> Sequence[str]:
+    def get_frontend_dependencies(self, **context: Any) -> tuple[str, ...]:
         return (INTER_PACKAGE,)
 
     def get_stylesheet_paths(self, **context: Any) -> Sequence[str]:

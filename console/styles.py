@@ -54,7 +54,7 @@ BRAND_GRADIENT = (
 )
 
 # Applied to the whole app (rx.App(style=...)).
-GLOBAL_STYLE: dict[str, Any] = {
+GLOBAL_STYLE: dict[Any, Any] = {
     "font_family": FONT_FAMILY,
     "-webkit-font-smoothing": "antialiased",
     "-moz-osx-font-smoothing": "grayscale",

@@ -12,7 +12,7 @@ def field(
     control: rx.Component,
     *,
     control_id: str,
-    error: rx.Var[str],
+    error: rx.Var[str] | str,
     hint: str = "",
     aside: rx.Component | None = None,
 ) -> rx.Component:
@@ -46,7 +46,7 @@ def field(
     )
 
 
-def form_message(message: rx.Var[str], *, tone: str) -> rx.Component:
+def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
     """A callout shown only while ``message`` is set; ``tone`` is "error" or "info"."""
     color, icon = ("red", "circle-alert") if tone == "error" else ("blue", "info")
     return rx.cond(

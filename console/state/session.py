@@ -18,6 +18,7 @@ import ipaddress
 import json
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from api.accounts.service import resolve_session
 from api.db import get_database
@@ -79,7 +80,7 @@ def _is_trusted(peer: str, trusted: list[str]) -> bool:
 _FORGET_STATES = "window.sessionStorage.clear();"
 
 
-def go_to(url: str) -> rx.event.EventSpec:
+def go_to(url: str) -> EventSpec:
     """A full page load into a new session: fresh states, and a websocket that re-reads cookies.
 
     API routes such as the ticket claim are not Reflex pages, so client-side routing cannot
