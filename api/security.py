@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import string
 import zlib
@@ -102,3 +103,22 @@ def base62_checksum(body: str, length: int = 6) -> str:
         value, rest = divmod(value, 62)
         chars.append(BASE62_ALPHABET[rest])
     return "".join(reversed(chars))
+
+
+def client_address(peer: str, forwarded_for: str, trusted_proxies: list[str]) -> str:
+    """The caller's address: ``X-Forwarded-For`` is believed only from a trusted proxy.
+
+    Without this rule anyone could claim a fresh address per request and escape per-IP limits.
+    The last hop is taken, the one the trusted proxy itself appended.
+    """
+    if forwarded_for and trusted_proxies and _is_trusted(peer, trusted_proxies):
+        return forwarded_for.split(",")[-1].strip()
+    return peer
+
+
+def _is_trusted(peer: str, trusted_proxies: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted_proxies)

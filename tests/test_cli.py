@@ -1,4 +1,4 @@
-"""The ``amphion`` command: operator chores in-process, and ``serve --api-only`` as a real server."""
+"""The ``amphion`` command: operator chores in-process, ``serve --api-only`` as a real server."""
 
 from __future__ import annotations
 

@@ -45,6 +45,8 @@ SIGNUP_WINDOW = 3600
 TICKET_SECONDS = 60
 SESSION_TOUCH_SECONDS = 60
 SIGNUP_BONUS_KEY = "signup_bonus"
+# The HttpOnly cookie carrying a console session token; both doors read it by this name.
+SESSION_COOKIE = "amphion_session"
 INVALID_CREDENTIALS = "Invalid e-mail or password"
 
 

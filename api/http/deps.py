@@ -8,20 +8,19 @@ so it is noticed and rotated; it is never logged.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.accounts.service import resolve_session
+from api.accounts.service import SESSION_COOKIE, resolve_session
 from api.errors import AuthenticationError, InvalidInputError
 from api.http.context import AppContext
 from api.keys.service import KEY_PREFIX
 from api.principal import Principal
 from api.ratelimit import enforce
+from api.security import client_address
 
-SESSION_COOKIE = "amphion_session"
 REQUEST_ID_HEADER = "X-Request-Id"
 MISSING_CREDENTIALS = "Missing API key. Provide X-API-Key header or Authorization: Bearer <key>."
 
@@ -35,21 +34,10 @@ Context = Annotated[AppContext, Depends(get_context)]
 
 
 def client_ip(request: Request, context: AppContext) -> str:
-    """The caller's address; X-Forwarded-For is believed only from configured proxies."""
+    """The caller's address for throttling (see ``api.security.client_address``)."""
     peer = request.client.host if request.client else ""
-    trusted = context.settings.trusted_proxies
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and trusted and _is_trusted(peer, trusted):
-        return forwarded.split(",")[-1].strip()
-    return peer
-
-
-def _is_trusted(peer: str, trusted: list[str]) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
+    forwarded = request.headers.get("x-forwarded-for", "")
+    return client_address(peer, forwarded, context.settings.trusted_proxies)
 
 
 def request_id(request: Request) -> str:

@@ -14,16 +14,15 @@ database, through the same ``resolve_session`` the API uses.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from api.accounts.service import resolve_session
+from api.accounts.service import SESSION_COOKIE, resolve_session
 from api.db import get_database
-from api.http.deps import SESSION_COOKIE  # the API door names the cookie; read it by that name
 from api.principal import Principal
+from api.security import client_address
 from api.settings import get_settings
 from console import routes
 
@@ -57,21 +56,9 @@ async def signed_in_principal(state: rx.State) -> Principal | None:
 
 
 def client_ip(state: rx.State) -> str:
-    """The browser's address, for throttling; X-Forwarded-For only from configured proxies."""
-    peer = state.router.session.client_ip
+    """The browser's address for throttling (see ``api.security.client_address``)."""
     forwarded = state.router.headers.raw_headers.get("x-forwarded-for", "")
-    trusted = get_settings().trusted_proxies
-    if forwarded and trusted and _is_trusted(peer, trusted):
-        return forwarded.split(",")[-1].strip()
-    return peer
-
-
-def _is_trusted(peer: str, trusted: list[str]) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in trusted)
+    return client_address(state.router.session.client_ip, forwarded, get_settings().trusted_proxies)
 
 
 # Reflex keys a tab's states by a token in sessionStorage. Dropping it whenever the signed-in

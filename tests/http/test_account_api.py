@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.accounts import service as accounts
+from api.accounts.service import SESSION_COOKIE
 from api.db import Database
 from api.history import service as history
 from api.http.context import AppContext
-from api.http.deps import SESSION_COOKIE
 from tests.helpers import PASSWORD
 from tests.http.conftest import SignUp
 

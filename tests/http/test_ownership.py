@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from api.db import Database
 from api.history import service as history
-from api.jobs.service import submit_job
 from api.http.context import AppContext
+from api.jobs.service import submit_job
 from api.storage import get_object_store
 from api.storage.service import store_bytes
 from tests.http.conftest import SignUp

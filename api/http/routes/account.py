@@ -11,12 +11,11 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import service as accounts
-from api.accounts.service import SignedIn
+from api.accounts.service import SESSION_COOKIE, SignedIn
 from api.billing.money import parse_yuan
 from api.db import utcnow
 from api.errors import AuthenticationError
 from api.http.deps import (
-    SESSION_COOKIE,
     Context,
     CurrentPrincipal,
     SessionPrincipal,
