@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
 from api.http.context import AppContext
+from api.http.docs import install_offline_docs
 from api.http.errors import error_response, install_error_handlers
 from api.http.middleware import RequestContextMiddleware
 from api.http.routes import account, admin, billing, history
@@ -62,12 +63,13 @@ def create_api(context: AppContext | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # served from local assets below: no CDN needed
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.context = context
     install_error_handlers(app)
+    install_offline_docs(app)
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> Any:

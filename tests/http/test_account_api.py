@@ -192,8 +192,12 @@ def test_redeem_and_admin_operations(
     assert users["total"] == 1 and users["items"][0]["balance"] == "0.0000"
 
 
-def test_docs_are_served(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
-    assert client.get("/redoc").status_code == 200
+def test_docs_are_served_without_any_cdn(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200 and "/openapi.json" in html.text
+        assert "https://" not in html.text and "http://" not in html.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        assert client.get(f"/docs-assets/{asset}").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/api/auth/login" in spec["paths"] and "/api/keys/{key_id}" in spec["paths"]
