@@ -1,0 +1,38 @@
+"""The console's configuration keeps its security promises (DESIGN §1, §3 "Reflex")."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Releases with published advisories: CVE-2025-47425 (GHSA-rf8x-9mhr-49wg) is fixed in 0.7.12.
+FIRST_SAFE_REFLEX = (0, 7, 12)
+
+
+def test_reflex_is_pinned_to_a_release_without_known_advisories() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = [d for d in project["project"]["dependencies"] if d.startswith("reflex")]
+    assert pins == ["reflex==0.10.1"]
+    installed = tuple(int(part) for part in re.findall(r"\d+", version("reflex"))[:3])
+    assert installed == (0, 10, 1) and installed >= FIRST_SAFE_REFLEX
+
+
+def test_rxconfig_turns_off_auto_setters_telemetry_and_the_reflex_badge() -> None:
+    config = importlib.import_module("rxconfig").config
+    assert config.app_name == "console"
+    assert config.state_auto_setters is False
+    assert config.telemetry_enabled is False
+    assert config.show_built_with_reflex is False
+
+
+def test_no_deprecated_rx_model_and_no_passlib() -> None:
+    sources = list((ROOT / "api").rglob("*.py")) + list((ROOT / "console").rglob("*.py"))
+    for path in sources:
+        text = path.read_text()
+        assert "rx.Model" not in text, path
+        assert not re.search(r"^\s*(from|import) passlib", text, re.M), path
