@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import reflex as rx
@@ -84,9 +85,16 @@ class AuthState(rx.State):
             return rx.redirect(routes.DASHBOARD, replace=True)
         return None
 
-    @rx.event
-    async def sign_in(self, form: dict[str, Any]):
-        """Check the credentials; on success load the ticket-claim URL."""
+    async def _authenticate(
+        self,
+        form: dict[str, Any],
+        *,
+        service: Callable[..., tuple[Any, str]],
+        password_prompt: str,
+        next_url: str,
+        name_the_field: bool,
+    ) -> AsyncIterator[Any]:
+        """Validate the form, run ``service`` off the event loop, then load the ticket claim."""
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         if self.submitting:
             return
@@ -94,49 +102,13 @@ class AuthState(rx.State):
             self._fail("Enter your e-mail address.", "email")
             return
         if not password:
-            self._fail("Enter your password.", "password")
+            self._fail(password_prompt, "password")
             return
         self.error, self.error_field, self.notice, self.submitting = "", "", "", True
-        yield
+        yield None
         try:
             _, ticket = await asyncio.to_thread(
-                sign_in_with_ticket,
-                get_database(),
-                get_rate_limiter(),
-                get_settings(),
-                email=email,
-                password=password,
-                ip=client_ip(self),
-                user_agent=self.router.headers.user_agent,
-            )
-        except DomainError as exc:
-            # Sign-in errors never say which of e-mail and password was wrong.
-            self._fail(friendly_error(exc))
-            return
-        except Exception:
-            logger.exception("console sign-in failed")
-            self._fail(UNEXPECTED_ERROR)
-            return
-        # Stay "submitting" until the browser has left the page.
-        yield go_to(routes.session_claim(ticket, routes.DASHBOARD))
-
-    @rx.event
-    async def sign_up(self, form: dict[str, Any]):
-        """Create the account (with its welcome credit); on success sign in like ``sign_in``."""
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
-        if self.submitting:
-            return
-        if not email.strip():
-            self._fail("Enter your e-mail address.", "email")
-            return
-        if not password:
-            self._fail("Choose a password.", "password")
-            return
-        self.error, self.error_field, self.notice, self.submitting = "", "", "", True
-        yield
-        try:
-            _, ticket = await asyncio.to_thread(
-                sign_up_with_ticket,
+                service,
                 get_database(),
                 get_rate_limiter(),
                 get_settings(),
@@ -147,10 +119,36 @@ class AuthState(rx.State):
             )
         except DomainError as exc:
             field = exc.param or ("email" if exc.code == "EMAIL_TAKEN" else "")
-            self._fail(friendly_error(exc), field)
+            self._fail(friendly_error(exc), field if name_the_field else "")
             return
         except Exception:
-            logger.exception("console sign-up failed")
+            logger.exception("console %s failed", service.__name__)
             self._fail(UNEXPECTED_ERROR)
             return
-        yield go_to(routes.session_claim(ticket, routes.dashboard(welcome=True)))
+        # Stay "submitting" until the browser has left the page.
+        yield go_to(routes.session_claim(ticket, next_url))
+
+    @rx.event
+    async def sign_in(self, form: dict[str, Any]):
+        """Check the credentials; on success load the ticket-claim URL."""
+        # Sign-in errors never say which of e-mail and password was wrong.
+        async for update in self._authenticate(
+            form,
+            service=sign_in_with_ticket,
+            password_prompt="Enter your password.",
+            next_url=routes.DASHBOARD,
+            name_the_field=False,
+        ):
+            yield update
+
+    @rx.event
+    async def sign_up(self, form: dict[str, Any]):
+        """Create the account (with its welcome credit); on success sign in like ``sign_in``."""
+        async for update in self._authenticate(
+            form,
+            service=sign_up_with_ticket,
+            password_prompt="Choose a password.",
+            next_url=routes.dashboard(welcome=True),
+            name_the_field=True,
+        ):
+            yield update
