@@ -21,6 +21,12 @@ from api.db import Database, metadata, migrate
 from api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from api.settings import Settings
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and a failure elsewhere shows sooner."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+
 TEST_DATABASE_URL = os.environ.get("AMPHION_TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("AMPHION_TEST_REDIS_URL", "")
 TEST_SECRET = "test-secret-key-that-is-long-enough"
