@@ -1,0 +1,1 @@
+"""Speech engines: protocols (``base``), a registry, fakes, offline engines and provider adapters."""
