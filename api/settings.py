@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""  # empty: derived from the request
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    # The model and voice catalog (empty: the shipped api/catalog/default.toml).
+    catalog_path: str = ""
+
     # Storage: "local" keeps objects under data_dir/objects; "s3" uses the AMPHION_S3_* settings.
     storage_backend: Literal["local", "s3"] = "local"
     s3_bucket: str = "amphion"

@@ -3,7 +3,7 @@
 A rule is a unit and a price per unit. Every unit the seeds use is here: per call (seed 000),
 per 10k characters (seed 001 TTS), per 1k characters (OpenAI-style TTS) and per second of audio
 (ASR). Costs round up to a whole µ¥, so nothing is ever served for free by rounding.
-The catalog (its own issue) owns which model has which rule; ``DEFAULT_PRICES`` seeds it.
+Which model has which rule is the catalog's business (``api/catalog/default.toml``).
 """
 
 from __future__ import annotations
@@ -63,22 +63,3 @@ class PriceRule:
     @classmethod
     def parse(cls, unit: str, price_yuan: str) -> PriceRule:
         return cls(PriceUnit(unit), parse_yuan(price_yuan, param="price"))
-
-
-DEFAULT_PRICES: dict[str, PriceRule] = {
-    # Seed 000: the Amphion platform's per-call prices.
-    "Qwen3-TTS": PriceRule.parse("call", "0.0100"),
-    "Zipformer-SED": PriceRule.parse("call", "0.0050"),
-    # Seed 001: CosyVoice per 10k characters; ASR per second of audio.
-    "cosyvoice-v3-flash": PriceRule.parse("10k_characters", "0.14335"),
-    "cosyvoice-v3-plus": PriceRule.parse("10k_characters", "0.286706"),
-    "cosyvoice-v2": PriceRule.parse("10k_characters", "0.286706"),
-    "qwen3-asr-flash": PriceRule.parse("second", "0.00022"),
-    "qwen-audio-asr": PriceRule.parse("second", "0.00022"),
-    "qwen3-asr-flash-filetrans": PriceRule.parse("second", "0.00022"),
-    # OpenAI-compatible (seeds 002/003): per 1k characters, per second of audio.
-    "tts-1": PriceRule.parse("1k_characters", "0.108"),
-    "tts-1-hd": PriceRule.parse("1k_characters", "0.216"),
-    "gpt-4o-mini-tts": PriceRule.parse("1k_characters", "0.0864"),
-    "whisper-1": PriceRule.parse("second", "0.00072"),
-}

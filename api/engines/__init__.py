@@ -1,1 +1,1 @@
-"""Speech engines: protocols (``base``), a registry, fakes, offline engines and provider adapters."""
+"""Speech engines: protocols (``base``), registry, fakes, offline engines, provider adapters."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from api.billing import codes, ledger
 from api.billing.money import format_yuan, parse_yuan
-from api.billing.pricing import DEFAULT_PRICES, PriceRule, PriceUnit, Usage
+from api.billing.pricing import PriceRule, PriceUnit, Usage
 from api.db import Database
 from api.errors import InvalidInputError
 from api.settings import Settings
@@ -30,10 +30,9 @@ def test_format_and_parse() -> None:
             parse_yuan(bad)
 
 
-def test_seed_default_prices() -> None:
-    assert DEFAULT_PRICES["Qwen3-TTS"].cost(Usage(characters=999)) == 10_000
-    assert DEFAULT_PRICES["Zipformer-SED"].cost(Usage(audio_ms=3450)) == 5_000
-    assert DEFAULT_PRICES["cosyvoice-v3-flash"].describe() == "¥0.14335 / 10k characters"
+def test_price_rule_description() -> None:
+    assert PriceRule.parse("10k_characters", "0.14335").describe() == "¥0.14335 / 10k characters"
+    assert PriceRule.parse("call", "0.0100").cost(Usage(characters=999)) == 10_000
 
 
 @given(
