@@ -6,9 +6,11 @@ from api.history.models import HistoryRecord
 from api.jobs.models import Job
 from api.keys.models import ApiKey
 from api.storage.models import StoredObject
+from api.voices.models import ClonedVoice
 
 __all__ = [
     "ApiKey",
+    "ClonedVoice",
     "ConsoleSession",
     "HistoryRecord",
     "Hold",

@@ -1,0 +1,1 @@
+"""Cloned voices: a user's voices made from samples, and their lifecycle."""
