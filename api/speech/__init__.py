@@ -1,0 +1,1 @@
+"""The speech use cases both doors call: synthesize, recognize, analyze, clone."""

@@ -1,0 +1,119 @@
+"""Pieces every speech use case shares: who is calling, and spending credit exactly once.
+
+A use case reads top to bottom (DESIGN §2): validate → resolve model and voice → price → hold →
+run the engine → encode/store → capture → record history → return. ``Charge`` is the
+hold-to-settlement part: it holds before the engine runs and then either captures the real cost
+together with the history row (one transaction), or releases everything when anything failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from api.billing import ledger
+from api.db import Database
+from api.errors import DomainError
+from api.history import service as history
+from api.history.models import HistoryRecord
+from api.principal import Principal
+
+logger = logging.getLogger("amphion.speech")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, through which door, under which request id (the idempotency key of the hold)."""
+
+    principal: Principal
+    request_id: str
+    source: Literal["api", "console"] = "api"
+
+    @property
+    def user_id(self) -> int:
+        return self.principal.user_id
+
+    @property
+    def api_key_id(self) -> int | None:
+        return self.principal.api_key_id
+
+
+@dataclass
+class Charge:
+    """One hold, resolved exactly once by ``settle`` (capture + history) or ``fail`` (release)."""
+
+    db: Database
+    caller: Caller
+    kind: str
+    amount_micros: int
+    hold_id: int = 0
+    started: float = field(default_factory=time.monotonic)
+    resolved: bool = False
+
+    @classmethod
+    def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
+        """Reserve ``amount_micros`` before any engine work (403 when the balance is short)."""
+        charge = cls(db, caller, kind, amount_micros)
+        with db.write() as session:
+            held = ledger.hold(
+                session,
+                caller.user_id,
+                amount_micros,
+                idempotency_key=f"{kind}:{caller.request_id}",
+                api_key_id=caller.api_key_id,
+                purpose=kind,
+            )
+            assert held.id is not None
+            charge.hold_id = held.id
+        return charge
+
+    @property
+    def latency_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def settle(self, *, cost_micros: int | None = None, **record: Any) -> HistoryRecord:
+        """Capture the cost and write the history row in one transaction."""
+        return self.settle_with(lambda _session: None, cost_micros=cost_micros, **record)
+
+    def settle_with(
+        self, also: Any, *, cost_micros: int | None = None, **record: Any
+    ) -> HistoryRecord:
+        """Like ``settle``; ``also(session)`` runs in the same transaction (e.g. store a file)."""
+        cost = self.amount_micros if cost_micros is None else min(cost_micros, self.amount_micros)
+        with self.db.write() as session:
+            extra = also(session) or {}
+            ledger.capture(session, self.hold_id, cost, user_id=self.caller.user_id)
+            row = self._record(session, cost, status="succeeded", **{**record, **extra})
+        self.resolved = True
+        return row
+
+    def fail(self, error: BaseException | None = None, **record: Any) -> None:
+        """Release the hold; a failure after the engine started is kept in the history."""
+        if self.resolved:
+            return
+        message = error.message if isinstance(error, DomainError) else "internal error"
+        try:
+            with self.db.write() as session:
+                ledger.release(session, self.hold_id, user_id=self.caller.user_id)
+                if record:
+                    self._record(session, 0, status="failed", error=message, **record)
+        except Exception:  # the original error matters more; the hold stays visible to admins
+            logger.exception("could not release hold %s", self.hold_id)
+            raise
+        self.resolved = True
+
+    def _record(self, session: Session, cost: int, **record: Any) -> HistoryRecord:
+        return history.record(
+            session,
+            user_id=self.caller.user_id,
+            type=self.kind,
+            cost_micros=cost,
+            api_key_id=self.caller.api_key_id,
+            request_id=self.caller.request_id,
+            latency_ms=self.latency_ms,
+            **record,
+        )

@@ -1,0 +1,369 @@
+"""Text to speech: ``synthesize`` (one request), ``synthesize_long`` (split, merged) and
+``open_stream`` (audio handed out as it is made).
+
+Every path reads the same way: validate the order → resolve model and voice in the catalog →
+price the characters → hold → render segment by segment on the engine the voice names for each
+segment's language → effects (volume; speed and pitch where the engine cannot) → resample →
+encode → store → capture + history in one transaction. Any failure releases the hold.
+Blocking work: the doors call these from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.audio import effects, encode, text as texts
+from api.audio.streaming import open_stream_encoder
+from api.billing.pricing import Usage
+from api.catalog.catalog import ModelSpec
+from api.engines.base import Pcm, SynthesisRequest
+from api.errors import InvalidInputError
+from api.speech.common import Caller, Charge
+from api.speech.context import SpeechContext
+from api.storage.service import store_bytes
+from api.voices import service as voices
+
+FORMATS = ("mp3", "wav", "pcm", "opus", "aac", "flac")
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+LONG_TEXT_LIMIT = 200_000  # characters one synthesize_long call may take
+SEGMENT_LIMIT = 2000  # seed 001: one synthesis call takes at most 2000 characters
+PAUSE_MS = 250  # between merged segments: a short, natural breath
+CLONE_ENGINE = "world-styling"
+
+
+@dataclass(frozen=True)
+class SpeechOrder:
+    """What to say and how. ``volume_db`` 0 = unchanged; ``speed``/``pitch`` are factors."""
+
+    model: str
+    text: str
+    voice: str | None = None
+    format: str = "mp3"
+    sample_rate: int | None = None
+    speed: float = 1.0
+    pitch: float = 1.0
+    volume_db: float = 0.0
+    instruction: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    audio: bytes
+    format: str
+    content_type: str
+    sample_rate: int
+    duration_ms: int
+    characters: int
+    segments: int
+    cost_micros: int
+    record_id: int
+    output_key: str
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """How one piece of text becomes audio: engine, its voice, and any styling after it."""
+
+    engine: str
+    voice: str
+    pitch: float = 1.0
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: ModelSpec
+    order: SpeechOrder
+    voice_id: str
+    characters: int
+    cost_micros: int
+    renditions: dict[str, Rendition]  # "zh" / "en" → how that language is spoken
+
+    def rendition_for(self, text: str) -> Rendition:
+        from api.catalog.catalog import text_language
+
+        language = text_language(text)
+        return self.renditions.get(language) or next(iter(self.renditions.values()))
+
+
+def _check_order(order: SpeechOrder) -> None:
+    if not isinstance(order.text, str) or not order.text.strip():
+        raise InvalidInputError("text must not be empty", param="text")
+    if order.format not in FORMATS:
+        raise InvalidInputError(f"format must be one of {', '.join(FORMATS)}", param="format")
+    if order.sample_rate is not None and order.sample_rate not in SAMPLE_RATES:
+        raise InvalidInputError(
+            f"sample_rate must be one of {', '.join(map(str, SAMPLE_RATES))}", param="sample_rate"
+        )
+    if not 0.25 <= order.speed <= 4.0:
+        raise InvalidInputError("speed must be between 0.25 and 4.0", param="speed")
+    if not 0.5 <= order.pitch <= 2.0:
+        raise InvalidInputError("pitch must be between 0.5 and 2.0", param="pitch")
+    if not -60.0 <= order.volume_db <= 20.0:
+        raise InvalidInputError("volume is out of range", param="volume")
+
+
+def plan(ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False) -> Plan:
+    """Validate and price an order without spending anything."""
+    _check_order(order)
+    model = ctx.catalog.model(order.model, kind="tts")
+    characters = texts.count_characters(order.text)
+    limit = LONG_TEXT_LIMIT if long else (model.limits.max_characters or SEGMENT_LIMIT)
+    if characters > limit:
+        hint = "" if long else "; use the long-text endpoint"
+        raise InvalidInputError(
+            f"Text has {characters} characters; the limit is {limit}{hint}",
+            code="TEXT_TOO_LONG",
+            param="text",
+        )
+    renditions, voice_id = _renditions(ctx, caller, model, order.voice)
+    cost = model.price.cost(Usage(characters=characters))
+    return Plan(model, order, voice_id, characters, cost, renditions)
+
+
+def _renditions(
+    ctx: SpeechContext, caller: Caller, model: ModelSpec, voice_id: str | None
+) -> tuple[dict[str, Rendition], str]:
+    system = ctx.catalog.find_voice(voice_id) if voice_id else None
+    if system is not None or not voice_id:
+        voice = ctx.catalog.voice_for_model(model, voice_id)
+        pitch = voice.style.get("pitch", 1.0)
+        renditions = {
+            language: Rendition(ref.engine, ref.voice, pitch)
+            for language, ref in voice.engine_voices.items()
+        }
+        return renditions, voice.voice_id
+    with ctx.db.write() as session:
+        cloned = voices.usable_voice(
+            session, user_id=caller.user_id, voice_id=voice_id, model=model.id
+        )
+        base, profile = cloned.base_voice, dict(cloned.profile)
+    engine, _, engine_voice = base.partition(":")
+    return {"*": Rendition(engine, engine_voice, 1.0, profile)}, voice_id
+
+
+def render(ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrder) -> Pcm:
+    """Speak one segment: engine, then styling, then what the engine could not do itself."""
+    engine = ctx.engines.tts(rendition.engine)
+    pitch = order.pitch * rendition.pitch
+    request = SynthesisRequest(
+        text=text,
+        voice=rendition.voice,
+        speed=order.speed if engine.native_speed else 1.0,
+        pitch=pitch if engine.native_pitch else 1.0,
+        instruction=order.instruction,
+        profile=rendition.profile or None,
+    )
+    pcm = engine.synthesize(request)
+    return _finish_segment(ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order)
+
+
+def _finish_segment(
+    ctx: SpeechContext,
+    native_speed: bool,
+    native_pitch: bool,
+    pcm: Pcm,
+    rendition: Rendition,
+    order: SpeechOrder,
+) -> Pcm:
+    if rendition.profile:
+        pcm = ctx.engines.clone(CLONE_ENGINE).apply(pcm, rendition.profile)
+    if not native_speed and order.speed != 1.0:
+        pcm = effects.change_speed(pcm, order.speed)
+    pitch = order.pitch * rendition.pitch
+    if not native_pitch and pitch != 1.0:
+        pcm = effects.change_pitch(pcm, pitch)
+    return pcm
+
+
+def _deliver(pcm: Pcm, order: SpeechOrder) -> Pcm:
+    if order.volume_db:
+        pcm = effects.apply_volume(pcm, order.volume_db)
+    if order.sample_rate and order.sample_rate != pcm.sample_rate:
+        pcm = effects.resample(pcm, order.sample_rate)
+    return pcm
+
+
+def _segments(text: str, long: bool) -> list[str]:
+    return texts.split_text(text, max_chars=SEGMENT_LIMIT) if long else [text]
+
+
+def _render_all(ctx: SpeechContext, speech: Plan, long: bool) -> tuple[Pcm, int]:
+    parts = _segments(speech.order.text, long)
+    pcms = [render(ctx, speech.rendition_for(part), part, speech.order) for part in parts]
+    rate = speech.order.sample_rate or pcms[0].sample_rate
+    pcms = [effects.resample(p, rate) if p.sample_rate != rate else p for p in pcms]
+    merged = pcms[0] if len(pcms) == 1 else effects.concatenate(pcms, pause_ms=PAUSE_MS)
+    return _deliver(merged, speech.order), len(parts)
+
+
+def synthesize(
+    ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False
+) -> SpeechResult:
+    """Speak ``order`` in one piece (``long``: split at sentences, merged with short pauses)."""
+    speech = plan(ctx, caller, order, long=long)
+    charge = Charge.hold(ctx.db, caller, "tts", speech.cost_micros)
+    summary = {"text": order.text[:500], "voice": speech.voice_id}
+    try:
+        pcm, segments = _render_all(ctx, speech, long)
+        audio = encode.encode(pcm, order.format)
+        stored: dict[str, Any] = {}
+
+        def keep_audio(session: Any) -> dict[str, Any]:
+            row = store_bytes(
+                session,
+                ctx.store,
+                user_id=caller.user_id,
+                kind="tts",
+                ext=order.format,
+                data=audio,
+                content_type=encode.content_type(order.format),
+            )
+            stored["key"] = row.key
+            return {"output_key": row.key}
+
+        record = charge.settle_with(
+            keep_audio,
+            model=speech.model.id,
+            voice=speech.voice_id,
+            input_summary=summary,
+            duration_ms=pcm.duration_ms,
+            characters=speech.characters,
+        )
+    except BaseException as error:
+        charge.fail(error, model=speech.model.id, voice=speech.voice_id, input_summary=summary)
+        raise
+    assert record.id is not None
+    return SpeechResult(
+        audio=audio,
+        format=order.format,
+        content_type=encode.content_type(order.format),
+        sample_rate=pcm.sample_rate,
+        duration_ms=pcm.duration_ms,
+        characters=speech.characters,
+        segments=segments,
+        cost_micros=speech.cost_micros,
+        record_id=record.id,
+        output_key=stored["key"],
+    )
+
+
+class SpeechStream:
+    """Encoded audio handed out as the engine makes it; settles when it ends.
+
+    The hold is taken when the stream is opened (so a short balance is refused before any byte
+    is sent). Running to the end captures the cost and records the history (with the audio
+    stored for replay); stopping early — a client that hangs up, an engine that fails — releases
+    the hold: nothing is charged for audio that was not delivered whole.
+    """
+
+    def __init__(self, ctx: SpeechContext, caller: Caller, speech: Plan, charge: Charge) -> None:
+        self._ctx, self._caller, self._speech, self._charge = ctx, caller, speech, charge
+        self.format = speech.order.format
+        self.content_type = encode.content_type(self.format)
+        self.record_id: int | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._started:
+            raise RuntimeError("a speech stream can be read once")
+        self._started = True
+        speech, order = self._speech, self._speech.order
+        summary = {"text": order.text[:500], "voice": speech.voice_id, "stream": True}
+        kept: list[bytes] = []
+        duration_ms = 0
+        encoder = None
+        completed = False
+        try:
+            for pcm in self._pcm_chunks():
+                pcm = _deliver(pcm, order)
+                if encoder is None:
+                    encoder = open_stream_encoder(order.format, pcm.sample_rate)
+                duration_ms += pcm.duration_ms
+                chunk = encoder.feed(pcm)
+                if chunk:
+                    kept.append(chunk)
+                    yield chunk
+            if encoder is None:  # no audio at all: an engine fault, not a silent success
+                raise InvalidInputError("Nothing to synthesize in this text", param="text")
+            tail = encoder.finish()
+            if tail:
+                kept.append(tail)
+                yield tail
+            completed = True
+        except BaseException as error:
+            if encoder is not None:
+                encoder.close()
+            self._charge.fail(
+                error if not isinstance(error, GeneratorExit) else None,
+                model=speech.model.id,
+                voice=speech.voice_id,
+                input_summary=summary,
+            )
+            if isinstance(error, GeneratorExit):
+                return
+            raise
+        if completed:
+            self._settle(b"".join(kept), duration_ms, summary)
+
+    def _pcm_chunks(self) -> Iterator[Pcm]:
+        speech, order = self._speech, self._speech.order
+        rate = order.sample_rate
+        for sentence in texts.split_sentences(order.text):
+            rendition = speech.rendition_for(sentence)
+            engine = self._ctx.engines.tts(rendition.engine)
+            request = SynthesisRequest(
+                text=sentence,
+                voice=rendition.voice,
+                speed=order.speed if engine.native_speed else 1.0,
+                pitch=order.pitch * rendition.pitch if engine.native_pitch else 1.0,
+                instruction=order.instruction,
+                profile=rendition.profile or None,
+            )
+            for pcm in engine.stream(request):
+                pcm = _finish_segment(
+                    self._ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order
+                )
+                rate = rate or pcm.sample_rate
+                yield effects.resample(pcm, rate) if pcm.sample_rate != rate else pcm
+
+    def _settle(self, audio: bytes, duration_ms: int, summary: dict[str, Any]) -> None:
+        ctx, caller, speech = self._ctx, self._caller, self._speech
+
+        def keep_audio(session: Any) -> dict[str, Any]:
+            row = store_bytes(
+                session,
+                ctx.store,
+                user_id=caller.user_id,
+                kind="tts",
+                ext=self.format,
+                data=audio,
+                content_type=self.content_type,
+            )
+            return {"output_key": row.key}
+
+        record = self._charge.settle_with(
+            keep_audio,
+            model=speech.model.id,
+            voice=speech.voice_id,
+            input_summary=summary,
+            duration_ms=duration_ms,
+            characters=speech.characters,
+        )
+        self.record_id = record.id
+
+    def close(self) -> None:
+        """Give up before reading (e.g. the response was never sent): release the hold."""
+        if not self._started:
+            self._charge.fail(None)
+
+
+def open_stream(
+    ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False
+) -> SpeechStream:
+    """Validate, price and hold now; the audio comes when the stream is read."""
+    speech = plan(ctx, caller, order, long=long)
+    charge = Charge.hold(ctx.db, caller, "tts", speech.cost_micros)
+    return SpeechStream(ctx, caller, speech, charge)
