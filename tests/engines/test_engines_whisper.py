@@ -1,0 +1,192 @@
+"""faster-whisper ASR: English with tiny.en, Mandarin and translation with base, long audio.
+
+Speech comes from Piper and espeak-ng (``speech_samples``); each model is loaded once for the
+session (the engine shares loaded models between instances).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+
+import api.engines.whisper as whisper_module
+from api.engines.base import ASREngine, Pcm, RecognitionRequest, Transcript
+from api.engines.clone import word_error_rate
+from api.engines.whisper import CHUNK_SECONDS, WhisperEngine, normalize_language
+from api.errors import InvalidInputError, ServiceUnavailableError
+from tests.engines import speech_samples as samples
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def tiny() -> WhisperEngine:
+    engine = WhisperEngine("tiny.en", samples.engine_settings())
+    engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def base() -> WhisperEngine:
+    engine = WhisperEngine("base", samples.engine_settings())
+    engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def english() -> Pcm:
+    return samples.piper(samples.ENGLISH_SENTENCE)
+
+
+def assert_times_inside(transcript: Transcript, duration_ms: int) -> None:
+    previous_start = 0
+    for segment in transcript.segments:
+        assert 0 <= segment.start_ms <= segment.end_ms <= duration_ms
+        assert segment.start_ms >= previous_start
+        previous_start = segment.start_ms
+        for word in segment.words:
+            assert segment.start_ms - 50 <= word.start_ms <= word.end_ms <= duration_ms
+
+
+def test_engine_meets_the_protocol(tiny: WhisperEngine, base: WhisperEngine) -> None:
+    assert isinstance(tiny, ASREngine) and isinstance(base, ASREngine)
+    assert tiny.name == "faster-whisper-tiny.en" and tiny.languages == ("en",)
+    assert base.name == "faster-whisper-base" and base.languages == ()
+
+
+def test_tiny_en_transcribes_piper_with_word_timestamps(tiny: WhisperEngine, english: Pcm) -> None:
+    transcript = tiny.transcribe(RecognitionRequest(english, word_timestamps=True))
+
+    assert word_error_rate(samples.ENGLISH_SENTENCE, transcript.text) <= 0.15
+    assert transcript.language == "en"
+    assert transcript.duration_ms == english.duration_ms
+    words = [word for segment in transcript.segments for word in segment.words]
+    assert len(words) >= 10
+    assert_times_inside(transcript, english.duration_ms)
+    starts = [word.start_ms for word in words]
+    assert starts == sorted(starts)
+
+
+def test_tiny_en_reads_espeak_at_a_22khz_rate(tiny: WhisperEngine) -> None:
+    speech = samples.espeak(samples.ENGLISH_SENTENCE)
+    assert speech.sample_rate == 22050
+
+    transcript = tiny.transcribe(RecognitionRequest(speech, language="en-US"))
+
+    assert word_error_rate(samples.ENGLISH_SENTENCE, transcript.text) <= 0.15
+    assert transcript.segments and not transcript.segments[0].words  # words only when asked
+
+
+def test_tiny_en_refuses_other_languages_and_translation(tiny: WhisperEngine, english: Pcm) -> None:
+    with pytest.raises(InvalidInputError, match="English only"):
+        tiny.transcribe(RecognitionRequest(english, language="zh"))
+    with pytest.raises(InvalidInputError, match="cannot translate"):
+        tiny.transcribe(RecognitionRequest(english, task="translate"))
+
+
+def test_base_detects_mandarin_and_answers_in_chinese(base: WhisperEngine) -> None:
+    # espeak's default (male) Mandarin voice is detected as Thai by Whisper base; its female
+    # variant is detected as Chinese. With a hint, either voice gives Chinese text.
+    detected = base.transcribe(
+        RecognitionRequest(samples.espeak(samples.MANDARIN_SENTENCE, "cmn+f3"))
+    )
+    hinted = base.transcribe(
+        RecognitionRequest(samples.espeak(samples.MANDARIN_SENTENCE, "cmn"), language="zh-CN")
+    )
+
+    assert detected.language == "zh" and detected.language_probability > 0.5
+    for transcript in (detected, hinted):
+        assert transcript.language == "zh"
+        assert len(CJK.findall(transcript.text)) >= 8
+
+
+def test_base_translates_into_english(base: WhisperEngine) -> None:
+    speech = samples.espeak("今天天气很好，我们一起去公园散步吧。", "cmn+f3")
+
+    transcript = base.transcribe(RecognitionRequest(speech, task="translate"))
+
+    letters = re.findall(r"[A-Za-z]", transcript.text)
+    assert len(letters) >= 10 and not CJK.search(transcript.text)
+    assert transcript.language == "zh"  # the spoken language, not the output's
+
+
+def test_base_refuses_an_unknown_language(base: WhisperEngine, english: Pcm) -> None:
+    with pytest.raises(InvalidInputError, match="not supported"):
+        base.transcribe(RecognitionRequest(english, language="klingon"))
+
+
+def test_long_audio_is_transcribed_in_bounded_windows(
+    tiny: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paragraph = samples.piper(samples.ENGLISH_PARAGRAPH)
+    long_audio = samples.concatenate([paragraph] * 11, gap_seconds=0.6)
+    assert long_audio.duration_seconds > 180
+    model = whisper_module._loaded["tiny.en"].model
+    window_lengths: list[int] = []
+    original = model.transcribe
+
+    def spy(audio: np.ndarray, **options: object) -> object:
+        window_lengths.append(len(audio))
+        return original(audio, **options)
+
+    monkeypatch.setattr(model, "transcribe", spy)
+
+    transcript = tiny.transcribe(RecognitionRequest(long_audio))
+
+    assert len(window_lengths) >= 4
+    assert max(window_lengths) <= CHUNK_SECONDS * 16000
+    assert sum(window_lengths) == pytest.approx(long_audio.duration_seconds * 16000, abs=16)
+    assert_times_inside(transcript, long_audio.duration_ms)
+    ends = [segment.end_ms for segment in transcript.segments]
+    assert ends == sorted(ends)
+    assert transcript.segments[0].start_ms < 2000
+    assert transcript.segments[-1].end_ms > long_audio.duration_ms - 15000
+    assert [segment.id for segment in transcript.segments] == list(range(len(ends)))
+    assert transcript.text.lower().count("pound key") >= 9  # no window lost
+
+
+def test_silence_and_empty_audio_give_empty_transcripts(tiny: WhisperEngine) -> None:
+    assert tiny.transcribe(RecognitionRequest(Pcm.empty(16000))).text == ""
+    silent = tiny.transcribe(RecognitionRequest(samples.silence(3.0), vad=True))
+    assert silent.text == "" and silent.segments == () and silent.duration_ms == 3000
+
+
+def test_concurrent_requests_share_one_model(tiny: WhisperEngine, english: Pcm) -> None:
+    second_engine = WhisperEngine("tiny.en", samples.engine_settings())
+    results: list[str] = []
+
+    def run(engine: WhisperEngine) -> None:
+        results.append(engine.transcribe(RecognitionRequest(english)).text)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in (tiny, second_engine)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 2 and results[0] == results[1]
+    assert whisper_module.loaded_models().count("tiny.en") == 1
+
+
+def test_a_model_that_cannot_load_is_a_503(monkeypatch: pytest.MonkeyPatch, english: Pcm) -> None:
+    import faster_whisper
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("corrupt model")
+
+    monkeypatch.setattr(whisper_module, "_loaded", {})
+    monkeypatch.setattr(faster_whisper, "WhisperModel", broken)
+
+    with pytest.raises(ServiceUnavailableError, match="could not be loaded"):
+        WhisperEngine("tiny.en", samples.engine_settings()).transcribe(RecognitionRequest(english))
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("en-US", "en"), ("zh_CN", "zh"), ("cmn", "zh"), ("yue", "zh"), ("Chinese", "zh"), ("", None)],
+)
+def test_language_tags_are_normalized(tag: str, code: str | None) -> None:
+    assert normalize_language(tag) == code
