@@ -117,7 +117,7 @@ _ShortPointer = ctypes.POINTER(ctypes.c_short)
 
 
 @dataclass(frozen=True)
-class _Settings:
+class _Parameters:
     """Everything one synthesis needs, resolved and validated before the library is touched."""
 
     espeak_name: str  # what espeak_SetVoiceByName takes: "gmw/en-US+f3"
@@ -255,17 +255,17 @@ class _Library:
             return _CALLBACK_ABORT
         return _CALLBACK_CONTINUE
 
-    def speak(self, text: str, settings: _Settings, sink: _Sink) -> None:
+    def speak(self, text: str, parameters: _Parameters, sink: _Sink) -> None:
         """Synthesize ``text`` (one piece) into ``sink``; the lock is held for exactly this call."""
         encoded = text.encode("utf-8") + b"\0"
         with self.lock:
-            if self.lib.espeak_SetVoiceByName(settings.espeak_name.encode()) != _EE_OK:
+            if self.lib.espeak_SetVoiceByName(parameters.espeak_name.encode()) != _EE_OK:
                 raise ServiceUnavailableError(
-                    f"espeak-ng could not load voice '{settings.espeak_name}'"
+                    f"espeak-ng could not load voice '{parameters.espeak_name}'"
                 )
-            self.lib.espeak_SetParameter(_PARAM_RATE, settings.rate, 0)
-            self.lib.espeak_SetParameter(_PARAM_PITCH, settings.pitch, 0)
-            self.lib.espeak_SetParameter(_PARAM_RANGE, settings.range, 0)
+            self.lib.espeak_SetParameter(_PARAM_RATE, parameters.rate, 0)
+            self.lib.espeak_SetParameter(_PARAM_PITCH, parameters.pitch, 0)
+            self.lib.espeak_SetParameter(_PARAM_RANGE, parameters.range, 0)
             self._sink = sink
             try:
                 status = self.lib.espeak_Synth(
@@ -519,13 +519,13 @@ class EspeakEngine:
         return self._library.phonemes(cleaned, self._espeak_name(voice))
 
     def synthesize(self, request: SynthesisRequest) -> Pcm:
-        settings, pieces = self._prepare(request)
+        parameters, pieces = self._prepare(request)
         chunks: list[Int16Array] = []
         for piece in pieces:
-            self._library.speak(piece, settings, _Sink(chunks.append, lambda: False))
+            self._library.speak(piece, parameters, _Sink(chunks.append, lambda: False))
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-        if settings.stretch != 1.0 and len(samples):
-            samples = self._library.stretch(samples, settings.stretch)
+        if parameters.stretch != 1.0 and len(samples):
+            samples = self._library.stretch(samples, parameters.stretch)
         return Pcm(samples, SAMPLE_RATE)
 
     def stream(self, request: SynthesisRequest) -> Iterator[Pcm]:
@@ -534,10 +534,10 @@ class EspeakEngine:
         Validation happens here, before the iterator is returned, so bad input fails at the
         call rather than at the first ``next()``. Closing the iterator early cancels the rest.
         """
-        settings, pieces = self._prepare(request)
-        return self._stream(settings, pieces)
+        parameters, pieces = self._prepare(request)
+        return self._stream(parameters, pieces)
 
-    def _stream(self, settings: _Settings, pieces: list[str]) -> Iterator[Pcm]:
+    def _stream(self, parameters: _Parameters, pieces: list[str]) -> Iterator[Pcm]:
         handoff: queue.SimpleQueue[Int16Array | BaseException | None] = queue.SimpleQueue()
         cancelled = threading.Event()
 
@@ -546,7 +546,7 @@ class EspeakEngine:
                 for piece in pieces:
                     if cancelled.is_set():
                         break
-                    self._library.speak(piece, settings, _Sink(handoff.put, cancelled.is_set))
+                    self._library.speak(piece, parameters, _Sink(handoff.put, cancelled.is_set))
             except BaseException as error:  # noqa: BLE001 - handed to the consumer
                 handoff.put(error)
             else:
@@ -557,16 +557,16 @@ class EspeakEngine:
             while (item := handoff.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                if settings.stretch != 1.0:
-                    item = self._library.stretch(item, settings.stretch)
+                if parameters.stretch != 1.0:
+                    item = self._library.stretch(item, parameters.stretch)
                 if len(item):
                     yield Pcm(item, SAMPLE_RATE)
         finally:
             cancelled.set()
 
-    # --- request → library settings ---------------------------------------------------------
+    # --- request → library parameters --------------------------------------------------------
 
-    def _prepare(self, request: SynthesisRequest) -> tuple[_Settings, list[str]]:
+    def _prepare(self, request: SynthesisRequest) -> tuple[_Parameters, list[str]]:
         text = _clean(request.text)
         if not text:
             raise InvalidInputError("Text is empty", param="text")
@@ -580,7 +580,7 @@ class EspeakEngine:
             )
         voice = request.voice or request.language or DEFAULT_VOICE
         rate = max(MIN_RATE, round(NORMAL_RATE * request.speed))
-        settings = _Settings(
+        parameters = _Parameters(
             espeak_name=self._espeak_name(voice),
             rate=rate,
             pitch=min(100, max(0, round(50 + 50 * math.log2(request.pitch)))),
@@ -588,10 +588,11 @@ class EspeakEngine:
             # Below 80 wpm espeak cannot slow down further: sonic does the rest.
             stretch=min(1.0, NORMAL_RATE * request.speed / rate),
         )
-        return settings, _pieces(text)
+        return parameters, _pieces(text)
 
     def _espeak_name(self, voice: str) -> str:
-        base, plus, variant = voice.strip().lower().replace("_", "-").partition("+")
+        base, plus, variant = voice.strip().lower().partition("+")
+        base = base.replace("_", "-")  # "en_US" as locales spell it
         base = base if base in self._bases else self._aliases.get(base, base)
         if base not in self._bases:
             raise InvalidInputError(f"espeak-ng has no voice '{voice}'", param="voice")

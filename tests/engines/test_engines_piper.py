@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from api.engines import piper as piper_module
 from api.engines import weights
 from api.engines.base import SynthesisRequest, TTSEngine
+from api.engines.espeak import EspeakEngine
 from api.engines.piper import SAMPLE_RATE, PiperEngine
 from api.errors import InvalidInputError, ServiceUnavailableError
 
@@ -144,3 +146,27 @@ def test_english_language_tags_and_odd_text_are_fine(piper: PiperEngine) -> None
     pcm = piper.synthesize(request("Ünïcödé café, 10 € — and 中文 😀. OK."))
     assert pcm.duration_seconds > 0.5
     assert len(piper.synthesize(request("...")).samples) >= 0  # nothing to say is not an error
+
+
+def test_piper_and_espeak_run_side_by_side(piper: PiperEngine) -> None:
+    """Piper links its own espeak-ng for phonemes; the two copies must not share state."""
+    espeak = EspeakEngine()
+    durations: dict[str, list[float]] = {"piper": [], "espeak": []}
+
+    def run_piper() -> None:
+        for _ in range(3):
+            durations["piper"].append(piper.synthesize(request("Side by side.")).duration_seconds)
+
+    def run_espeak() -> None:
+        for _ in range(30):
+            pcm = espeak.synthesize(SynthesisRequest(text="并排运行。", voice="cmn"))
+            durations["espeak"].append(pcm.duration_seconds)
+
+    threads = [threading.Thread(target=run_piper), threading.Thread(target=run_espeak)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(durations["piper"]) == 3 and min(durations["piper"]) > 0.5
+    assert len(durations["espeak"]) == 30
+    assert max(durations["espeak"]) - min(durations["espeak"]) < 0.05
