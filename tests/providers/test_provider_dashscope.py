@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -39,12 +40,12 @@ from tests.providers.support import (
 HELLO = SynthesisRequest(text="你好，欢迎使用语音合成。", voice="longxiaochun_v2")
 
 
-def tts(fake: FakeState, **kwargs: object) -> DashScopeCosyVoiceTTS:
-    return DashScopeCosyVoiceTTS(config_for(fake.base_url), **kwargs)  # type: ignore[arg-type]
+def tts(fake: FakeState, **kwargs: Any) -> DashScopeCosyVoiceTTS:
+    return DashScopeCosyVoiceTTS(config_for(fake.base_url), **kwargs)
 
 
-def commands(fake: FakeState) -> list[dict[str, object]]:
-    return fake.extra["commands"]  # type: ignore[no-any-return]
+def commands(fake: FakeState) -> list[dict[str, Any]]:
+    return list(fake.extra["commands"])
 
 
 # --- CosyVoice TTS ---------------------------------------------------------------------------
@@ -71,9 +72,9 @@ def test_tts_speaks_pcm_over_the_duplex_protocol(fake_dashscope: FakeState) -> N
     handshake = fake_dashscope.last("/api-ws/v1/inference")
     assert handshake.headers["authorization"] == f"Bearer {OPERATOR_KEY}"
     run, cont, finish = commands(fake_dashscope)
-    assert run["header"]["action"] == "run-task"  # type: ignore[index]
-    assert run["header"]["streaming"] == "duplex"  # type: ignore[index]
-    payload = run["payload"]  # type: ignore[index]
+    assert run["header"]["action"] == "run-task"
+    assert run["header"]["streaming"] == "duplex"
+    payload = run["payload"]
     assert payload["model"] == "cosyvoice-v3-flash-x"
     assert (payload["task_group"], payload["task"], payload["function"]) == (
         "audio",
@@ -91,10 +92,10 @@ def test_tts_speaks_pcm_over_the_duplex_protocol(fake_dashscope: FakeState) -> N
         "instruction": "温柔",
         "language_hints": ["zh"],
     }
-    assert cont["header"]["action"] == "continue-task"  # type: ignore[index]
-    assert cont["payload"] == {"input": {"text": "你好"}}  # type: ignore[index]
-    assert finish["header"]["action"] == "finish-task"  # type: ignore[index]
-    task_ids = {c["header"]["task_id"] for c in (run, cont, finish)}  # type: ignore[index]
+    assert cont["header"]["action"] == "continue-task"
+    assert cont["payload"] == {"input": {"text": "你好"}}
+    assert finish["header"]["action"] == "finish-task"
+    task_ids = {c["header"]["task_id"] for c in (run, cont, finish)}
     assert len(task_ids) == 1
 
 
@@ -120,8 +121,8 @@ def test_tts_streams_frames_before_the_task_finishes(fake_dashscope: FakeState) 
 def test_tts_splits_long_text_into_continue_tasks(fake_dashscope: FakeState) -> None:
     text = "好" * 45_000
     tts(fake_dashscope).synthesize(SynthesisRequest(text=text, voice="v"))
-    continues = [c for c in commands(fake_dashscope) if c["header"]["action"] == "continue-task"]  # type: ignore[index]
-    assert [len(c["payload"]["input"]["text"]) for c in continues] == [20_000, 20_000, 5_000]  # type: ignore[index]
+    continues = [c for c in commands(fake_dashscope) if c["header"]["action"] == "continue-task"]
+    assert [len(c["payload"]["input"]["text"]) for c in continues] == [20_000, 20_000, 5_000]
 
 
 def test_tts_refuses_bad_input_before_connecting(fake_dashscope: FakeState) -> None:
@@ -138,7 +139,7 @@ def test_tts_speaks_with_a_cloned_voice_of_its_own_model(fake_dashscope: FakeSta
     engine = tts(fake_dashscope, model="cosyvoice-v3-plus")
     profile = {"voice_id": "cosyvoice-v3-plus-myvoice-1234", "target_model": "cosyvoice-v3-plus"}
     engine.synthesize(SynthesisRequest(text="hi", voice="ignored", profile=profile))
-    parameters = commands(fake_dashscope)[0]["payload"]["parameters"]  # type: ignore[index]
+    parameters = commands(fake_dashscope)[0]["payload"]["parameters"]
     assert parameters["voice"] == "cosyvoice-v3-plus-myvoice-1234"
 
     other = {"voice_id": "cosyvoice-v2-x-1", "target_model": "cosyvoice-v2"}
@@ -449,4 +450,4 @@ def test_commands_are_json_text_frames(fake_dashscope: FakeState) -> None:
     tts(fake_dashscope).synthesize(HELLO)
     # Round-trips as JSON, non-ASCII text intact.
     cont = commands(fake_dashscope)[1]
-    assert json.loads(json.dumps(cont))["payload"]["input"]["text"] == HELLO.text  # type: ignore[index]
+    assert json.loads(json.dumps(cont))["payload"]["input"]["text"] == HELLO.text
