@@ -1,0 +1,253 @@
+"""Streaming encoders: PCM chunks in, encoded bytes out as soon as the codec has them.
+
+``open_stream_encoder(fmt, sample_rate)`` gives a ``StreamingEncoder``; ``feed(pcm)`` returns
+whatever bytes are ready (possibly none) and ``finish()`` the rest. Chunks may come at any rate;
+they are resampled to ``sample_rate`` without seams. Use it as a context manager, or call
+``close()``: a stream closed early (the client went away) stops its encoder and leaks nothing.
+``encode_stream`` wraps all that as a generator for streaming HTTP responses.
+
+* ``mp3``: lameenc in-process, frame by frame; the first bytes come out of the first ``feed``
+  (about 1 ms after it starts, for a sentence-sized chunk). A stream has no LAME Info frame
+  (it would have to be written before the frames it describes), so players keep LAME's usual
+  ~50 ms of leading silence; ``api.audio.encode`` files have the frame and no such delay.
+* ``pcm``: the samples, passed through.
+* ``wav``: a header whose RIFF and data sizes are 0xFFFFFFFF (length unknown: ffmpeg, libsndfile
+  and browsers read to the end), then the samples.
+* ``opus``, ``aac``, ``flac``: a long-lived ffmpeg process fed through a pipe. Its pipes are
+  non-blocking and served by one select loop (``api.audio.ffmpeg``), so a full pipe in either
+  direction cannot deadlock; each ``feed`` waits up to ``linger`` seconds (default 50 ms) for
+  the encoder to answer so the first bytes leave with the first chunk. Ogg pages are cut every
+  100 ms of audio, so at most that much lags behind. The Opus header's input-rate field is set
+  to ``sample_rate`` as in ``api.audio.encode``. FLAC from a pipe has no total sample count in
+  its STREAMINFO (it is 0, "unknown"), which decoders accept.
+
+Blocking work: callers run ``feed``/``finish`` off the event loop (one thread per stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+import lameenc
+
+from api.audio.encode import (
+    aac_args,
+    check_sample_rate,
+    codec_bitrate_kbps,
+    codec_sample_rate,
+    ffmpeg_encoder_command,
+    flac_args,
+    new_lame_encoder,
+    ogg_first_page_length,
+    opus_args,
+    patch_opus_input_rate,
+    wav_header,
+)
+from api.audio.ffmpeg import EncoderError, FfmpegProcess
+from api.audio.formats import OUTPUT_FORMATS, content_type, is_output_format
+from api.audio.resample import StreamingResampler
+from api.engines.base import Int16Array, Pcm
+from api.errors import InvalidInputError
+
+DEFAULT_LINGER_SECONDS: Final = 0.05
+FIRST_LINGER_SECONDS: Final = 0.3
+OGG_PAGE_MS: Final = 100
+FINISH_TIMEOUT_SECONDS: Final = 60.0
+FEED_TIMEOUT_SECONDS: Final = 30.0
+
+
+class StreamingEncoder:
+    """Base of the streaming encoders: resampling, state, and closing."""
+
+    def __init__(self, fmt: str, sample_rate: int, codec_rate: int | None = None):
+        self.format = fmt
+        self.sample_rate = sample_rate
+        self.content_type = content_type(fmt)
+        # The codec may need another rate than the one asked for (Opus at 22050 → 24000).
+        self._resampler = StreamingResampler(codec_rate or sample_rate)
+        self._finished = False
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        """The encoder subprocess's id, for encoders that run one."""
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def feed(self, pcm: Pcm) -> bytes:
+        """Encode a chunk; return the bytes that are ready (possibly empty)."""
+        if self._finished or self._closed:
+            raise RuntimeError("the stream is already finished")
+        try:
+            return self._encode(self._resampler.push(pcm).samples)
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self) -> bytes:
+        """End of input: return the remaining bytes and release the encoder."""
+        if self._finished or self._closed:
+            raise RuntimeError("the stream is already finished")
+        self._finished = True
+        try:
+            return self._encode(self._resampler.flush().samples) + self._finish()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop now (idempotent). Anything not yet returned is dropped."""
+        self._closed = True
+
+    def __enter__(self) -> StreamingEncoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _encode(self, samples: Int16Array) -> bytes:
+        raise NotImplementedError
+
+    def _finish(self) -> bytes:
+        return b""
+
+
+class _PcmStream(StreamingEncoder):
+    def _encode(self, samples: Int16Array) -> bytes:
+        return samples.astype("<i2", copy=False).tobytes()
+
+
+class _WavStream(StreamingEncoder):
+    def __init__(self, sample_rate: int):
+        super().__init__("wav", sample_rate)
+        self._header_sent = False
+
+    def _encode(self, samples: Int16Array) -> bytes:
+        data = samples.astype("<i2", copy=False).tobytes()
+        if self._header_sent:
+            return data
+        self._header_sent = True
+        return wav_header(self.sample_rate, None) + data
+
+
+class _Mp3Stream(StreamingEncoder):
+    def __init__(self, sample_rate: int, bitrate_kbps: int | None):
+        codec_rate = codec_sample_rate("mp3", sample_rate)
+        super().__init__("mp3", sample_rate, codec_rate)
+        bitrate = codec_bitrate_kbps("mp3", codec_rate, bitrate_kbps)
+        self._encoder: lameenc.Encoder | None = new_lame_encoder(codec_rate, bitrate)
+
+    def _encode(self, samples: Int16Array) -> bytes:
+        if self._encoder is None or len(samples) == 0:
+            return b""
+        return bytes(self._encoder.encode(samples.astype("<i2", copy=False).tobytes()))
+
+    def _finish(self) -> bytes:
+        return bytes(self._encoder.flush()) if self._encoder is not None else b""
+
+    def close(self) -> None:
+        self._encoder = None
+        super().close()
+
+
+class _FfmpegStream(StreamingEncoder):
+    def __init__(self, fmt: str, sample_rate: int, bitrate_kbps: int | None, linger: float):
+        codec_rate = codec_sample_rate(fmt, sample_rate)
+        super().__init__(fmt, sample_rate, codec_rate)
+        if fmt == "opus":
+            bitrate = codec_bitrate_kbps(fmt, codec_rate, bitrate_kbps)
+            output_args = opus_args(bitrate, page_ms=OGG_PAGE_MS)
+        elif fmt == "aac":
+            output_args = aac_args(codec_bitrate_kbps(fmt, codec_rate, bitrate_kbps))
+        else:
+            output_args = flac_args()
+        self._linger = linger
+        # Opus at a rate it lacks: hold the first page back until its header is patched.
+        self._patch_opus_rate = fmt == "opus" and codec_rate != sample_rate
+        self._held = bytearray()
+        self._answered = False
+        self._process = FfmpegProcess(ffmpeg_encoder_command(codec_rate, output_args))
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def _encode(self, samples: Int16Array) -> bytes:
+        data = samples.astype("<i2", copy=False).tobytes()
+        # The first answer also waits for ffmpeg to start, so give it longer (the wait ends as
+        # soon as the bytes are there).
+        linger = self._linger if self._answered else max(self._linger, FIRST_LINGER_SECONDS)
+        output = self._process.pump(data, timeout=FEED_TIMEOUT_SECONDS, linger=linger)
+        self._answered = self._answered or bool(output)
+        return self._pass_on(output)
+
+    def _finish(self) -> bytes:
+        output = self._process.pump(finish=True, timeout=FINISH_TIMEOUT_SECONDS)
+        if self._process.returncode != 0:
+            raise EncoderError(
+                f"ffmpeg failed to encode {self.format}: {self._process.stderr_text[-300:]}"
+            )
+        tail = self._pass_on(output)
+        if self._held:
+            raise EncoderError("the Opus stream ended inside its first page")
+        return tail
+
+    def _pass_on(self, output: bytes) -> bytes:
+        if not self._patch_opus_rate:
+            return output
+        self._held += output
+        if ogg_first_page_length(self._held) is None:
+            return b""
+        self._patch_opus_rate = False
+        patched = patch_opus_input_rate(bytes(self._held), self.sample_rate)
+        self._held.clear()
+        return patched
+
+    def close(self) -> None:
+        self._process.kill()
+        super().close()
+
+
+def open_stream_encoder(
+    fmt: str,
+    sample_rate: int,
+    *,
+    bitrate_kbps: int | None = None,
+    linger: float = DEFAULT_LINGER_SECONDS,
+) -> StreamingEncoder:
+    """A streaming encoder of ``fmt`` at ``sample_rate`` (8000-48000 Hz)."""
+    if not is_output_format(fmt):
+        raise InvalidInputError(
+            f"Unsupported audio format {fmt!r}; use one of: {', '.join(OUTPUT_FORMATS)}.",
+            param="format",
+        )
+    check_sample_rate(sample_rate)
+    if fmt == "pcm":
+        return _PcmStream("pcm", sample_rate)
+    if fmt == "wav":
+        return _WavStream(sample_rate)
+    if fmt == "mp3":
+        return _Mp3Stream(sample_rate, bitrate_kbps)
+    return _FfmpegStream(fmt, sample_rate, bitrate_kbps, linger)
+
+
+def encode_stream(
+    chunks: Iterable[Pcm], fmt: str, sample_rate: int, *, bitrate_kbps: int | None = None
+) -> Iterator[bytes]:
+    """Encode ``chunks`` as they come, yielding non-empty byte strings. Closing the generator
+    early (a client abort) closes the encoder and ``chunks`` (if it is a generator)."""
+    encoder = open_stream_encoder(fmt, sample_rate, bitrate_kbps=bitrate_kbps)
+    try:
+        for chunk in chunks:
+            if data := encoder.feed(chunk):
+                yield data
+        if data := encoder.finish():
+            yield data
+    finally:
+        encoder.close()
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,290 @@
+"""Text for speech: split long text into engine-sized pieces, and count billable characters.
+
+``split_text(text, max_chars)`` cuts text longer than an engine's limit (seed 001: 2000
+characters per call) into segments that are each at most ``max_chars`` long, packing as many
+whole sentences into each as fit. Where it cuts, in order of preference:
+
+1. sentence ends: 。！？；.!?; and … (with any closing quotes or brackets after them), and line
+   breaks. An ASCII ``.`` only ends a sentence before a space, a line break, CJK text or the end,
+   and not after a known abbreviation (Mr., e.g., …), an initial, or a list number ("1. ");
+   nor before a lower-case word ("approx. five").
+2. clause marks: ，、： and ASCII , : before a space;
+3. spaces between words;
+4. the boundary between two CJK characters (for Chinese or Japanese with no punctuation);
+5. anywhere: only when a single unbroken token (a 3000-letter "word") exceeds ``max_chars``.
+
+It never cuts inside a number (3.14, 1,000, 12:30), a URL, an e-mail address or a word: tiers
+1-4 exclude those positions. Segments are the text's own slices with the whitespace at each cut
+removed, in order: joining them with the removed whitespace gives the text back.
+
+``split_sentences`` cuts at every sentence end (tier 1) instead, for sentence-by-sentence
+streaming synthesis; a sentence longer than ``max_chars`` is split further as above.
+
+``count_characters`` is the billing unit: the number of Unicode code points after NFC
+normalisation, so "é" counts once whether it arrived precomposed or as e + accent, and every
+character counts the same (a Chinese character, a letter, a space or a punctuation mark is 1).
+Splitting works on the text as given; callers normalise first if they want both to agree.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from typing import Final
+
+DEFAULT_MAX_CHARS: Final = 2000
+
+SENTENCE_ENDS: Final = frozenset("。！？；!?;.…．｡‼⁇⁈⁉")
+_ASCII_ENDS: Final = frozenset("!?;.")
+CLOSERS: Final = frozenset("\"'”’」』）)]】》〉｣〕")
+OPENERS: Final = frozenset("“‘「『（([【《〈｢〔")
+CLAUSE_MARKS: Final = frozenset("，、：,:﹐﹑")
+_ASCII_CLAUSE: Final = frozenset(",:")
+_LINE_BREAKS: Final = frozenset("\n\r\u2028\u2029\x0b\x0c\x85")
+_ZWJ: Final = "\u200d"
+
+# Words after which "." is not the end of a sentence (compared in lower case, without dots).
+ABBREVIATIONS: Final = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "eg", "ie", "cf", "al",
+        "inc", "ltd", "co", "corp", "fig", "approx", "dept", "est", "mt", "ft", "vol",
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "gen", "gov", "sen", "rep", "rev", "capt", "col", "lt", "sgt", "u.s", "a.m", "p.m",
+    }
+)  # fmt: skip
+
+# A URL runs to the first space, quote or CJK character (Chinese text often follows a link
+# with no space); trailing punctuation is trimmed off afterwards.
+_URL_RE: Final = re.compile(
+    r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)"
+    r"[^\s<>\"'\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+"
+)
+_EMAIL_RE: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_NUMBER_RE: Final = re.compile(r"\d+(?:[.,:：]\d+)+")
+_URL_TRAILING: Final = ".,;:!?)]}'\"…"
+
+SENTENCE, CLAUSE, SPACE, CJK = 0, 1, 2, 3
+
+
+def count_characters(text: str) -> int:
+    """Billable characters: Unicode code points after NFC normalisation."""
+    return len(unicodedata.normalize("NFC", text))
+
+
+def is_cjk(char: str) -> bool:
+    """Scripts written without spaces between words, where a cut between characters is fine:
+    Han, kana, bopomofo, and CJK/full-width punctuation."""
+    code = ord(char)
+    return (
+        0x3000 <= code <= 0x30FF  # CJK symbols and punctuation, hiragana, katakana
+        or 0x3100 <= code <= 0x312F  # bopomofo
+        or 0x31F0 <= code <= 0x31FF  # katakana extensions
+        or 0x3400 <= code <= 0x4DBF  # CJK extension A
+        or 0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
+        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
+        or 0xFE30 <= code <= 0xFE4F  # CJK compatibility forms
+        or 0xFF01 <= code <= 0xFF0F  # full-width punctuation …
+        or 0xFF1A <= code <= 0xFF20
+        or 0xFF3B <= code <= 0xFF40
+        or 0xFF5B <= code <= 0xFF65
+        or 0x20000 <= code <= 0x3FFFF  # CJK extensions B onwards
+    )
+
+
+def _joins_previous(char: str) -> bool:
+    """Characters that must stay with the one before them (accents, ZWJ, variation selectors)."""
+    return (
+        char == _ZWJ
+        or unicodedata.category(char) in ("Mn", "Me", "Mc")
+        or (0xFE00 <= ord(char) <= 0xFE0F or 0xE0100 <= ord(char) <= 0xE01EF)
+    )
+
+
+class _Cuts:
+    """Where ``text`` may be cut, by tier. Position p means between text[p-1] and text[p]."""
+
+    def __init__(self, text: str):
+        self.text = text
+        n = len(text)
+        protected = bytearray(n + 1)  # 1 at positions inside a number, URL or e-mail
+        for span_start, span_end in _protected_spans(text):
+            protected[span_start + 1 : span_end] = b"\x01" * max(0, span_end - span_start - 1)
+        self.protected = protected
+        self.tiers: list[list[int]] = [[], [], [], []]
+        for p in range(1, n):
+            if protected[p]:
+                continue
+            tier = self._tier(p)
+            if tier is not None:
+                self.tiers[tier].append(p)
+
+    def _tier(self, p: int) -> int | None:
+        text = self.text
+        before, after = text[p - 1], text[p]
+        if before in _LINE_BREAKS:
+            return SENTENCE
+        if after.isspace():
+            if self._ends_sentence(p):
+                return SENTENCE
+            if before in CLAUSE_MARKS:
+                return CLAUSE
+            return None if before.isspace() else SPACE
+        if before.isspace():
+            return None  # the cut before the whitespace serves
+        if _joins_previous(after):
+            return None
+        if self._ends_sentence(p):
+            return SENTENCE
+        if before in CLAUSE_MARKS and (before not in _ASCII_CLAUSE or is_cjk(after)):
+            return CLAUSE
+        if (is_cjk(before) or is_cjk(after)) and not (
+            _is_punctuation_start(after) or before in OPENERS
+        ):
+            return CJK
+        return None
+
+    def _ends_sentence(self, p: int) -> bool:
+        """True if a sentence ends right before position p."""
+        text = self.text
+        end = p - 1
+        while end >= 0 and text[end] in CLOSERS:
+            end -= 1
+        if end < 0 or text[end] not in SENTENCE_ENDS:
+            return False
+        if p < len(text) and (text[p] in SENTENCE_ENDS or text[p] in CLOSERS):
+            return False  # the run of terminators and closers goes on
+        if text[end] not in _ASCII_ENDS:
+            return True  # 。！？；… end a sentence whatever follows
+        after = text[p] if p < len(text) else ""
+        if after and not (after.isspace() or is_cjk(after)):
+            return False  # "a.b", "3.14", "e.g.x": not a sentence end
+        if text[end] == "." and not self._period_ends_sentence(end, p):
+            return False
+        return True
+
+    def _period_ends_sentence(self, dot: int, p: int) -> bool:
+        text = self.text
+        # The next word starting in lower case means the sentence goes on ("approx. five").
+        following = text[p:].lstrip()[:1]
+        if following.isascii() and following.islower():
+            return False
+        start = dot
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
+            start -= 1
+        word = text[start:dot]
+        if (
+            word.lower().strip(".") in ABBREVIATIONS
+            or word.replace(".", "").lower() in ABBREVIATIONS
+        ):
+            return False
+        if len(word) == 1 and word.isupper():
+            return False  # an initial: "J. Smith"
+        if word.isdigit() and len(word) <= 3:
+            line_start = max(text.rfind("\n", 0, start) + 1, 0)
+            if not text[line_start:start].strip():
+                return False  # a list number: "1. First"
+        return True
+
+
+def _is_punctuation_start(char: str) -> bool:
+    """A segment should not start with punctuation that belongs to the text before it."""
+    return char in SENTENCE_ENDS or char in CLOSERS or char in CLAUSE_MARKS
+
+
+def _protected_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for match in _URL_RE.finditer(text):
+        end = match.end()
+        while end > match.start() and text[end - 1] in _URL_TRAILING:
+            end -= 1
+        spans.append((match.start(), end))
+    spans.extend(match.span() for match in _EMAIL_RE.finditer(text))
+    spans.extend(match.span() for match in _NUMBER_RE.finditer(text))
+    return spans
+
+
+def split_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
+    """``text`` in segments of at most ``max_chars`` characters, cut at the best boundaries
+    (see the module docstring). Whitespace-only text gives an empty list."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    cuts = _Cuts(text)
+    return _pack(text, cuts, max_chars)
+
+
+def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = 0) -> list[str]:
+    """``text`` sentence by sentence (each at most ``max_chars``; longer ones are split further).
+    A sentence shorter than ``min_chars`` is joined to the next one ("Hi." "OK."), which keeps
+    streaming synthesis from making many tiny requests."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    cuts = _Cuts(text)
+    bounds = [0, *cuts.tiers[SENTENCE], len(text)]
+    sentences: list[str] = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        piece = text[start:end]
+        if not piece.strip():
+            continue
+        if len(piece.strip()) <= max_chars:
+            sentences.append(piece.strip())
+        else:
+            sentences.extend(split_text(piece, max_chars))
+    if min_chars <= 0:
+        return sentences
+    merged: list[str] = []
+    pending = ""
+    for sentence in sentences:
+        candidate = f"{pending}{_joiner(pending, sentence)}{sentence}" if pending else sentence
+        if len(candidate) > max_chars:
+            merged.append(pending)
+            candidate = sentence
+        if len(candidate) < min_chars:
+            pending = candidate
+        else:
+            merged.append(candidate)
+            pending = ""
+    if pending:
+        merged.append(pending)
+    return merged
+
+
+def _joiner(left: str, right: str) -> str:
+    return "" if is_cjk(left[-1]) or is_cjk(right[0]) else " "
+
+
+def _pack(text: str, cuts: _Cuts, max_chars: int) -> list[str]:
+    segments: list[str] = []
+    n = len(text)
+    start = _skip_space(text, 0)
+    text_end = len(text.rstrip())
+    while start < text_end:
+        if text_end - start <= max_chars:
+            segments.append(text[start:text_end])
+            break
+        limit = start + max_chars
+        cut = _best_cut(cuts, start, limit)
+        segments.append(text[start:cut].rstrip())
+        start = _skip_space(text, cut)
+    assert all(0 < len(segment) <= max_chars for segment in segments) or n == 0
+    return segments
+
+
+def _best_cut(cuts: _Cuts, start: int, limit: int) -> int:
+    """The furthest cut in (start, limit] of the best tier that has one."""
+    for positions in cuts.tiers:
+        index = bisect.bisect_right(positions, limit) - 1
+        if index >= 0 and positions[index] > start:
+            return positions[index]
+    # A single token longer than the limit: cut inside it, but not before an accent or ZWJ.
+    text = cuts.text
+    for p in range(limit, start, -1):
+        if not _joins_previous(text[p]) and text[p - 1] != _ZWJ:
+            return p
+    return limit
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
