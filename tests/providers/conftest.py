@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from api.engines.providers.common import ProviderHttp
 from tests.providers.fake_dashscope import create_dashscope_app
 from tests.providers.fake_fish import create_fish_app
 from tests.providers.fake_openai import create_openai_app
@@ -61,6 +63,22 @@ def fake_openai(openai_server: FakeState) -> FakeState:
 def fake_fish(fish_server: FakeState) -> FakeState:
     fish_server.reset()
     return fish_server
+
+
+@pytest.fixture(autouse=True)
+def close_provider_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every provider HTTP client a test opened (tests build adapters freely)."""
+    opened: list[ProviderHttp] = []
+    original_init = ProviderHttp.__init__
+
+    def tracking_init(self: ProviderHttp, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(ProviderHttp, "__init__", tracking_init)
+    yield
+    for http in opened:
+        http.close()
 
 
 @pytest.fixture(autouse=True)

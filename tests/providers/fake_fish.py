@@ -125,27 +125,28 @@ def create_fish_app(state: FakeState) -> Starlette:
         )
 
     async def create_model(request: Request) -> Response:
-        form = await request.form()
-        upload = form.get("voices")
-        fields = {key: form.getlist(key) for key in form if key != "voices"}
+        async with request.form() as form:
+            upload = form.get("voices")
+            sample = None if upload is None or isinstance(upload, str) else await upload.read()
+            fields = {key: form.getlist(key) for key in form if key != "voices"}
         refused = await _gate(state, request, fields)
         if refused is not None:
             return refused
-        if upload is None or isinstance(upload, str) or form.get("type") != "tts":
+        if sample is None or fields.get("type") != ["tts"]:
             return _error(400, {})
-        read_wav(await upload.read())
+        read_wav(sample)
         model_id = uuid.uuid4().hex
         models[model_id] = {
             "_id": model_id,
             "type": "tts",
-            "title": form.get("title"),
+            "title": fields["title"][0],
             "description": "",
             "cover_image": "",
-            "train_mode": form.get("train_mode"),
+            "train_mode": fields["train_mode"][0],
             "state": "trained",
             "tags": [],
             "samples": [],
-            "visibility": form.get("visibility"),
+            "visibility": fields["visibility"][0],
         }
         return JSONResponse(models[model_id], status_code=201)
 

@@ -113,11 +113,11 @@ def create_openai_app(state: FakeState) -> Starlette:
         return StreamingResponse(pieces(), media_type="audio/pcm")
 
     async def transcribe(request: Request) -> Response:
-        form = await request.form()
-        upload = form["file"]
-        assert not isinstance(upload, str)
-        audio = await upload.read()
-        fields = {key: form.getlist(key) for key in form if key != "file"}
+        async with request.form() as form:
+            upload = form["file"]
+            assert not isinstance(upload, str)
+            audio = await upload.read()
+            fields = {key: form.getlist(key) for key in form if key != "file"}
         refused = await _gate(state, request, fields)
         if refused is not None:
             return refused

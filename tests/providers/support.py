@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from api.engines.base import Pcm
-from api.engines.providers import ProviderConfig
+from api.engines.providers import PROVIDER_KEY_REJECTED, ProviderConfig, ProviderKeyRejectedError
+from api.errors import UpstreamError, UpstreamTimeoutError
 
 # Shaped like the real thing, so redaction is tested against realistic keys.
 OPERATOR_KEY = "sk-op3rat0rSecretKey1234567890abcd"
@@ -44,7 +45,15 @@ def speech(seconds: float = 1.0, rate: int = 16000) -> Pcm:
 
 
 def assert_safe(error: BaseException) -> None:
-    """The error a caller sees names no secret, in any rendering, and drags no cause along."""
+    """The error is one of the mapped platform errors, names no secret in any rendering, and
+    drags no cause (an httpx request holds the key in its headers) along."""
+    if isinstance(error, UpstreamTimeoutError):
+        assert (error.status, error.code) == (504, "TIMEOUT")
+    elif isinstance(error, ProviderKeyRejectedError):
+        assert (error.status, error.code) == (502, PROVIDER_KEY_REJECTED)
+    else:
+        assert isinstance(error, UpstreamError)
+        assert (error.status, error.code) == (502, "UPSTREAM_ERROR")
     renderings = [str(error), repr(error), getattr(error, "message", "")]
     for secret in SECRETS:
         for text in renderings:

@@ -451,3 +451,15 @@ def test_commands_are_json_text_frames(fake_dashscope: FakeState) -> None:
     # Round-trips as JSON, non-ASCII text intact.
     cont = commands(fake_dashscope)[1]
     assert json.loads(json.dumps(cont))["payload"]["input"]["text"] == HELLO.text
+
+
+def test_filetrans_result_on_an_unexpected_host_is_not_fetched(fake_dashscope: FakeState) -> None:
+    # The fake serves its result from its own host; a helper that only trusts another host
+    # (as if the answer pointed somewhere internal) refuses to fetch it.
+    config = config_for(fake_dashscope.base_url.replace("127.0.0.1", "localhost"))
+    helper = DashScopeFileTranscription(config, poll_interval=0.01, result_host_suffixes=())
+    task_id = helper.submit("https://example.com/long.mp3")
+    with pytest.raises(UpstreamError) as refused:
+        helper.wait(task_id)
+    assert "unexpected host" in refused.value.message
+    assert not any(r.path.endswith(".json") for r in fake_dashscope.requests)

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx
 import numpy as np
@@ -465,6 +465,21 @@ class ProviderHttp:
             deadline.check(self.provider)
             if chunk:
                 yield chunk
+
+
+class ClosingAdapter:
+    """Adapters that hold a ``ProviderHttp`` (a connection pool): ``close()`` or ``with``."""
+
+    _http: ProviderHttp
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def fetch_public_json(

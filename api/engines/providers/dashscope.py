@@ -70,6 +70,7 @@ from api.engines.base import (
 from api.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
 
 from .common import (
+    ClosingAdapter,
     Deadline,
     PcmChunker,
     ProviderConfig,
@@ -423,7 +424,7 @@ class DashScopeCosyVoiceTTS:
 # --- Qwen3-ASR (sync) --------------------------------------------------------------------------
 
 
-class DashScopeASR:
+class DashScopeASR(ClosingAdapter):
     """Qwen3-ASR-Flash over the native multimodal-generation endpoint; implements ``ASREngine``.
 
     Audio goes inline as a base64 WAV data URL (≤10 MB, about five minutes at 16 kHz). Returns a
@@ -448,9 +449,6 @@ class DashScopeASR:
         self.name = f"dashscope-{model}"
         self.enable_itn = enable_itn
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def transcribe(self, request: RecognitionRequest) -> ProviderTranscript:
         if request.task != "transcribe":
@@ -667,12 +665,16 @@ def _channel_transcripts(document: dict[str, Any]) -> tuple[ChannelTranscript, .
     return tuple(channels)
 
 
-class DashScopeFileTranscription:
+class DashScopeFileTranscription(ClosingAdapter):
     """Submit-and-poll helper for ``qwen3-asr-flash-filetrans`` (long audio at a public URL).
 
     ``submit`` returns DashScope's task id; ``fetch`` polls once; ``wait`` polls until the task
     ends. A FAILED task is an answer, not an exception: it comes back with ``status="FAILED"``
     and DashScope's ``error_code``, the way seed 001's task endpoint reports it.
+
+    The result file is downloaded without credentials, and only from the configured DashScope
+    host or a host under ``result_host_suffixes`` (DashScope's OSS buckets live under
+    ``.aliyuncs.com``), so a URL in an answer cannot turn into a fetch on the internal network.
     """
 
     def __init__(
@@ -681,16 +683,15 @@ class DashScopeFileTranscription:
         *,
         model: str = "qwen3-asr-flash-filetrans",
         poll_interval: float = 1.0,
+        result_host_suffixes: Sequence[str] = (".aliyuncs.com",),
         transport: httpx.BaseTransport | None = None,
     ):
         self.config = config
         self.model = model
         self.provider_model = config.provider_model(model)
         self.poll_interval = poll_interval
+        self.result_host_suffixes = tuple(suffix.lower() for suffix in result_host_suffixes)
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def submit(
         self,
@@ -741,6 +742,7 @@ class DashScopeFileTranscription:
         transcripts: tuple[ChannelTranscript, ...] = ()
         if status == "SUCCEEDED":
             url = self._transcription_url(output)
+            self._check_result_host(url)
             document = fetch_public_json(url, provider=PROVIDER, config=self.config)
             transcripts = _channel_transcripts(document)
         return FileTranscriptionTask(
@@ -765,6 +767,15 @@ class DashScopeFileTranscription:
             if deadline.remaining() <= self.poll_interval:
                 raise upstream_timeout(PROVIDER)
             time.sleep(self.poll_interval)
+
+    def _check_result_host(self, url: str) -> None:
+        host = httpx.URL(url).host.lower()
+        if host != httpx.URL(self.config.base_url).host.lower() and not any(
+            host.endswith(suffix) for suffix in self.result_host_suffixes
+        ):
+            raise ProviderError(
+                f"{PROVIDER} pointed to a result on an unexpected host", provider=PROVIDER
+            )
 
     @staticmethod
     def _transcription_url(output: dict[str, Any]) -> str:
@@ -840,7 +851,7 @@ def _enrolled(raw: object, target_model: str | None = None) -> EnrolledVoice:
     )
 
 
-class DashScopeVoiceEnrollment:
+class DashScopeVoiceEnrollment(ClosingAdapter):
     """CosyVoice voice cloning (``voice-enrollment``): create, list, query, update, delete.
 
     DashScope downloads the sample itself from ``audio_url`` (WAV/MP3/M4A, 10–20 s recommended,
@@ -852,9 +863,6 @@ class DashScopeVoiceEnrollment:
     def __init__(self, config: ProviderConfig, *, transport: httpx.BaseTransport | None = None):
         self.config = config
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def _call(self, action_input: dict[str, Any]) -> dict[str, Any]:
         response = self._http.request(
@@ -883,8 +891,9 @@ class DashScopeVoiceEnrollment:
             "prefix": prefix,
             "url": _public_url(audio_url, "audio_url"),
         }
-        if language_hints:
-            action["language_hints"] = [dashscope_language(hint) for hint in language_hints]
+        hints = [code for code in map(dashscope_language, language_hints or ()) if code]
+        if hints:
+            action["language_hints"] = hints
         output = self._call(action)
         voice = _enrolled(
             {"status": "DEPLOYING", **output}, target_model=self.config.provider_model(target_model)

@@ -45,6 +45,7 @@ from api.engines.base import (
 from api.errors import InvalidInputError
 
 from .common import (
+    ClosingAdapter,
     Deadline,
     PcmChunker,
     ProviderConfig,
@@ -78,7 +79,7 @@ def _fish_language(language: str | None) -> str | None:
     return {"cmn": "zh", "zho": "zh", "eng": "en"}.get(code, code)
 
 
-class FishTTS:
+class FishTTS(ClosingAdapter):
     """``POST /v1/tts`` streamed into ``Pcm`` chunks; implements ``TTSEngine``.
 
     ``model`` is the platform model id, mapped through ``config.models`` to the value of Fish's
@@ -116,9 +117,6 @@ class FishTTS:
         self.latency = latency
         self._voices = list(voices)
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def voices(self) -> list[EngineVoice]:
         return list(self._voices)
@@ -184,7 +182,7 @@ class FishTTS:
             raise no_audio(PROVIDER)
 
 
-class FishASR:
+class FishASR(ClosingAdapter):
     """``POST /v1/asr``; implements ``ASREngine`` (transcription only; Fish does not translate).
 
     Returns a ``ProviderTranscript`` with Fish's timed segments; its duration is the platform's
@@ -202,9 +200,6 @@ class FishASR:
         self.name = "fish-asr"
         self.languages = tuple(languages)
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def transcribe(self, request: RecognitionRequest) -> ProviderTranscript:
         if request.task != "transcribe":
@@ -254,7 +249,7 @@ class FishASR:
         )
 
 
-class FishClone:
+class FishClone(ClosingAdapter):
     """Fish Audio voice cloning (``POST /model``); implements ``CloneEngine``.
 
     ``enroll`` uploads the sample as a private voice model and returns a ``CloneResult`` whose
@@ -278,9 +273,6 @@ class FishClone:
         self.enhance_audio_quality = enhance_audio_quality
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
 
-    def close(self) -> None:
-        self._http.close()
-
     def enroll(self, sample: Pcm, *, language: str | None = None) -> CloneResult:
         if len(sample.samples) == 0:
             raise InvalidInputError("the voice sample is empty", param="file")
@@ -292,8 +284,6 @@ class FishClone:
             "visibility": self.visibility,
             "enhance_audio_quality": "true" if self.enhance_audio_quality else "false",
         }
-        if _fish_language(language):
-            fields["tags"] = _fish_language(language) or ""
         response = self._http.request(
             "POST",
             "/model",

@@ -45,6 +45,7 @@ from api.engines.base import (
 from api.errors import InvalidInputError
 
 from .common import (
+    ClosingAdapter,
     Deadline,
     PcmChunker,
     ProviderConfig,
@@ -116,7 +117,7 @@ def iso_language(language: str | None) -> str | None:
     return {"cmn": "zh", "zho": "zh", "eng": "en"}.get(code, code)
 
 
-class OpenAICompatibleTTS:
+class OpenAICompatibleTTS(ClosingAdapter):
     """``POST /audio/speech`` streamed into ``Pcm`` chunks; implements ``TTSEngine``.
 
     ``response_format`` is ``pcm`` (24 kHz) or ``wav`` (its own rate); ``stream_format="sse"``
@@ -151,9 +152,6 @@ class OpenAICompatibleTTS:
             else (EngineVoice(name, "en", "neutral", "OpenAI voice") for name in OPENAI_VOICES)
         )
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def voices(self) -> list[EngineVoice]:
         return list(self._voices)
@@ -285,7 +283,7 @@ class OpenAICompatibleTTS:
         return None, False
 
 
-class OpenAICompatibleASR:
+class OpenAICompatibleASR(ClosingAdapter):
     """``POST /audio/transcriptions`` (or ``/audio/translations``); implements ``ASREngine``.
 
     Asks for ``verbose_json`` with segment (and, when requested, word) timestamps and returns a
@@ -310,9 +308,6 @@ class OpenAICompatibleASR:
         self.response_format = response_format
         self.languages = tuple(languages)
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
 
     def transcribe(self, request: RecognitionRequest) -> ProviderTranscript:
         translate = request.task == "translate"
