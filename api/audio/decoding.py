@@ -19,7 +19,7 @@ as the limit is passed, and an absolute cap (``MAX_DECODED_SAMPLES``) guards aga
 decompression bombs when no limit is given.
 
 Opus always decodes at an Opus rate (8/12/16/24/48 kHz). When the Ogg Opus header records a
-different original rate (22050 Hz, say: what ``api.audio.encode`` writes for such requests), the
+different original rate (22050 Hz, say: what ``api.audio.encoding`` writes for such requests), the
 PCM is resampled back to it, so an Opus file round-trips at the rate it was made for.
 
 Blocking CPU work: callers run ``decode`` off the event loop.
@@ -42,7 +42,7 @@ import soundfile as sf
 
 from api.audio.ffmpeg import EncoderError, FfmpegProcess, OutputLimitError
 from api.audio.formats import describe_non_audio, id3v2_size, opus_input_sample_rate, probe_format
-from api.audio.resample import StreamingResampler
+from api.audio.resampling import StreamingResampler
 from api.engines.base import Int16Array, Pcm
 from api.errors import InvalidInputError, UnsupportedMediaError
 

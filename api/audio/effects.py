@@ -6,8 +6,9 @@ Volume mappings (the dialects' knobs onto decibels):
   0 is silence, 25 is -6 dB, 50 is 0 dB and 100 is +6.02 dB (``volume_percent_to_db``).
 * seed 004 (Fish) ``volume`` -20..20 is already decibels (``fish_volume_to_db``).
 
-A positive gain would clip loud speech, so peaks above -1 dBFS go through a soft limiter (a
-tanh knee) instead of being cut flat: louder, without the crackle of hard clipping.
+A positive gain would clip loud speech, so a boost goes through a peak limiter: the gain dips
+smoothly (over a few milliseconds) wherever a peak would pass -1 dBFS. Quiet passages get the
+full boost, loud ones stay just under full scale, and no sample is cut flat.
 
 Speed changes tempo without changing pitch (libavfilter's ``atempo``, a WSOLA time-stretch,
 chained for factors below 0.5); pitch shifts resample by the factor and then time-stretch back
@@ -25,13 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from api.audio.filters import Filter, resample_filter, run_chain
-from api.audio.resample import resample
+from api.audio.resampling import resample
 from api.engines.base import Pcm
 from api.errors import InvalidInputError
 
 FULL_SCALE: Final = 32768.0
-# The soft limiter leaves everything below -1 dBFS untouched.
-LIMITER_THRESHOLD: Final = 10 ** (-1 / 20)
+# A boost is limited to peaks of -1 dBFS (headroom for lossy encoders' overshoot).
+LIMITER_CEILING: Final = 10 ** (-1 / 20)
 
 MIN_SPEED: Final = 0.25
 MAX_SPEED: Final = 4.0
@@ -61,7 +62,8 @@ def fish_volume_to_db(volume: float) -> float:
 
 
 def apply_volume(pcm: Pcm, gain_db: float) -> Pcm:
-    """``pcm`` louder or quieter by ``gain_db`` (``-inf`` = silence), soft-limited near 0 dBFS."""
+    """``pcm`` louder or quieter by ``gain_db`` (``-inf`` = silence); a boost never clips:
+    peaks it would push past -1 dBFS are held there by ``limit_peaks``."""
     if gain_db == 0 or len(pcm.samples) == 0:
         return pcm
     if gain_db == -math.inf:
@@ -70,26 +72,36 @@ def apply_volume(pcm: Pcm, gain_db: float) -> Pcm:
         raise ValueError("gain must be a finite number of dB or -inf")
     scaled = _to_float(pcm.samples) * (10 ** (gain_db / 20))
     if gain_db > 0:
-        scaled = soft_limit(scaled)
+        scaled = limit_peaks(scaled, pcm.sample_rate)
     return Pcm(_to_int16(scaled), pcm.sample_rate)
 
 
-def soft_limit(signal: FloatArray, threshold: float = LIMITER_THRESHOLD) -> FloatArray:
-    """Bend peaks above ``threshold`` (full scale = 1.0) smoothly towards 1.0.
+def limit_peaks(
+    signal: FloatArray, rate: int, ceiling: float = LIMITER_CEILING, block_ms: float = 5.0
+) -> FloatArray:
+    """Turn the gain down smoothly around peaks above ``ceiling`` (full scale = 1.0).
 
-    Below the threshold the signal is untouched; above it ``t + (1 - t)·tanh((|x| - t)/(1 - t))``
-    joins with slope 1 (no kink) and never exceeds full scale.
+    A per-block gain (the most any sample in the block needs) is spread to the neighbouring
+    blocks, so the gain falls before a peak and rises after it, then interpolated linearly
+    between block centres: every sample gets at most the gain its block needs, so nothing
+    passes the ceiling, and the waveform keeps its shape (no flat tops, unlike clipping).
     """
     magnitude = np.abs(signal)
-    over = magnitude > threshold
-    if not over.any():
+    if len(signal) == 0 or magnitude.max() <= ceiling:
         return signal
-    headroom = 1.0 - threshold
-    limited = signal.copy()
-    limited[over] = np.sign(signal[over]) * (
-        threshold + headroom * np.tanh((magnitude[over] - threshold) / headroom)
-    )
-    return limited
+    block = max(1, round(block_ms * rate / 1000))
+    count = -(-len(signal) // block)
+    padded = np.zeros(count * block)
+    padded[: len(signal)] = magnitude
+    block_peak = padded.reshape(count, block).max(axis=1)
+    needed = np.minimum(1.0, ceiling / np.maximum(block_peak, 1e-12))
+    spread = needed.copy()
+    for shift in (1, 2):
+        spread[shift:] = np.minimum(spread[shift:], needed[:-shift])
+        spread[:-shift] = np.minimum(spread[:-shift], needed[shift:])
+    centres = np.arange(count) * block + (block - 1) / 2
+    gain = np.interp(np.arange(len(signal)), centres, spread)
+    return np.clip(signal * gain, -ceiling, ceiling)
 
 
 def normalize_loudness(

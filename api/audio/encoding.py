@@ -12,7 +12,7 @@ How each is made, and at what rate:
   and 44100 Hz are encoded at 24000 and 48000 Hz, and the Ogg Opus header's "input sample rate"
   field (RFC 7845 §5.1) is set to the rate that was asked for. That field is what the container
   has to say about the rate: players always decode Opus at 48 kHz (ffmpeg does), libsndfile at
-  the Opus rate at or above it, and ``api.audio.decode`` resamples back to it.
+  the Opus rate at or above it, and ``api.audio.decoding`` resamples back to it.
 * ``aac``: AAC-LC in an ADTS stream (ffmpeg's native encoder); the ADTS header carries the rate.
   ADTS cannot signal the encoder's 1024-sample priming, so decoders return that much extra
   silence up front (21 ms at 48 kHz, 128 ms at 8 kHz).
@@ -40,7 +40,7 @@ from api.audio.formats import (
     is_output_format,
     mpeg_frame_length,
 )
-from api.audio.resample import resample
+from api.audio.resampling import resample
 from api.engines.base import Pcm
 from api.errors import InvalidInputError
 

@@ -7,7 +7,7 @@ out of band, in the dialect's response fields).
 
 Input formats are recognised by their first bytes (``probe_format``), never by a file name or
 a client's Content-Type: a ZIP renamed to ``.wav`` is a ZIP. Probing is cheap and pure; it
-decides which decoder gets the bytes (``api.audio.decode``).
+decides which decoder gets the bytes (``api.audio.decoding``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ they are resampled to ``sample_rate`` without seams. Use it as a context manager
 * ``mp3``: lameenc in-process, frame by frame; the first bytes come out of the first ``feed``
   (about 1 ms after it starts, for a sentence-sized chunk). A stream has no LAME Info frame
   (it would have to be written before the frames it describes), so players keep LAME's usual
-  ~50 ms of leading silence; ``api.audio.encode`` files have the frame and no such delay.
+  ~50 ms of leading silence; ``api.audio.encoding`` files have the frame and no such delay.
 * ``pcm``: the samples, passed through.
 * ``wav``: a header whose RIFF and data sizes are 0xFFFFFFFF (length unknown: ffmpeg, libsndfile
   and browsers read to the end), then the samples.
@@ -18,7 +18,7 @@ they are resampled to ``sample_rate`` without seams. Use it as a context manager
   direction cannot deadlock; each ``feed`` waits up to ``linger`` seconds (default 50 ms) for
   the encoder to answer so the first bytes leave with the first chunk. Ogg pages are cut every
   100 ms of audio, so at most that much lags behind. The Opus header's input-rate field is set
-  to ``sample_rate`` as in ``api.audio.encode``. FLAC from a pipe has no total sample count in
+  to ``sample_rate`` as in ``api.audio.encoding``. FLAC from a pipe has no total sample count in
   its STREAMINFO (it is 0, "unknown"), which decoders accept.
 
 Blocking work: callers run ``feed``/``finish`` off the event loop (one thread per stream).
@@ -31,7 +31,7 @@ from typing import Final
 
 import lameenc
 
-from api.audio.encode import (
+from api.audio.encoding import (
     aac_args,
     check_sample_rate,
     codec_bitrate_kbps,
@@ -46,7 +46,7 @@ from api.audio.encode import (
 )
 from api.audio.ffmpeg import EncoderError, FfmpegProcess
 from api.audio.formats import OUTPUT_FORMATS, content_type, is_output_format
-from api.audio.resample import StreamingResampler
+from api.audio.resampling import StreamingResampler
 from api.engines.base import Int16Array, Pcm
 from api.errors import InvalidInputError
 

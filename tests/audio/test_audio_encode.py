@@ -16,7 +16,7 @@ from api.audio import (
     encode,
     file_extension,
 )
-from api.audio.encode import codec_bitrate_kbps, codec_sample_rate
+from api.audio.encoding import codec_bitrate_kbps, codec_sample_rate
 from api.engines.base import Pcm
 from api.errors import InvalidInputError
 from tests.audio.audio_helpers import ffmpeg_decode, opus_head_rate, peak_frequency, tone
