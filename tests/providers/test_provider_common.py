@@ -280,3 +280,21 @@ def test_wav_round_trip_and_stereo_mixdown() -> None:
 def test_wav_decoder_refuses_what_it_cannot_play(data: bytes) -> None:
     with pytest.raises(UpstreamError):
         decode_wav(data, "P")
+
+
+def test_answers_are_size_capped_and_decoded_once() -> None:
+    import gzip
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/big"):
+            return httpx.Response(200, content=b"x" * 2048)
+        body = gzip.compress(b'{"ok": true}')
+        return httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+
+    http = ProviderHttp(
+        "P", ProviderConfig("https://p.example"), transport=httpx.MockTransport(upstream)
+    )
+    assert http.request("GET", "/small").json() == {"ok": True}
+    with pytest.raises(UpstreamError) as too_big:
+        http.request("GET", "/big", max_bytes=1024)
+    assert "too much data" in too_big.value.message

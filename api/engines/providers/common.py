@@ -69,6 +69,8 @@ KeyOwner = Literal["operator", "user"]
 
 _REDACTED = "[REDACTED]"
 _MAX_ERROR_BODY_BYTES = 64 * 1024
+_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # JSON answers; audio is streamed, not buffered
+_FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -413,12 +415,36 @@ class ProviderHttp:
             raise ValueError("provider paths are relative to the configured base URL")
         return path.lstrip("/")
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; a success comes back, anything else is a mapped platform error."""
+    def request(
+        self, method: str, path: str, *, max_bytes: int = _MAX_RESPONSE_BYTES, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request and read the whole answer within ``total_timeout`` and
+        ``max_bytes``; a success comes back, anything else is a mapped platform error."""
         url = self._relative(path)
+        deadline = Deadline(self.config.total_timeout)
         error: ProviderError | UpstreamError | UpstreamTimeoutError
         try:
-            response = self._client.request(method, url, **kwargs)
+            with self._client.stream(method, url, **kwargs) as streamed:
+                body = bytearray()
+                # Decoded bytes, so the cap also bounds what a compressed answer inflates to.
+                for chunk in streamed.iter_bytes():
+                    deadline.check(self.provider)
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise ProviderError(
+                            f"{self.provider} answered with too much data", provider=self.provider
+                        )
+                headers = [
+                    (name, value)
+                    for name, value in streamed.headers.multi_items()
+                    if name.lower() not in _FRAMING_HEADERS
+                ]
+                response = httpx.Response(
+                    streamed.status_code,
+                    headers=headers,
+                    content=bytes(body),
+                    request=streamed.request,
+                )
         except httpx.HTTPError as exc:
             error = _transport_error(self.provider, exc)
         else:
