@@ -135,16 +135,16 @@ def register_base_voice(voice_id: str, timbre: VoiceTimbre) -> None:
 
 
 def base_timbre(voice_id: str) -> VoiceTimbre:
-    """The timbre of a base voice, falling back to its engine's nearest measured voice."""
+    """The timbre of a base voice, falling back to the nearest measured one.
+
+    espeak-ng's voices share one formant synthesiser, so an unmeasured language borrows the
+    measured English voice of the same kind: female variants ("+f1".."+f5") the female one,
+    everything else the default male one.
+    """
     if voice_id in _BASE_TIMBRES:
         return _BASE_TIMBRES[voice_id]
-    engine, _, voice = voice_id.partition(":")
-    variant = voice.partition("+")[2]
-    for candidate in (f"{engine}:en-us+{variant}" if variant else f"{engine}:en-us",):
-        if candidate in _BASE_TIMBRES:
-            return _BASE_TIMBRES[candidate]
-    female = variant.startswith("f")
-    return _BASE_TIMBRES["espeak-ng:en-us+f3" if female else "espeak-ng:en-us"]
+    variant = voice_id.partition("+")[2]
+    return _BASE_TIMBRES["espeak-ng:en-us+f3" if variant.startswith("f") else "espeak-ng:en-us"]
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -192,7 +192,9 @@ def _warp_curve(envelope_db: FloatArray, alpha: float) -> FloatArray:
     return np.asarray(np.interp(log_grid - math.log(alpha), log_grid, envelope_db))
 
 
-def _detrended_difference(target: FloatArray, source: FloatArray, band: npt.NDArray[np.bool_]):
+def _detrended_difference(
+    target: FloatArray, source: FloatArray, band: npt.NDArray[np.bool_]
+) -> FloatArray:
     """target − source in ``band``, minus its best straight line in log-frequency.
 
     A microphone or a room tilts the whole spectrum; removing the line keeps that tilt from
@@ -448,7 +450,12 @@ class WorldCloneEngine:
         return CloneResult(base_voice=base_voice, profile=profile)
 
     def apply(self, speech: Pcm, profile: dict[str, Any]) -> Pcm:
-        """``speech`` (from the profile's base voice) restyled towards the enrolled sample."""
+        """``speech`` (from the profile's base voice) restyled towards the enrolled sample.
+
+        Apply it straight after synthesis and before speed or pitch effects: it maps the
+        speech's own F0 statistics onto the profile's, so a pitch change made earlier would be
+        undone. Long speech is styled in pieces of at most 30 s cut at pauses.
+        """
         target_mean, target_sd, alpha, eq_db = _read_profile(profile)
         base = base_timbre(str(profile.get("base_voice", "piper:joe")))
         if len(speech.samples) < speech.sample_rate // 20:

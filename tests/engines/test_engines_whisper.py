@@ -191,3 +191,22 @@ def test_a_model_that_cannot_load_is_a_503(monkeypatch: pytest.MonkeyPatch, engl
 )
 def test_language_tags_are_normalized(tag: str, code: str | None) -> None:
     assert normalize_language(tag) == code
+
+
+def test_loading_and_recognising_never_touch_the_network(
+    monkeypatch: pytest.MonkeyPatch, english: Pcm
+) -> None:
+    import socket
+
+    def no_network(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the engine tried to open a network connection")
+
+    monkeypatch.setattr(whisper_module, "_loaded", {})  # force a fresh load
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+
+    engine = WhisperEngine("tiny.en", samples.engine_settings())
+    transcript = engine.transcribe(RecognitionRequest(english, word_timestamps=True))
+
+    assert word_error_rate(samples.ENGLISH_SENTENCE, transcript.text) <= 0.15
