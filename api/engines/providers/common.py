@@ -183,9 +183,6 @@ class ProviderConfig:
             pool=self.connect_timeout,
         )
 
-    def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,) if self.api_key else ()
-
 
 class Deadline:
     """A point in time after which the whole call has failed (httpx timeouts are per operation)."""

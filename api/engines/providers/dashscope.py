@@ -116,7 +116,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # the operator's catalog can replace through the ``voices`` argument.
 DEFAULT_COSYVOICE_VOICES = (
     EngineVoice("longxiaochun_v2", "cmn", "female", "CosyVoice v2 system voice"),
-    EngineVoice("longanyang", "cmn", "male", "CosyVoice v3 system voice"),
+    EngineVoice("longanyang", "cmn", "neutral", "CosyVoice v3 system voice"),
 )
 
 
@@ -839,8 +839,7 @@ def _enrolled(raw: object, target_model: str | None = None) -> EnrolledVoice:
         raise ProviderError(f"{PROVIDER} returned a malformed voice", provider=PROVIDER)
 
     def text(key: str) -> str | None:
-        value = raw.get(key)
-        return value if isinstance(value, str) and value else None
+        return _text(raw, key) or None
 
     return EnrolledVoice(
         voice_id=_checked_id(raw.get("voice_id"), "voice id"),
