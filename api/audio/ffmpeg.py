@@ -118,7 +118,7 @@ class FfmpegProcess:
         finish: bool = False,
         timeout: float = 30.0,
         linger: float = 0.0,
-        quiet: float = 0.005,
+        quiet: float = 0.003,
         max_output: int | None = None,
     ) -> bytes:
         """Write ``data`` to ffmpeg and return the output it produced meanwhile.
@@ -136,6 +136,7 @@ class FfmpegProcess:
         deadline = time.monotonic() + timeout
         written_at: float | None = None  # when the last byte of ``data`` went in
         last_output_at: float | None = None
+        swept = False
         process = self._process
         if not self._finalizer.alive:
             raise EncoderError("ffmpeg was already stopped")
@@ -171,11 +172,14 @@ class FfmpegProcess:
                         # Return once the encoder has gone quiet (capped, in case it never does).
                         until = min(last_output_at + quiet, written_at + linger + 0.5)
                     wait = until - now
-                    if wait <= 0 or not self._stdout_open:
+                    if not self._stdout_open:
                         break
+                    if wait <= 0:
+                        if swept:
+                            break
+                        swept = True  # one last look without waiting, then return
+                        wait = 0.0
                 if not selector.get_map():
-                    if writing:
-                        raise EncoderError(self._failure("ffmpeg stopped reading its input"))
                     break
                 for key, _ in selector.select(timeout=max(0.0, min(wait, deadline - now))):
                     if key.fileobj is self._stdin:
@@ -191,7 +195,10 @@ class FfmpegProcess:
                         if written >= len(view):
                             selector.unregister(key.fileobj)
                         continue
-                    chunk = os.read(key.fd, _READ_SIZE)
+                    try:
+                        chunk = os.read(key.fd, _READ_SIZE)
+                    except BlockingIOError:
+                        continue
                     if key.fileobj is process.stdout:
                         if not chunk:
                             selector.unregister(key.fileobj)

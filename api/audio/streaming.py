@@ -15,11 +15,14 @@ they are resampled to ``sample_rate`` without seams. Use it as a context manager
   and browsers read to the end), then the samples.
 * ``opus``, ``aac``, ``flac``: a long-lived ffmpeg process fed through a pipe. Its pipes are
   non-blocking and served by one select loop (``api.audio.ffmpeg``), so a full pipe in either
-  direction cannot deadlock; each ``feed`` waits up to ``linger`` seconds (default 50 ms) for
-  the encoder to answer so the first bytes leave with the first chunk. Ogg pages are cut every
-  100 ms of audio, so at most that much lags behind. The Opus header's input-rate field is set
-  to ``sample_rate`` as in ``api.audio.encoding``. FLAC from a pipe has no total sample count in
-  its STREAMINFO (it is 0, "unknown"), which decoders accept.
+  direction cannot deadlock. Each ``feed`` waits briefly for the encoder's answer, so the
+  first bytes leave with the first chunk (about 20-40 ms after it, process start included):
+  at most ``linger`` (50 ms), less for a small chunk (2 ms + 20 ms per second of audio), and
+  only until the output goes quiet. Anything later comes with the next ``feed``, ``poll`` or
+  ``finish``. Ogg pages are cut every 100 ms of audio, so at most that much lags behind. The
+  Opus header's input-rate field is set to ``sample_rate`` as in ``api.audio.encoding``. FLAC
+  from a pipe has no total sample count in its STREAMINFO (it is 0, "unknown"), which decoders
+  accept.
 
 Blocking work: callers run ``feed``/``finish`` off the event loop (one thread per stream).
 """
@@ -98,6 +101,11 @@ class StreamingEncoder:
         finally:
             self.close()
 
+    def poll(self) -> bytes:
+        """Whatever encoded bytes are ready now, without feeding anything or waiting (only an
+        ffmpeg-backed encoder ever has some: the others answer within ``feed``)."""
+        return b""
+
     def close(self) -> None:
         """Stop now (idempotent). Anything not yet returned is dropped."""
         self._closed = True
@@ -168,7 +176,7 @@ class _FfmpegStream(StreamingEncoder):
         # Opus at a rate it lacks: hold the first page back until its header is patched.
         self._patch_opus_rate = fmt == "opus" and codec_rate != sample_rate
         self._held = bytearray()
-        self._answered = False
+        self._started = False
         self._process = FfmpegProcess(ffmpeg_encoder_command(codec_rate, output_args))
 
     @property
@@ -177,12 +185,26 @@ class _FfmpegStream(StreamingEncoder):
 
     def _encode(self, samples: Int16Array) -> bytes:
         data = samples.astype("<i2", copy=False).tobytes()
-        # The first answer also waits for ffmpeg to start, so give it longer (the wait ends as
-        # soon as the bytes are there).
-        linger = self._linger if self._answered else max(self._linger, FIRST_LINGER_SECONDS)
+        linger = self._wait_for(samples)
+        self._started = True
         output = self._process.pump(data, timeout=FEED_TIMEOUT_SECONDS, linger=linger)
-        self._answered = self._answered or bool(output)
         return self._pass_on(output)
+
+    def _wait_for(self, samples: Int16Array) -> float:
+        """How long a feed may wait for the encoder's answer. ffmpeg needs about 20 ms per
+        second of audio; a chunk too small to fill a frame gets no answer, and waiting the full
+        ``linger`` for each of many small chunks would make the stream fall behind. The first
+        feed also waits for ffmpeg to start. The wait ends as soon as the bytes are there."""
+        seconds = len(samples) / self._resampler.rate
+        if not self._started:
+            return min(FIRST_LINGER_SECONDS, 0.15 + 0.02 * seconds)
+        return min(self._linger, 0.002 + 0.02 * seconds)
+
+    def poll(self) -> bytes:
+        """Whatever encoded bytes are ready now, without feeding anything or waiting."""
+        if self._finished or self._closed:
+            return b""
+        return self._pass_on(self._process.pump(b"", timeout=FEED_TIMEOUT_SECONDS))
 
     def _finish(self) -> bytes:
         output = self._process.pump(finish=True, timeout=FINISH_TIMEOUT_SECONDS)

@@ -43,6 +43,7 @@ CLAUSE_MARKS: Final = frozenset("，、：,:﹐﹑")
 _ASCII_CLAUSE: Final = frozenset(",:")
 _LINE_BREAKS: Final = frozenset("\n\r\u2028\u2029\x0b\x0c\x85")
 _ZWJ: Final = "\u200d"
+_WORD_LOOKBACK: Final = 32
 
 # Words after which "." is not the end of a sentence (compared in lower case, without dots).
 ABBREVIATIONS: Final = frozenset(
@@ -166,11 +167,16 @@ class _Cuts:
     def _period_ends_sentence(self, dot: int, p: int) -> bool:
         text = self.text
         # The next word starting in lower case means the sentence goes on ("approx. five").
-        following = text[p:].lstrip()[:1]
-        if following.isascii() and following.islower():
+        following = p
+        while following < len(text) and text[following].isspace():
+            following += 1
+        if following < len(text) and text[following].isascii() and text[following].islower():
             return False
+        # The word before the dot (a bounded look back: abbreviations are short).
         start = dot
-        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
+        while start > max(0, dot - _WORD_LOOKBACK) and (
+            text[start - 1].isalnum() or text[start - 1] == "."
+        ):
             start -= 1
         word = text[start:dot]
         if (
@@ -180,11 +186,16 @@ class _Cuts:
             return False
         if len(word) == 1 and word.isupper():
             return False  # an initial: "J. Smith"
-        if word.isdigit() and len(word) <= 3:
-            line_start = max(text.rfind("\n", 0, start) + 1, 0)
-            if not text[line_start:start].strip():
-                return False  # a list number: "1. First"
+        if word.isdigit() and len(word) <= 3 and self._at_line_start(start):
+            return False  # a list number: "1. First"
         return True
+
+    def _at_line_start(self, position: int) -> bool:
+        """Only spaces between the previous line break (or the text's start) and ``position``."""
+        text = self.text
+        while position > 0 and text[position - 1] in " \t":
+            position -= 1
+        return position == 0 or text[position - 1] in _LINE_BREAKS
 
 
 def _is_punctuation_start(char: str) -> bool:

@@ -142,3 +142,16 @@ def test_encode_stream_yields_the_whole_file(tmp_path: Path):
     assert decoded.pcm.sample_rate == 16000
     assert decoded.duration_seconds == pytest.approx(2.0, abs=0.01)
     assert np.abs(decoded.pcm.samples).max() > 1000
+
+
+def test_many_small_chunks_do_not_make_the_stream_fall_behind():
+    source = tone(440, 2.0, 24000)
+    started = time.perf_counter()
+    with open_stream_encoder("aac", 24000) as encoder:
+        pieces = [encoder.feed(chunk) for chunk in chunks_of(source, 0.02)]  # 100 chunks
+        time.sleep(0.05)
+        pieces.append(encoder.poll())  # what arrived meanwhile, without feeding
+        pieces.append(encoder.finish())
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.5, elapsed  # waiting 50 ms per chunk would take over 5 s
+    assert decode(b"".join(pieces)).duration_seconds == pytest.approx(2.0, abs=2048 / 24000 + 0.01)
