@@ -180,7 +180,7 @@ def _decode(
     if use_soundfile:
         try:
             decoded = _decode_with_soundfile(data, fmt, limit, sample_rate)
-        except sf.LibsndfileError as error:
+        except sf.SoundFileError as error:
             logger.info("libsndfile could not decode %s input (%s); trying ffmpeg", fmt, error)
         else:
             if len(decoded[0]):
