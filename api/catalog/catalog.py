@@ -299,10 +299,14 @@ def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
     )
 
 
+def catalog_for(catalog_path: str) -> Catalog:
+    """The catalog an operator configured (``AMPHION_CATALOG_PATH``), or the shipped default."""
+    return load_catalog(Path(catalog_path) if catalog_path else DEFAULT_CATALOG)
+
+
 @lru_cache
 def get_catalog() -> Catalog:
     """The process-wide catalog from ``AMPHION_CATALOG_PATH`` or the shipped default."""
     from api.settings import get_settings
 
-    configured = get_settings().catalog_path
-    return load_catalog(Path(configured) if configured else DEFAULT_CATALOG)
+    return catalog_for(get_settings().catalog_path)

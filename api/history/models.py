@@ -11,7 +11,8 @@ from sqlmodel import Field, SQLModel
 from api.db import utcnow
 
 RECORD_TYPES = ("tts", "asr", "sed", "voice")
-RECORD_STATUSES = ("pending", "running", "succeeded", "failed")
+# "cancelled": the caller went away first (a stream closed early, a voice re-sampled meanwhile).
+RECORD_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 
 
 class HistoryRecord(SQLModel, table=True):

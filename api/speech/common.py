@@ -92,18 +92,29 @@ class Charge:
         return row
 
     def fail(self, error: BaseException | None = None, **record: Any) -> None:
-        """Release the hold; a failure after the engine started is kept in the history."""
+        """Release the hold; with ``record`` fields, keep the failure in the history.
+
+        ``error`` None means the caller went away (a stream closed early): "cancelled".
+        """
         if self.resolved:
             return
-        message = error.message if isinstance(error, DomainError) else "internal error"
+        if error is None:
+            status, message = "cancelled", "The client closed the connection before the end"
+        else:
+            status = "failed"
+            message = error.message if isinstance(error, DomainError) else "internal error"
         try:
             with self.db.write() as session:
                 ledger.release(session, self.hold_id, user_id=self.caller.user_id)
                 if record:
-                    self._record(session, 0, status="failed", error=message, **record)
+                    self._record(session, 0, status=status, error=message, **record)
         except Exception:  # the original error matters more; the hold stays visible to admins
             logger.exception("could not release hold %s", self.hold_id)
             raise
+        self.resolved = True
+
+    def handed_over(self) -> None:
+        """A job now owns the hold: the worker captures or releases it when the job ends."""
         self.resolved = True
 
     def _record(self, session: Session, cost: int, **record: Any) -> HistoryRecord:

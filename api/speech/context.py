@@ -6,11 +6,10 @@ Built once per process by each door (``SpeechContext.from_settings``) or by test
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from api.catalog.catalog import Catalog, load_catalog
+from api.catalog.catalog import Catalog, catalog_for
 from api.db import Database
-from api.engines.registry import EngineRegistry, default_registry
+from api.engines.registry import EngineRegistry, get_registry
 from api.settings import Settings
 from api.storage import get_object_store
 from api.storage.base import ObjectStore
@@ -26,11 +25,10 @@ class SpeechContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> SpeechContext:
-        catalog = load_catalog(Path(settings.catalog_path)) if settings.catalog_path else load_catalog()
         return cls(
             settings=settings,
             db=db,
-            catalog=catalog,
-            engines=default_registry(settings),
+            catalog=catalog_for(settings.catalog_path),
+            engines=get_registry(settings),
             store=get_object_store(settings),
         )

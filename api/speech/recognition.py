@@ -1,8 +1,9 @@
-"""Speech to text and speech emotion: ``recognize`` (sync), ``submit_transcription`` (async job)
-and ``analyze_emotion``.
+"""Speech to text and speech emotion: ``recognize`` (sync) and ``analyze_emotion``.
 
 The chargeable quantity is the duration of the audio as *this server* decodes it, never a
 number from the client or an upstream. Audio is probed by content, not by its file name.
+Both read top to bottom: resolve the model → decode and check the audio → price → hold → run
+the engine(s) → capture + history in one transaction; any failure releases the hold.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from api.audio import decode as decoding
-from api.audio import effects
+from api import audio
+from api.audio import Decoded
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
 from api.engines.base import EmotionResult, Pcm, RecognitionRequest, Transcript
@@ -21,9 +22,15 @@ from api.speech.context import SpeechContext
 
 ASR_RATE = 16_000
 DEFAULT_MAX_FILE_MB = 25
-# Languages seed 001 lists; None means "detect".
+DEFAULT_MAX_AUDIO_SECONDS = 4 * 3600
+MIN_AUDIO_MS = 100
+# Seed 001's languages; None (or "auto") means "detect".
 LANGUAGES = ("zh", "yue", "en", "ja", "ko", "de", "fr", "ru", "es", "it", "pt", "ar", "th", "vi")
-TRANSCRIPT_FOR_EMOTION = "faster-whisper-base"
+EMOTION_ENGINE = "prosody-heuristic"
+# Emotion analysis reads the words for valence with a multilingual recogniser; past a minute
+# of audio the prosody alone decides (the words of a long file would cost more than they add).
+VALENCE_RECOGNISER = "faster-whisper-base"
+VALENCE_MAX_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class RecognitionResult:
     duration_ms: int
     cost_micros: int
     record_id: int
+    model: str
     emotion: EmotionResult | None = None
 
 
@@ -55,33 +63,33 @@ class EmotionAnalysis:
     model: str
 
 
-def check_size(data: bytes, model: ModelSpec) -> None:
+def load_audio(data: bytes, model: ModelSpec) -> Decoded:
+    """Decode by content and enforce the model's size and duration limits."""
     limit = model.limits.max_file_bytes or DEFAULT_MAX_FILE_MB * 1024 * 1024
     if len(data) > limit:
-        raise PayloadTooLargeError(
-            f"Audio file is larger than {limit // (1024 * 1024)} MB", code="AUDIO_TOO_LARGE"
-        )
+        raise PayloadTooLargeError(f"The audio file is larger than {limit // (1024 * 1024)} MB")
     if not data:
-        raise InvalidInputError("Audio file is empty", code="INVALID_AUDIO", param="file")
+        raise InvalidInputError("The audio file is empty", code="INVALID_AUDIO", param="file")
+    max_seconds = model.limits.max_audio_seconds or DEFAULT_MAX_AUDIO_SECONDS
+    decoded = audio.decode(data, max_seconds=max_seconds)
+    if decoded.pcm.duration_ms < MIN_AUDIO_MS:
+        raise InvalidInputError(
+            "The audio is too short to analyse", code="INVALID_AUDIO", param="file"
+        )
+    return decoded
 
 
-def load_audio(data: bytes, model: ModelSpec) -> Pcm:
-    """Decode by content and enforce the model's size and duration limits."""
-    check_size(data, model)
-    decoded = decoding.decode(data, max_seconds=model.limits.max_audio_seconds)
-    if decoded.pcm.duration_ms < 100:
-        raise InvalidInputError("Audio is too short to analyse", code="INVALID_AUDIO")
-    return decoded.pcm
-
-
-def _check_language(language: str | None) -> str | None:
+def check_language(language: str | None) -> str | None:
     if language in (None, "", "auto"):
         return None
     if language not in LANGUAGES:
-        raise InvalidInputError(
-            f"language must be one of {', '.join(LANGUAGES)}", param="language"
-        )
+        raise InvalidInputError(f"language must be one of {', '.join(LANGUAGES)}", param="language")
     return language
+
+
+def to_asr_rate(pcm: Pcm) -> Pcm:
+    """The recognisers work at 16 kHz."""
+    return audio.resample(pcm, ASR_RATE) if pcm.sample_rate != ASR_RATE else pcm
 
 
 def transcribe_pcm(
@@ -89,12 +97,11 @@ def transcribe_pcm(
 ) -> Transcript:
     """Run the model's ASR engine on decoded audio (no money involved)."""
     engine = ctx.engines.asr(model.engine)
-    audio = effects.resample(pcm, ASR_RATE) if pcm.sample_rate != ASR_RATE else pcm
     return engine.transcribe(
         RecognitionRequest(
-            audio=audio,
-            language=_check_language(order.language),
-            prompt=(order.prompt or None) and order.prompt[:2000],
+            audio=to_asr_rate(pcm),
+            language=check_language(order.language),
+            prompt=order.prompt[:2000] if order.prompt else None,
             task=order.task,
             word_timestamps=order.word_timestamps,
         )
@@ -106,21 +113,23 @@ def recognize(
 ) -> RecognitionResult:
     """Transcribe (or translate) one audio file, billed per second of decoded audio."""
     model = ctx.catalog.model(order.model, kind="asr")
-    _check_language(order.language)
-    pcm = load_audio(data, model)
+    check_language(order.language)
+    pcm = load_audio(data, model).pcm
     cost = model.price.cost(Usage(audio_ms=pcm.duration_ms))
     charge = Charge.hold(ctx.db, caller, "asr", cost)
-    summary = order.source or {"bytes": len(data)}
+    summary = {**(order.source or {"bytes": len(data)}), "language": order.language or "auto"}
+    if order.task == "translate":
+        summary["task"] = "translate"
     try:
         transcript = transcribe_pcm(ctx, model, pcm, order)
         emotion = None
         if order.with_emotion:
-            emotion = ctx.engines.emotion("prosody-heuristic").analyze(
+            emotion = ctx.engines.emotion(EMOTION_ENGINE).analyze(
                 pcm, transcript=transcript.text, language=transcript.language
             )
         record = charge.settle(
             model=model.id,
-            input_summary={**summary, "language": order.language or "auto"},
+            input_summary=summary,
             output_text=transcript.text,
             duration_ms=pcm.duration_ms,
         )
@@ -128,22 +137,23 @@ def recognize(
         charge.fail(error, model=model.id, input_summary=summary, duration_ms=pcm.duration_ms)
         raise
     assert record.id is not None
-    return RecognitionResult(transcript, pcm.duration_ms, cost, record.id, emotion)
+    return RecognitionResult(transcript, pcm.duration_ms, cost, record.id, model.id, emotion)
 
 
 def analyze_emotion(
-    ctx: SpeechContext, caller: Caller, data: bytes, model_id: str = "Zipformer-SED"
+    ctx: SpeechContext, caller: Caller, data: bytes, model_id: str | None = None
 ) -> EmotionAnalysis:
-    """Score the seven emotions of seed 000/001 for one audio file, billed per call."""
+    """Score the seven emotions of seeds 000/001 for one audio file."""
     model = ctx.catalog.model(model_id or "Zipformer-SED", kind="sed")
-    pcm = load_audio(data, model)
+    pcm = load_audio(data, model).pcm
     cost = model.price.cost(Usage(audio_ms=pcm.duration_ms))
     charge = Charge.hold(ctx.db, caller, "sed", cost)
     summary = {"bytes": len(data)}
     try:
-        transcript = _transcript_for_valence(ctx, pcm)
+        transcript = _words_for_valence(ctx, pcm)
         result = ctx.engines.emotion(model.engine).analyze(
-            pcm, transcript=transcript.text if transcript else None,
+            pcm,
+            transcript=transcript.text if transcript else None,
             language=transcript.language if transcript else None,
         )
         record = charge.settle(
@@ -159,10 +169,8 @@ def analyze_emotion(
     return EmotionAnalysis(result, pcm.duration_ms, cost, record.id, model.id)
 
 
-def _transcript_for_valence(ctx: SpeechContext, pcm: Pcm) -> Transcript | None:
-    """Words carry valence (VADER/SnowNLP); short clips only, so the call stays cheap."""
-    if pcm.duration_ms > 60_000:
+def _words_for_valence(ctx: SpeechContext, pcm: Pcm) -> Transcript | None:
+    if pcm.duration_ms > VALENCE_MAX_MS:
         return None
-    engine = ctx.engines.asr(TRANSCRIPT_FOR_EMOTION)
-    audio = effects.resample(pcm, ASR_RATE) if pcm.sample_rate != ASR_RATE else pcm
-    return engine.transcribe(RecognitionRequest(audio=audio))
+    engine = ctx.engines.asr(VALENCE_RECOGNISER)
+    return engine.transcribe(RecognitionRequest(audio=to_asr_rate(pcm)))

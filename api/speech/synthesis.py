@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.audio import effects, encode, text as texts
-from api.audio.streaming import open_stream_encoder
+from api import audio
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
 from api.engines.base import Pcm, SynthesisRequest
@@ -109,7 +108,7 @@ def plan(ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool =
     """Validate and price an order without spending anything."""
     _check_order(order)
     model = ctx.catalog.model(order.model, kind="tts")
-    characters = texts.count_characters(order.text)
+    characters = audio.count_characters(order.text)
     limit = LONG_TEXT_LIMIT if long else (model.limits.max_characters or SEGMENT_LIMIT)
     if characters > limit:
         hint = "" if long else "; use the long-text endpoint"
@@ -171,31 +170,31 @@ def _finish_segment(
     if rendition.profile:
         pcm = ctx.engines.clone(CLONE_ENGINE).apply(pcm, rendition.profile)
     if not native_speed and order.speed != 1.0:
-        pcm = effects.change_speed(pcm, order.speed)
+        pcm = audio.change_speed(pcm, order.speed)
     pitch = order.pitch * rendition.pitch
     if not native_pitch and pitch != 1.0:
-        pcm = effects.change_pitch(pcm, pitch)
+        pcm = audio.change_pitch(pcm, pitch)
     return pcm
 
 
 def _deliver(pcm: Pcm, order: SpeechOrder) -> Pcm:
     if order.volume_db:
-        pcm = effects.apply_volume(pcm, order.volume_db)
+        pcm = audio.apply_volume(pcm, order.volume_db)
     if order.sample_rate and order.sample_rate != pcm.sample_rate:
-        pcm = effects.resample(pcm, order.sample_rate)
+        pcm = audio.resample(pcm, order.sample_rate)
     return pcm
 
 
 def _segments(text: str, long: bool) -> list[str]:
-    return texts.split_text(text, max_chars=SEGMENT_LIMIT) if long else [text]
+    return audio.split_text(text, max_chars=SEGMENT_LIMIT) if long else [text]
 
 
 def _render_all(ctx: SpeechContext, speech: Plan, long: bool) -> tuple[Pcm, int]:
     parts = _segments(speech.order.text, long)
     pcms = [render(ctx, speech.rendition_for(part), part, speech.order) for part in parts]
     rate = speech.order.sample_rate or pcms[0].sample_rate
-    pcms = [effects.resample(p, rate) if p.sample_rate != rate else p for p in pcms]
-    merged = pcms[0] if len(pcms) == 1 else effects.concatenate(pcms, pause_ms=PAUSE_MS)
+    pcms = [audio.resample(p, rate) if p.sample_rate != rate else p for p in pcms]
+    merged = pcms[0] if len(pcms) == 1 else audio.concatenate(pcms, pause_ms=PAUSE_MS)
     return _deliver(merged, speech.order), len(parts)
 
 
@@ -208,7 +207,7 @@ def synthesize(
     summary = {"text": order.text[:500], "voice": speech.voice_id}
     try:
         pcm, segments = _render_all(ctx, speech, long)
-        audio = encode.encode(pcm, order.format)
+        encoded = audio.encode(pcm, order.format)
         stored: dict[str, Any] = {}
 
         def keep_audio(session: Any) -> dict[str, Any]:
@@ -218,8 +217,8 @@ def synthesize(
                 user_id=caller.user_id,
                 kind="tts",
                 ext=order.format,
-                data=audio,
-                content_type=encode.content_type(order.format),
+                data=encoded,
+                content_type=audio.content_type(order.format),
             )
             stored["key"] = row.key
             return {"output_key": row.key}
@@ -237,9 +236,9 @@ def synthesize(
         raise
     assert record.id is not None
     return SpeechResult(
-        audio=audio,
+        audio=encoded,
         format=order.format,
-        content_type=encode.content_type(order.format),
+        content_type=audio.content_type(order.format),
         sample_rate=pcm.sample_rate,
         duration_ms=pcm.duration_ms,
         characters=speech.characters,
@@ -262,7 +261,7 @@ class SpeechStream:
     def __init__(self, ctx: SpeechContext, caller: Caller, speech: Plan, charge: Charge) -> None:
         self._ctx, self._caller, self._speech, self._charge = ctx, caller, speech, charge
         self.format = speech.order.format
-        self.content_type = encode.content_type(self.format)
+        self.content_type = audio.content_type(self.format)
         self.record_id: int | None = None
         self._started = False
 
@@ -280,7 +279,7 @@ class SpeechStream:
             for pcm in self._pcm_chunks():
                 pcm = _deliver(pcm, order)
                 if encoder is None:
-                    encoder = open_stream_encoder(order.format, pcm.sample_rate)
+                    encoder = audio.open_stream_encoder(order.format, pcm.sample_rate)
                 duration_ms += pcm.duration_ms
                 chunk = encoder.feed(pcm)
                 if chunk:
@@ -311,7 +310,7 @@ class SpeechStream:
     def _pcm_chunks(self) -> Iterator[Pcm]:
         speech, order = self._speech, self._speech.order
         rate = order.sample_rate
-        for sentence in texts.split_sentences(order.text):
+        for sentence in audio.split_sentences(order.text):
             rendition = speech.rendition_for(sentence)
             engine = self._ctx.engines.tts(rendition.engine)
             request = SynthesisRequest(
@@ -327,9 +326,9 @@ class SpeechStream:
                     self._ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order
                 )
                 rate = rate or pcm.sample_rate
-                yield effects.resample(pcm, rate) if pcm.sample_rate != rate else pcm
+                yield audio.resample(pcm, rate) if pcm.sample_rate != rate else pcm
 
-    def _settle(self, audio: bytes, duration_ms: int, summary: dict[str, Any]) -> None:
+    def _settle(self, encoded: bytes, duration_ms: int, summary: dict[str, Any]) -> None:
         ctx, caller, speech = self._ctx, self._caller, self._speech
 
         def keep_audio(session: Any) -> dict[str, Any]:
@@ -339,7 +338,7 @@ class SpeechStream:
                 user_id=caller.user_id,
                 kind="tts",
                 ext=self.format,
-                data=audio,
+                data=encoded,
                 content_type=self.content_type,
             )
             return {"output_key": row.key}
