@@ -28,6 +28,7 @@ from api.jobs import service as jobs
 from api.jobs.handlers import JobContext, JobOutcome, register
 from api.speech.common import Caller, Charge
 from api.speech.context import SpeechContext
+from api.speech.runtime import speech_context_for
 from api.storage.service import store_bytes
 from api.voices import service as voices
 from api.voices.models import OK, ClonedVoice
@@ -86,6 +87,7 @@ def create_voice(
     language_hints: list[str] | None = None,
 ) -> VoiceSubmitted:
     """A new cloned voice, DEPLOYING until its enrolment job has checked it."""
+    caller.require("voice")
     model = ctx.catalog.model(target_model, kind="tts")
     voices.check_prefix(prefix)
     hints = voices.check_language_hints(language_hints)
@@ -108,6 +110,7 @@ def replace_sample(
     ctx: SpeechContext, caller: Caller, voice_id: str, data: bytes
 ) -> VoiceSubmitted:
     """Seed 001's voice update: a new sample, enrolled again (DEPLOYING until checked)."""
+    caller.require("voice")
     with ctx.db.read() as session:
         voices.get_owned_voice(session, user_id=caller.user_id, voice_id=voice_id)  # 404 first
     decoded = _checked_sample(data)
@@ -189,6 +192,7 @@ def _forget_object(ctx: SpeechContext, session: Any, user_id: int, key: str) -> 
 
 def rename_voice(ctx: SpeechContext, caller: Caller, voice_id: str, prefix: str) -> ClonedVoice:
     """Change the display prefix (the voice id stays: callers have it in their code)."""
+    caller.require("voice")
     voices.check_prefix(prefix)
     with ctx.db.write() as session:
         voice = voices.get_owned_voice(session, user_id=caller.user_id, voice_id=voice_id)
@@ -200,6 +204,7 @@ def rename_voice(ctx: SpeechContext, caller: Caller, voice_id: str, prefix: str)
 
 def delete_voice(ctx: SpeechContext, caller: Caller, voice_id: str) -> None:
     """Delete a cloned voice and its sample; irreversible (seed 001 §3.5)."""
+    caller.require("voice")
     with ctx.db.write() as session:
         voice = voices.get_owned_voice(session, user_id=caller.user_id, voice_id=voice_id)
         sample_key = voice.sample_key
@@ -211,12 +216,6 @@ def delete_voice(ctx: SpeechContext, caller: Caller, voice_id: str) -> None:
 # --- the enrolment job -------------------------------------------------------------------------
 
 
-def _context() -> SpeechContext:
-    from api.speech.runtime import get_speech_context
-
-    return get_speech_context()
-
-
 @register(ENROLL)
 def run_enrollment(job: JobContext) -> JobOutcome:
     """Profile the sample, check the styled voice is understood, deploy or refuse it.
@@ -224,7 +223,7 @@ def run_enrollment(job: JobContext) -> JobOutcome:
     Idempotent: a re-run after a crash profiles the same sample and writes the same outcome.
     A voice deleted, or given a newer sample, while the job waited is left alone.
     """
-    ctx = _context()
+    ctx = speech_context_for(job.settings, job.db)
     record_id = int(job.payload["record_id"])
     sample_key = str(job.payload["sample_key"])
     with ctx.db.read() as session:

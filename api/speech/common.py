@@ -41,6 +41,10 @@ class Caller:
     def api_key_id(self) -> int | None:
         return self.principal.api_key_id
 
+    def require(self, scope: str) -> None:
+        """Refuse an API key without ``scope`` (403) before any work is done."""
+        self.principal.require_scope(scope)
+
 
 @dataclass
 class Charge:

@@ -112,6 +112,7 @@ def recognize(
     ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
 ) -> RecognitionResult:
     """Transcribe (or translate) one audio file, billed per second of decoded audio."""
+    caller.require("asr")
     model = ctx.catalog.model(order.model, kind="asr")
     check_language(order.language)
     pcm = load_audio(data, model).pcm
@@ -144,6 +145,7 @@ def analyze_emotion(
     ctx: SpeechContext, caller: Caller, data: bytes, model_id: str | None = None
 ) -> EmotionAnalysis:
     """Score the seven emotions of seeds 000/001 for one audio file."""
+    caller.require("sed")
     model = ctx.catalog.model(model_id or "Zipformer-SED", kind="sed")
     pcm = load_audio(data, model).pcm
     cost = model.price.cost(Usage(audio_ms=pcm.duration_ms))

@@ -18,7 +18,7 @@ from api import audio
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
 from api.engines.base import Pcm, SynthesisRequest
-from api.errors import InvalidInputError
+from api.errors import InvalidInputError, NotFoundError
 from api.speech.common import Caller, Charge
 from api.speech.context import SpeechContext
 from api.storage.service import store_bytes
@@ -106,6 +106,7 @@ def _check_order(order: SpeechOrder) -> None:
 
 def plan(ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False) -> Plan:
     """Validate and price an order without spending anything."""
+    caller.require("tts")
     _check_order(order)
     model = ctx.catalog.model(order.model, kind="tts")
     characters = audio.count_characters(order.text)
@@ -134,11 +135,16 @@ def _renditions(
             for language, ref in voice.engine_voices.items()
         }
         return renditions, voice.voice_id
-    with ctx.db.write() as session:
-        cloned = voices.usable_voice(
-            session, user_id=caller.user_id, voice_id=voice_id, model=model.id
-        )
-        base, profile = cloned.base_voice, dict(cloned.profile)
+    try:
+        with ctx.db.write() as session:
+            cloned = voices.usable_voice(
+                session, user_id=caller.user_id, voice_id=voice_id, model=model.id
+            )
+            base, profile = cloned.base_voice, dict(cloned.profile)
+    except NotFoundError as missing:  # neither a system voice nor one of the caller's own
+        raise InvalidInputError(
+            f"Unknown voice: {voice_id[:80]}", code="INVALID_VOICE", param="voice"
+        ) from missing
     engine, _, engine_voice = base.partition(":")
     return {"*": Rendition(engine, engine_voice, 1.0, profile)}, voice_id
 

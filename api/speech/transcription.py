@@ -29,6 +29,7 @@ from api.speech.recognition import (
     load_audio,
     transcribe_pcm,
 )
+from api.speech.runtime import speech_context_for
 from api.storage.service import store_bytes
 
 TRANSCRIBE = "asr.transcribe"
@@ -45,6 +46,7 @@ def submit_transcription(
     ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
 ) -> Submitted:
     """Queue a transcription of ``data``; billed per second of decoded audio."""
+    caller.require("asr")
     model = ctx.catalog.model(order.model, kind="asr")
     check_language(order.language)
     decoded = load_audio(data, model)
@@ -113,12 +115,6 @@ def transcription_result(transcript: Transcript, emotion: str | None) -> dict[st
     }
 
 
-def _context() -> SpeechContext:
-    from api.speech.runtime import get_speech_context
-
-    return get_speech_context()
-
-
 @register(TRANSCRIBE)
 def run_transcription(job: JobContext) -> JobOutcome:
     """Transcribe the stored file; the result JSON is stored too (seed 001's transcription_url).
@@ -126,7 +122,7 @@ def run_transcription(job: JobContext) -> JobOutcome:
     Idempotent: a re-run transcribes the same file and overwrites the same history row. A
     failure marks the history row failed before the job machinery releases the hold.
     """
-    ctx = _context()
+    ctx = speech_context_for(job.settings, job.db)
     record_id = int(job.payload["record_id"])
     try:
         order = RecognitionOrder(**job.payload["order"])
