@@ -22,6 +22,7 @@ concurrent calls need no lock here; on a small machine they simply share the cor
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -147,11 +148,23 @@ _shared_lock = threading.Lock()
 
 def _load_voice(folder: Path) -> Any:
     try:
+        import onnxruntime
         from piper import PiperVoice
+        from piper.config import PiperConfig
 
-        voice = PiperVoice.load(
-            folder / PIPER_JOE.weight_name,
-            config_path=folder / f"{PIPER_JOE.weight_name}.json",
+        config = json.loads((folder / f"{PIPER_JOE.weight_name}.json").read_text("utf-8"))
+        options = onnxruntime.SessionOptions()
+        # onnxruntime's memory patterns are planned per input shape, and every sentence has
+        # its own length: with them on, a 10,000-character text grew the process by 160 MB;
+        # off, by 90 MB, at the same speed (PiperVoice.load offers no way to pass options).
+        options.enable_mem_pattern = False
+        voice = PiperVoice(
+            config=PiperConfig.from_dict(config),
+            session=onnxruntime.InferenceSession(
+                str(folder / PIPER_JOE.weight_name),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
+            ),
         )
     except Exception as error:
         logger.exception("Piper voice failed to load")

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from api import audio
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
@@ -85,6 +87,20 @@ class Plan:
 
         language = text_language(text)
         return self.renditions.get(language) or next(iter(self.renditions.values()))
+
+    def runs(self, text: str) -> list[tuple[Rendition, str]]:
+        """``text`` as runs of consecutive sentences one rendition speaks: in mixed Chinese and
+        English, each language gets its own engine voice instead of one reading the other."""
+        if len(self.renditions) == 1:
+            return [(next(iter(self.renditions.values())), text)]
+        runs: list[tuple[Rendition, str]] = []
+        for sentence in audio.split_sentences(text):
+            rendition = self.rendition_for(sentence)
+            if runs and runs[-1][0] == rendition:
+                runs[-1] = (rendition, f"{runs[-1][1]} {sentence}")
+            else:
+                runs.append((rendition, sentence))
+        return runs
 
 
 def _check_order(order: SpeechOrder) -> None:
@@ -165,6 +181,16 @@ def render(ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrd
     return _finish_segment(ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order)
 
 
+def speak(ctx: SpeechContext, speech: Plan, text: str) -> Pcm:
+    """Speak a segment, switching engine voice where its language changes."""
+    pcms = [render(ctx, rendition, run, speech.order) for rendition, run in speech.runs(text)]
+    rate = pcms[0].sample_rate
+    if len(pcms) == 1:
+        return pcms[0]
+    joined = [audio.resample(pcm, rate).samples for pcm in pcms]
+    return Pcm(np.concatenate(joined), rate)
+
+
 def _finish_segment(
     ctx: SpeechContext,
     native_speed: bool,
@@ -195,13 +221,40 @@ def _segments(text: str, long: bool) -> list[str]:
     return audio.split_text(text, max_chars=SEGMENT_LIMIT) if long else [text]
 
 
-def _render_all(ctx: SpeechContext, speech: Plan, long: bool) -> tuple[Pcm, int]:
-    parts = _segments(speech.order.text, long)
-    pcms = [render(ctx, speech.rendition_for(part), part, speech.order) for part in parts]
-    rate = speech.order.sample_rate or pcms[0].sample_rate
-    pcms = [audio.resample(p, rate) if p.sample_rate != rate else p for p in pcms]
-    merged = pcms[0] if len(pcms) == 1 else audio.concatenate(pcms, pause_ms=PAUSE_MS)
-    return _deliver(merged, speech.order), len(parts)
+def _render_to_file(ctx: SpeechContext, speech: Plan, long: bool) -> tuple[bytes, int, int, int]:
+    """(encoded audio, sample rate, duration ms, segments) for the whole order.
+
+    One segment is encoded as a whole file (MP3 then carries its exact-length tag). Several are
+    rendered and encoded one at a time, with a short pause between them, so memory holds one
+    segment's PCM and the encoded output, never the whole text's PCM: 10,000 characters are
+    about 20 minutes of speech, 50 MB as 16-bit PCM and four times that as floats.
+    """
+    order = speech.order
+    parts = _segments(order.text, long)
+    first = _deliver(speak(ctx, speech, parts[0]), order)
+    if len(parts) == 1:
+        return audio.encode(first, order.format), first.sample_rate, first.duration_ms, 1
+    rate = first.sample_rate
+    pause = audio.silence(PAUSE_MS, rate)
+    encoder = audio.open_stream_encoder(order.format, rate)
+    chunks: list[bytes] = []
+    samples = 0
+    try:
+        pcm: Pcm | None = first
+        for index in range(len(parts)):
+            if pcm is None:
+                part = parts[index]
+                pcm = _deliver(speak(ctx, speech, part), order)
+                pcm = audio.resample(pcm, rate) if pcm.sample_rate != rate else pcm
+                chunks.append(encoder.feed(pause))
+                samples += len(pause.samples)
+            chunks.append(encoder.feed(pcm))
+            samples += len(pcm.samples)
+            pcm = None
+        chunks.append(encoder.finish())
+    finally:
+        encoder.close()
+    return b"".join(chunks), rate, round(samples * 1000 / rate), len(parts)
 
 
 def synthesize(
@@ -212,8 +265,7 @@ def synthesize(
     charge = Charge.hold(ctx.db, caller, "tts", speech.cost_micros)
     summary = {"text": order.text[:500], "voice": speech.voice_id}
     try:
-        pcm, segments = _render_all(ctx, speech, long)
-        encoded = audio.encode(pcm, order.format)
+        encoded, sample_rate, duration_ms, segments = _render_to_file(ctx, speech, long)
         stored: dict[str, Any] = {}
 
         def keep_audio(session: Any) -> dict[str, Any]:
@@ -222,7 +274,7 @@ def synthesize(
                 ctx.store,
                 user_id=caller.user_id,
                 kind="tts",
-                ext=order.format,
+                ext=audio.file_extension(order.format),
                 data=encoded,
                 content_type=audio.content_type(order.format),
             )
@@ -234,7 +286,7 @@ def synthesize(
             model=speech.model.id,
             voice=speech.voice_id,
             input_summary=summary,
-            duration_ms=pcm.duration_ms,
+            duration_ms=duration_ms,
             characters=speech.characters,
         )
     except BaseException as error:
@@ -245,8 +297,8 @@ def synthesize(
         audio=encoded,
         format=order.format,
         content_type=audio.content_type(order.format),
-        sample_rate=pcm.sample_rate,
-        duration_ms=pcm.duration_ms,
+        sample_rate=sample_rate,
+        duration_ms=duration_ms,
         characters=speech.characters,
         segments=segments,
         cost_micros=speech.cost_micros,
@@ -343,7 +395,7 @@ class SpeechStream:
                 ctx.store,
                 user_id=caller.user_id,
                 kind="tts",
-                ext=self.format,
+                ext=audio.file_extension(self.format),
                 data=encoded,
                 content_type=self.content_type,
             )

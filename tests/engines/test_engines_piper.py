@@ -109,13 +109,13 @@ def test_weights_are_checked_before_loading(
 def test_a_model_that_fails_to_load_is_a_503_and_retried(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import piper as piper_package
+    import onnxruntime
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("onnxruntime said no")
 
     monkeypatch.setattr(piper_module, "_shared_voices", {})
-    monkeypatch.setattr(piper_package.PiperVoice, "load", staticmethod(broken))
+    monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
     engine = PiperEngine(data_dir=tmp_path)
     with pytest.raises(ServiceUnavailableError):
         engine.synthesize(request("Hello."))
