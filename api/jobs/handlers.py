@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 # Domain modules that define job kinds of the platform itself; operators add their own through
 # AMPHION_JOB_HANDLER_MODULES.
-BUILTIN_HANDLER_MODULES: tuple[str, ...] = ()
+BUILTIN_HANDLER_MODULES: tuple[str, ...] = ("api.speech.transcription", "api.speech.cloning")
 
 
 @dataclass(frozen=True)
