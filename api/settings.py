@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,10 @@ class Settings(BaseSettings):
 
     # The model and voice catalog (empty: the shipped api/catalog/default.toml).
     catalog_path: str = ""
+    # Hosted providers the catalog may route models to, by name ("openai", "dashscope",
+    # "fish"): {"openai": {"base_url": "https://…/v1", "api_key": "…"}}; optional keys are
+    # ProviderConfig's (timeouts, "models" renames). A JSON object in AMPHION_PROVIDERS.
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
 
     # Storage: "local" keeps objects under data_dir/objects; "s3" uses the AMPHION_S3_* settings.
     storage_backend: Literal["local", "s3"] = "local"

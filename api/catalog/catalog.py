@@ -58,6 +58,15 @@ class ModelSpec:
     default_voice: str = ""
     aliases: tuple[str, ...] = ()
 
+    @property
+    def hosted(self) -> bool:
+        return self.provider != "offline"
+
+    @property
+    def engine_name(self) -> str:
+        """The registry name of the engine that serves this model (``api.engines.hosted``)."""
+        return f"{self.provider}:{self.id}" if self.hosted else self.engine
+
     def public(self) -> dict[str, Any]:
         """What model listings show (no internals beyond the engine's honest name)."""
         return {

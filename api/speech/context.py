@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from api.catalog.catalog import Catalog, catalog_for
 from api.db import Database
+from api.engines.hosted import register_hosted
 from api.engines.registry import EngineRegistry, get_registry
 from api.settings import Settings
 from api.storage import get_object_store
@@ -25,10 +26,7 @@ class SpeechContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> SpeechContext:
-        return cls(
-            settings=settings,
-            db=db,
-            catalog=catalog_for(settings.catalog_path),
-            engines=get_registry(settings),
-            store=get_object_store(settings),
-        )
+        catalog = catalog_for(settings.catalog_path)
+        engines = get_registry(settings)
+        register_hosted(engines, catalog, settings)
+        return cls(settings, db, catalog, engines, get_object_store(settings))

@@ -96,7 +96,7 @@ def transcribe_pcm(
     ctx: SpeechContext, model: ModelSpec, pcm: Pcm, order: RecognitionOrder
 ) -> Transcript:
     """Run the model's ASR engine on decoded audio (no money involved)."""
-    engine = ctx.engines.asr(model.engine)
+    engine = ctx.engines.asr(model.engine_name)
     return engine.transcribe(
         RecognitionRequest(
             audio=to_asr_rate(pcm),
@@ -116,6 +116,7 @@ def recognize(
     model = ctx.catalog.model(order.model, kind="asr")
     check_language(order.language)
     pcm = load_audio(data, model).pcm
+    ctx.engines.asr(model.engine_name)  # an engine that cannot load is a 503 before any hold
     cost = model.price.cost(Usage(audio_ms=pcm.duration_ms))
     charge = Charge.hold(ctx.db, caller, "asr", cost)
     summary = {**(order.source or {"bytes": len(data)}), "language": order.language or "auto"}

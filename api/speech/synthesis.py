@@ -135,6 +135,8 @@ def plan(ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool =
             param="text",
         )
     renditions, voice_id = _renditions(ctx, caller, model, order.voice)
+    for rendition in renditions.values():  # an engine that cannot load is a 503 before any hold
+        ctx.engines.tts(rendition.engine)
     cost = model.price.cost(Usage(characters=characters))
     return Plan(model, order, voice_id, characters, cost, renditions)
 
@@ -143,6 +145,9 @@ def _renditions(
     ctx: SpeechContext, caller: Caller, model: ModelSpec, voice_id: str | None
 ) -> tuple[dict[str, Rendition], str]:
     system = ctx.catalog.find_voice(voice_id) if voice_id else None
+    if (system is not None or not voice_id) and model.hosted:  # the provider has the voice
+        voice = ctx.catalog.voice_for_model(model, voice_id)
+        return {"*": Rendition(model.engine_name, voice.voice_id)}, voice.voice_id
     if system is not None or not voice_id:
         voice = ctx.catalog.voice_for_model(model, voice_id)
         pitch = voice.style.get("pitch", 1.0)

@@ -1,0 +1,82 @@
+"""Models served by hosted providers: which adapter serves a catalog model, with which config.
+
+The catalog says what serves each model (``provider = "openai"`` and so on); the settings hold
+where the provider lives and the operator's key (``AMPHION_PROVIDERS``), so the catalog file
+never carries a secret. ``register_hosted`` adds one engine per hosted catalog model to a
+registry, named ``ModelSpec.engine_name`` ("openai:tts-1"); it is built on first use like any
+engine. A hosted model whose provider is not configured is a 503 when called, not a silent
+fallback to an offline voice the caller did not ask for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from api.catalog.catalog import Catalog, ModelSpec
+from api.engines.providers import ProviderConfig
+from api.engines.registry import EngineKind, EngineRegistry
+from api.errors import ServiceUnavailableError
+from api.settings import Settings
+
+_CONFIG_FIELDS = (
+    "base_url",
+    "api_key",
+    "connect_timeout",
+    "read_timeout",
+    "write_timeout",
+    "total_timeout",
+    "models",
+)
+
+
+def provider_config(settings: Settings, provider: str) -> ProviderConfig:
+    """The operator's configuration of ``provider`` (503 when it is missing or malformed)."""
+    raw = settings.providers.get(provider)
+    if not raw:
+        raise ServiceUnavailableError(f"The {provider} provider is not configured on this server")
+    try:
+        return ProviderConfig(**{key: raw[key] for key in _CONFIG_FIELDS if key in raw})
+    except (TypeError, ValueError) as error:
+        raise ServiceUnavailableError(f"The {provider} provider is misconfigured") from error
+
+
+def _adapter(provider: str, kind: str, model: ModelSpec, config: ProviderConfig) -> Any:
+    upstream_model = model.provider_model or model.id
+    if provider == "openai":
+        from api.engines.providers.openai_compatible import (
+            OpenAICompatibleASR,
+            OpenAICompatibleTTS,
+        )
+
+        adapter = OpenAICompatibleTTS if kind == "tts" else OpenAICompatibleASR
+        return adapter(config, model=upstream_model)
+    if provider == "dashscope":
+        from api.engines.providers.dashscope import DashScopeASR, DashScopeCosyVoiceTTS
+
+        if kind == "tts":
+            return DashScopeCosyVoiceTTS(config, model=upstream_model)
+        return DashScopeASR(config, model=upstream_model)
+    if provider == "fish":
+        from api.engines.providers.fish import FishASR, FishTTS
+
+        return FishTTS(config, model=upstream_model) if kind == "tts" else FishASR(config)
+    raise ServiceUnavailableError(f"No {kind} adapter for provider {provider}")
+
+
+_KINDS: dict[str, EngineKind] = {"tts": "tts", "asr": "asr"}
+
+
+def register_hosted(registry: EngineRegistry, catalog: Catalog, settings: Settings) -> None:
+    """Register an engine for every catalog model a hosted provider serves."""
+    for model in catalog.models():
+        kind = _KINDS.get(model.kind)
+        if model.provider == "offline" or kind is None:
+            continue
+
+        def build(model: ModelSpec = model, kind: str = kind) -> Any:
+            return _adapter(model.provider, kind, model, provider_config(settings, model.provider))
+
+        if model.engine_name not in registry.names(kind):  # registered once per registry
+            factory: Callable[[], Any] = build
+            registry.register(kind, model.engine_name, factory)
