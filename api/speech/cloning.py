@@ -24,7 +24,6 @@ from api.engines.base import CloneEngine, Pcm, SynthesisRequest
 from api.engines.clone import MAX_SAMPLE_BYTES, check_sample
 from api.errors import DomainError, InvalidInputError
 from api.history import service as history
-from api.jobs import service as jobs
 from api.jobs.handlers import JobContext, JobOutcome, register
 from api.speech.common import Caller, Charge
 from api.speech.context import SpeechContext
@@ -144,35 +143,17 @@ def _enroll(
                 content_type=audio.content_type(decoded.format) if decoded.format else None,
             )
             voice: ClonedVoice = voice_for(session, stored.key)
-            record = history.record(
+            record, job = charge.queue_job(
                 session,
-                user_id=caller.user_id,
-                type="voice",
+                job_kind=ENROLL,
+                payload={"voice_pk": voice.id, "sample_key": stored.key, "cost_micros": cost},
+                max_attempts=ctx.settings.job_max_attempts,
                 model=voice.target_model,
                 voice=voice.voice_id,
                 input_summary={"prefix": voice.prefix, "sample_seconds": decoded.duration_seconds},
                 duration_ms=decoded.pcm.duration_ms,
-                cost_micros=0,
-                status="pending",
-                api_key_id=caller.api_key_id,
-                request_id=caller.request_id,
-            )
-            job = jobs.submit_job(
-                session,
-                user_id=caller.user_id,
-                kind=ENROLL,
-                payload={
-                    "voice_pk": voice.id,
-                    "sample_key": stored.key,
-                    "record_id": record.id,
-                    "cost_micros": cost,
-                },
-                hold_id=charge.hold_id,
-                max_attempts=ctx.settings.job_max_attempts,
             )
             voices.set_job(session, voice, job.id)
-            record.job_id = job.id
-            session.add(record)
     except BaseException as error:
         charge.fail(error)
         raise

@@ -20,6 +20,8 @@ from api.db import Database
 from api.errors import DomainError
 from api.history import service as history
 from api.history.models import HistoryRecord
+from api.jobs import service as jobs
+from api.jobs.models import Job
 from api.principal import Principal
 
 logger = logging.getLogger("amphion.speech")
@@ -116,6 +118,41 @@ class Charge:
             logger.exception("could not release hold %s", self.hold_id)
             raise
         self.resolved = True
+
+    def queue_job(
+        self,
+        session: Session,
+        *,
+        job_kind: str,
+        payload: dict[str, Any],
+        max_attempts: int,
+        **record: Any,
+    ) -> tuple[HistoryRecord, Job]:
+        """Record the operation as pending and queue the job that owns this hold from now on.
+
+        Runs inside the caller's transaction; once it commits, call ``handed_over``. The job's
+        payload gets the history row's id, so the handler can fill it in.
+        """
+        row = history.record(
+            session,
+            user_id=self.caller.user_id,
+            type=self.kind,
+            status="pending",
+            api_key_id=self.caller.api_key_id,
+            request_id=self.caller.request_id,
+            **record,
+        )
+        job = jobs.submit_job(
+            session,
+            user_id=self.caller.user_id,
+            kind=job_kind,
+            payload={**payload, "record_id": row.id},
+            hold_id=self.hold_id,
+            max_attempts=max_attempts,
+        )
+        row.job_id = job.id
+        session.add(row)
+        return row, job
 
     def handed_over(self) -> None:
         """A job now owns the hold: the worker captures or releases it when the job ends."""

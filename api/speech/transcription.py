@@ -17,9 +17,7 @@ from api import audio
 from api.billing.pricing import Usage
 from api.engines.base import Transcript
 from api.history import service as history
-from api.jobs import service as jobs
 from api.jobs.handlers import JobContext, JobOutcome, register
-from api.jobs.models import Job
 from api.speech.common import Caller, Charge
 from api.speech.context import SpeechContext
 from api.speech.recognition import (
@@ -65,28 +63,16 @@ def submit_transcription(
                 data=data,
                 content_type=audio.content_type(decoded.format),
             )
-            record = history.record(
+            record, job = charge.queue_job(
                 session,
-                user_id=caller.user_id,
-                type="asr",
+                job_kind=TRANSCRIBE,
+                payload={"key": stored.key, "order": asdict(order)},
+                max_attempts=ctx.settings.job_max_attempts,
                 model=model.id,
                 input_summary={**summary, "language": order.language or "auto"},
                 duration_ms=pcm.duration_ms,
                 cost_micros=cost,
-                status="pending",
-                api_key_id=caller.api_key_id,
-                request_id=caller.request_id,
             )
-            job = jobs.submit_job(
-                session,
-                user_id=caller.user_id,
-                kind=TRANSCRIBE,
-                payload={"key": stored.key, "order": asdict(order), "record_id": record.id},
-                hold_id=charge.hold_id,
-                max_attempts=ctx.settings.job_max_attempts,
-            )
-            record.job_id = job.id
-            session.add(record)
     except BaseException as error:
         charge.fail(error)
         raise
@@ -168,16 +154,3 @@ def _message(error: BaseException) -> str:
     from api.errors import DomainError
 
     return error.message if isinstance(error, DomainError) else "The transcription failed"
-
-
-def job_view(job: Job) -> dict[str, Any]:
-    """What callers see of a job (seed 001's task shape is built by its door from this)."""
-    return {
-        "task_id": job.id,
-        "task_status": job.status,
-        "submit_time": job.created_at,
-        "scheduled_time": job.started_at,
-        "end_time": job.finished_at,
-        "result": job.result,
-        "error": job.error,
-    }

@@ -12,6 +12,7 @@ from api.catalog.catalog import get_catalog
 from api.db import Database
 from api.engines.fakes import FakeASR, FakeClone, FakeEmotion, FakeTTS
 from api.engines.registry import EngineRegistry
+from api.jobs.worker import Worker
 from api.principal import Principal
 from api.settings import Settings
 from api.speech.common import Caller
@@ -71,6 +72,13 @@ def caller_for(user_id: int, *, api_key_id: int | None = None, scopes: set[str] 
         **({"scopes": frozenset(scopes)} if scopes is not None else {}),
     )
     return Caller(principal, request_id=f"req-{next(_requests)}")
+
+
+def run_jobs(db: Database, settings: Settings) -> None:
+    """Run every waiting job to the end, as the in-process worker would."""
+    worker = Worker(db, settings)
+    while worker.run_once():
+        pass
 
 
 @pytest.fixture

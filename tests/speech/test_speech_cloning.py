@@ -14,7 +14,6 @@ from api import audio
 from api.db import Database
 from api.engines.base import CloneResult, Pcm
 from api.errors import InvalidInputError, NotFoundError
-from api.jobs.worker import Worker
 from api.settings import Settings
 from api.speech import cloning
 from api.speech.common import Caller
@@ -22,7 +21,7 @@ from api.speech.context import SpeechContext
 from api.speech.synthesis import SpeechOrder, synthesize
 from api.voices.models import ClonedVoice
 from tests.engines import speech_samples as samples
-from tests.speech.conftest import Fakes, caller_for
+from tests.speech.conftest import Fakes, caller_for, run_jobs
 from tests.speech.test_speech_synthesis import history_of
 
 
@@ -31,12 +30,6 @@ def sample_wav() -> bytes:
     """About 12 s of a female espeak voice reading a story, as a 16 kHz WAV."""
     speech = samples.espeak(samples.REFERENCE_STORY, "en-us+f3", rate=140)
     return audio.encode(speech, "wav", sample_rate=16000)
-
-
-def run_jobs(db: Database, settings: Settings) -> None:
-    worker = Worker(db, settings)
-    while worker.run_once():
-        pass
 
 
 def voice_row(db: Database, voice_id: str) -> ClonedVoice:

@@ -14,13 +14,12 @@ from api.engines.base import Pcm
 from api.engines.fakes import tone
 from api.errors import InvalidInputError, UnsupportedMediaError, UpstreamError
 from api.jobs import service as jobs
-from api.jobs.worker import Worker
 from api.settings import Settings
 from api.speech.common import Caller
 from api.speech.context import SpeechContext
 from api.speech.recognition import RecognitionOrder, analyze_emotion, recognize
 from api.speech.transcription import submit_transcription
-from tests.speech.conftest import FUNDS, Fakes
+from tests.speech.conftest import FUNDS, Fakes, run_jobs
 from tests.speech.test_speech_synthesis import balance, history_of, holds_of
 
 
@@ -93,12 +92,6 @@ def test_emotion_analysis_charges_per_call_and_reads_the_words(
 
 
 # --- file transcription (an async job) -------------------------------------------------------
-
-
-def run_jobs(db: Database, settings: Settings) -> None:
-    worker = Worker(db, settings)
-    while worker.run_once():
-        pass
 
 
 def test_a_transcription_job_is_charged_when_it_succeeds(
