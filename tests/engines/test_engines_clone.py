@@ -206,6 +206,7 @@ def test_error_rates() -> None:
         ("espeak-ng:en-us+f3", lambda: samples.espeak(samples.ENGLISH_PARAGRAPH, "en-us+f3")),
         ("espeak-ng:cmn", lambda: samples.espeak(samples.MANDARIN_PARAGRAPH, "cmn")),
         ("espeak-ng:cmn+f3", lambda: samples.espeak(samples.MANDARIN_PARAGRAPH, "cmn+f3")),
+        ("espeak-ng:cmn+m7", lambda: samples.espeak(samples.MANDARIN_PARAGRAPH, "cmn+m7")),
     ],
 )
 def test_base_timbres_match_the_voices(voice_id: str, make: object) -> None:
