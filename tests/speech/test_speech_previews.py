@@ -24,7 +24,7 @@ def test_a_preview_is_made_once_and_then_served_from_the_store(
     preview = previews[0]
     assert preview.content_type == "audio/mpeg" and "龙安洋" in preview.text
     # Chinese with espeak-ng's Mandarin, then English with Piper, each exactly once.
-    assert [r.voice for r in fakes.espeak.requests] == ["cmn"]
+    assert [r.voice for r in fakes.espeak.requests] == ["cmn+m7"]
     assert [r.voice for r in fakes.piper.requests] == ["joe"]
     assert audio.decode(speech.store.get(preview.key)).pcm.duration_ms > 1000
     voice_preview(speech, "longanyang")

@@ -78,7 +78,7 @@ def test_each_language_is_spoken_by_the_voices_engine_for_it(
 ) -> None:
     synthesize(speech, caller(), SpeechOrder("cosyvoice-v3-flash", CHINESE, voice="longanyang"))
     synthesize(speech, caller(), SpeechOrder("cosyvoice-v3-flash", ENGLISH, voice="longanyang"))
-    assert [r.voice for r in fakes.espeak.requests] == ["cmn"]
+    assert [r.voice for r in fakes.espeak.requests] == ["cmn+m7"]
     assert [r.voice for r in fakes.piper.requests] == ["joe"]
 
 
