@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from api import audio
+from api.audio.text import is_cjk
 from api.catalog.catalog import VoiceSpec
 from api.engines.base import Pcm
 from api.speech.context import SpeechContext
@@ -27,6 +28,7 @@ _GREETINGS = {
     "yue": "你好，我係{name}。好高興為你朗讀，希望你鍾意我把聲。",
     "en": "Hello, I am {name}. It is a pleasure to read for you today.",
 }
+_ANONYMOUS_ENGLISH = "Hello, it is a pleasure to read for you today."
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -48,8 +50,14 @@ def _languages(voice: VoiceSpec) -> list[str]:
 
 
 def preview_text(voice: VoiceSpec) -> list[tuple[str, str]]:
-    name = voice.name
-    return [(language, _GREETINGS[language].format(name=name)) for language in _languages(voice)]
+    lines = []
+    for language in _languages(voice):
+        # An English voice cannot say a Chinese name: it greets without one.
+        if language == "en" and any(is_cjk(char) for char in voice.name):
+            lines.append((language, _ANONYMOUS_ENGLISH))
+        else:
+            lines.append((language, _GREETINGS[language].format(name=voice.name)))
+    return lines
 
 
 def _key(voice: VoiceSpec, lines: list[tuple[str, str]]) -> str:

@@ -23,6 +23,7 @@ def test_a_preview_is_made_once_and_then_served_from_the_store(
     assert len({p.key for p in previews}) == 1
     preview = previews[0]
     assert preview.content_type == "audio/mpeg" and "龙安洋" in preview.text
+    assert fakes.piper.requests[0].text == "Hello, it is a pleasure to read for you today."
     # Chinese with espeak-ng's Mandarin, then English with Piper, each exactly once.
     assert [r.voice for r in fakes.espeak.requests] == ["cmn+m7"]
     assert [r.voice for r in fakes.piper.requests] == ["joe"]
