@@ -25,10 +25,9 @@ from api.engines.clone import MAX_SAMPLE_BYTES, check_sample
 from api.errors import DomainError, InvalidInputError
 from api.history import service as history
 from api.jobs.handlers import JobContext, JobOutcome, register
-from api.speech.common import Caller, Charge
+from api.speech.common import Caller, Charge, store_audio
 from api.speech.context import SpeechContext
 from api.speech.runtime import speech_context_for
-from api.storage.service import store_bytes
 from api.voices import service as voices
 from api.voices.models import OK, ClonedVoice
 
@@ -133,14 +132,13 @@ def _enroll(
     charge = Charge.hold(ctx.db, caller, "voice", cost)
     try:
         with ctx.db.write() as session:
-            stored = store_bytes(
+            stored = store_audio(
                 session,
                 ctx.store,
                 user_id=caller.user_id,
                 kind="voice",
-                ext=audio.file_extension(decoded.format) if decoded.format else "wav",
                 data=data,
-                content_type=audio.content_type(decoded.format) if decoded.format else None,
+                fmt=decoded.format,
             )
             voice: ClonedVoice = voice_for(session, stored.key)
             record, job = charge.queue_job(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session
 
+from api import audio
 from api.billing import ledger
 from api.db import Database
 from api.errors import DomainError
@@ -23,8 +24,39 @@ from api.history.models import HistoryRecord
 from api.jobs import service as jobs
 from api.jobs.models import Job
 from api.principal import Principal
+from api.storage.base import ObjectStore
+from api.storage.models import StoredObject
+from api.storage.service import store_bytes
 
 logger = logging.getLogger("amphion.speech")
+
+
+# Where an uploaded file is kept, by the format probed from its content (not its name).
+_UPLOAD_EXTENSIONS = {
+    "wav": "wav",
+    "aiff": "aiff",
+    "flac": "flac",
+    "mp3": "mp3",
+    "ogg": "ogg",
+    "opus": "opus",
+    "mp4": "m4a",
+    "aac": "aac",
+    "webm": "webm",
+    "matroska": "mka",
+}
+
+
+def store_audio(
+    session: Session, store: ObjectStore, *, user_id: int, kind: str, data: bytes, fmt: str
+) -> StoredObject:
+    """Keep audio the platform made (an output format) or received (a probed input format)."""
+    if audio.is_output_format(fmt):
+        ext, content_type = audio.file_extension(fmt), audio.content_type(fmt)
+    else:
+        ext, content_type = _UPLOAD_EXTENSIONS[fmt], None
+    return store_bytes(
+        session, store, user_id=user_id, kind=kind, ext=ext, data=data, content_type=content_type
+    )
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
 from api.engines.base import Pcm, SynthesisRequest
 from api.errors import InvalidInputError, NotFoundError
-from api.speech.common import Caller, Charge
+from api.speech.common import Caller, Charge, store_audio
 from api.speech.context import SpeechContext
-from api.storage.service import store_bytes
 from api.voices import service as voices
 
 FORMATS = ("mp3", "wav", "pcm", "opus", "aac", "flac")
@@ -274,14 +273,13 @@ def synthesize(
         stored: dict[str, Any] = {}
 
         def keep_audio(session: Any) -> dict[str, Any]:
-            row = store_bytes(
+            row = store_audio(
                 session,
                 ctx.store,
                 user_id=caller.user_id,
                 kind="tts",
-                ext=audio.file_extension(order.format),
                 data=encoded,
-                content_type=audio.content_type(order.format),
+                fmt=order.format,
             )
             stored["key"] = row.key
             return {"output_key": row.key}
@@ -395,14 +393,13 @@ class SpeechStream:
         ctx, caller, speech = self._ctx, self._caller, self._speech
 
         def keep_audio(session: Any) -> dict[str, Any]:
-            row = store_bytes(
+            row = store_audio(
                 session,
                 ctx.store,
                 user_id=caller.user_id,
                 kind="tts",
-                ext=audio.file_extension(self.format),
                 data=encoded,
-                content_type=self.content_type,
+                fmt=self.format,
             )
             return {"output_key": row.key}
 

@@ -18,7 +18,7 @@ from api.billing.pricing import Usage
 from api.engines.base import Transcript
 from api.history import service as history
 from api.jobs.handlers import JobContext, JobOutcome, register
-from api.speech.common import Caller, Charge
+from api.speech.common import Caller, Charge, store_audio
 from api.speech.context import SpeechContext
 from api.speech.recognition import (
     EMOTION_ENGINE,
@@ -54,14 +54,13 @@ def submit_transcription(
     summary = order.source or {"bytes": len(data)}
     try:
         with ctx.db.write() as session:
-            stored = store_bytes(
+            stored = store_audio(
                 session,
                 ctx.store,
                 user_id=caller.user_id,
                 kind="asr",
-                ext=audio.file_extension(decoded.format),
                 data=data,
-                content_type=audio.content_type(decoded.format),
+                fmt=decoded.format,
             )
             record, job = charge.queue_job(
                 session,

@@ -36,6 +36,8 @@ CONTENT_TYPES: dict[str, str] = {
     "m4a": "audio/mp4",
     "mp4": "audio/mp4",
     "webm": "audio/webm",
+    "mka": "audio/x-matroska",
+    "aiff": "audio/aiff",
     "amr": "audio/amr",
     "json": "application/json",
     "srt": "application/x-subrip",

@@ -156,3 +156,20 @@ def test_silence_decodes_and_is_transcribed_as_nothing_but_still_costs_its_secon
     silent = audio.encode(Pcm(np.zeros(16000, dtype=np.int16), 16000), "flac")
     result = recognize(speech, caller(), silent, RecognitionOrder("qwen3-asr-flash"))
     assert result.transcript.text == "" and result.duration_ms == 1000
+
+
+def test_an_ogg_upload_is_kept_under_its_own_extension(
+    speech: SpeechContext, caller: Callable[[], Caller], db: Database, settings: Settings
+) -> None:
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, tone(16000 * 2, 16000, 220.0), 16000, format="OGG")
+    order = RecognitionOrder("qwen3-asr-flash-filetrans")
+    submitted = submit_transcription(speech, caller(), buffer.getvalue(), order)
+    run_jobs(db, settings)
+    with db.read() as session:
+        job = jobs.get_owned_job(session, user_id=caller().user_id, job_id=submitted.job_id)
+    assert job.status == "SUCCEEDED" and job.payload["key"].endswith(".ogg")
