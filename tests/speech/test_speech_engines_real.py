@@ -29,11 +29,13 @@ from api.speech.synthesis import SpeechOrder, synthesize
 from api.storage import get_object_store
 from tests.engines import speech_samples as samples
 
-# 200 characters of plain English with a question in it, as a user would type.
+# 200 characters of plain English with a question in it, as a user would type. No numbers (a
+# recogniser may write "nine" as "9") and no phrases that sound alike ("rooms open" / "room is
+# open"): Piper adds random variation, so the text must not depend on a lucky reading.
 PARAGRAPH = (
-    "Good morning and welcome to the city library. Our reading rooms open at nine and close "
-    "at six every weekday. Would you like to borrow a book today? Please bring your library "
-    "card to the front desk."
+    "Good morning and welcome to the city library. The reading room is quiet and warm every "
+    "weekday. Would you like to borrow a book today? Please bring your library card to the "
+    "front desk and enjoy your visit."
 )
 CJK = re.compile(r"[\u4e00-\u9fff]")
 REPO = Path(__file__).resolve().parents[2]
