@@ -682,6 +682,36 @@ def join_pcm(chunks: Iterable[Pcm], sample_rate: int) -> Pcm:
     return Pcm(np.concatenate(parts).astype(np.int16, copy=False), sample_rate)
 
 
+def audio_body(
+    http: ProviderHttp,
+    response: httpx.Response,
+    deadline: Deadline,
+    *,
+    provider: str,
+    audio_format: Literal["pcm", "wav"],
+    sample_rate: int,
+) -> Iterator[Pcm]:
+    """A streamed speech answer as PCM chunks while it arrives: raw 16-bit PCM at
+    ``sample_rate`` or a (streaming) WAV. Text instead of audio, a cut-off stream or no audio
+    at all is a ``ProviderError``."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.startswith(("application/json", "text/")):
+        raise ProviderError(f"{provider} answered with text, not audio", provider=provider)
+    decoder: PcmChunker | WavStreamDecoder = (
+        PcmChunker(sample_rate) if audio_format == "pcm" else WavStreamDecoder(provider)
+    )
+    for data in http.iter_body(response, deadline):
+        pcm = decoder.feed(data)
+        if pcm is not None:
+            yield pcm
+    if isinstance(decoder, PcmChunker):
+        decoder.finish(provider)
+    else:
+        decoder.finish()
+    if decoder.samples_out == 0:
+        raise no_audio(provider)
+
+
 def no_audio(provider: str) -> ProviderError:
     return ProviderError(f"{provider} returned no audio", provider=provider)
 

@@ -47,18 +47,16 @@ from api.errors import InvalidInputError
 from .common import (
     ClosingAdapter,
     Deadline,
-    PcmChunker,
     ProviderConfig,
     ProviderError,
     ProviderHttp,
     ProviderTranscript,
-    WavStreamDecoder,
+    audio_body,
     checked_seconds,
     checked_usage,
     clamp,
     join_pcm,
     json_object,
-    no_audio,
     provider_logger,
     wav_bytes,
 )
@@ -159,27 +157,14 @@ class FishTTS(ClosingAdapter):
     def _stream(self, content: bytes, headers: dict[str, str]) -> Iterator[Pcm]:
         deadline = Deadline(self.config.total_timeout)
         with self._http.stream("POST", "/v1/tts", content=content, headers=headers) as response:
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type.startswith(("application/json", "text/")):
-                raise ProviderError(f"{PROVIDER} answered with text, not audio", provider=PROVIDER)
-            if self.audio_format == "pcm":
-                chunker = PcmChunker(self.sample_rate)
-                for data in self._http.iter_body(response, deadline):
-                    pcm = chunker.feed(data)
-                    if pcm is not None:
-                        yield pcm
-                chunker.finish(PROVIDER)
-                produced = chunker.samples_out
-            else:
-                decoder = WavStreamDecoder(PROVIDER)
-                for data in self._http.iter_body(response, deadline):
-                    pcm = decoder.feed(data)
-                    if pcm is not None:
-                        yield pcm
-                decoder.finish()
-                produced = decoder.samples_out
-        if produced == 0:
-            raise no_audio(PROVIDER)
+            yield from audio_body(
+                self._http,
+                response,
+                deadline,
+                provider=PROVIDER,
+                audio_format=self.audio_format,
+                sample_rate=self.sample_rate,
+            )
 
 
 class FishASR(ClosingAdapter):

@@ -52,7 +52,7 @@ from .common import (
     ProviderError,
     ProviderHttp,
     ProviderTranscript,
-    WavStreamDecoder,
+    audio_body,
     checked_seconds,
     checked_usage,
     clamp,
@@ -201,26 +201,14 @@ class OpenAICompatibleTTS(ClosingAdapter):
                     raise ProviderError(f"{PROVIDER} did not answer with events", provider=PROVIDER)
                 yield from self._events(response, deadline)
                 return
-            if content_type.startswith(("application/json", "text/")):
-                raise ProviderError(f"{PROVIDER} answered with text, not audio", provider=PROVIDER)
-            if body["response_format"] == "pcm":
-                chunker = PcmChunker(PCM_SAMPLE_RATE)
-                for data in self._http.iter_body(response, deadline):
-                    pcm = chunker.feed(data)
-                    if pcm is not None:
-                        yield pcm
-                chunker.finish(PROVIDER)
-                produced = chunker.samples_out
-            else:
-                decoder = WavStreamDecoder(PROVIDER)
-                for data in self._http.iter_body(response, deadline):
-                    pcm = decoder.feed(data)
-                    if pcm is not None:
-                        yield pcm
-                decoder.finish()
-                produced = decoder.samples_out
-        if produced == 0:
-            raise no_audio(PROVIDER)
+            yield from audio_body(
+                self._http,
+                response,
+                deadline,
+                provider=PROVIDER,
+                audio_format=body["response_format"],
+                sample_rate=PCM_SAMPLE_RATE,
+            )
 
     def _events(self, response: httpx.Response, deadline: Deadline) -> Iterator[Pcm]:
         chunker = PcmChunker(PCM_SAMPLE_RATE)
