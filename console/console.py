@@ -54,27 +54,13 @@ app = rx.App(
 )
 app.register_lifespan_task(api_lifespan)
 
-_TITLE = "{} · Amphion"
 app.add_page(index_page, route=routes.INDEX, title="Amphion", on_load=SessionState.route_index)
-app.add_page(
-    signin_page,
-    route=routes.SIGNIN,
-    title=_TITLE.format("Sign in"),
-    image=LOGO,
-    on_load=AuthState.load,
+# (page, route, title, on_load): every titled page of the console.
+_PAGES = (
+    (signin_page, routes.SIGNIN, "Sign in", AuthState.load),
+    (signup_page, routes.SIGNUP, "Create your account", AuthState.load),
+    (dashboard_page, routes.DASHBOARD, "Overview", DashboardState.load),
+    (not_found_page, "404", "Page not found", None),
 )
-app.add_page(
-    signup_page,
-    route=routes.SIGNUP,
-    title=_TITLE.format("Create your account"),
-    image=LOGO,
-    on_load=AuthState.load,
-)
-app.add_page(
-    dashboard_page,
-    route=routes.DASHBOARD,
-    title=_TITLE.format("Overview"),
-    image=LOGO,
-    on_load=DashboardState.load,
-)
-app.add_page(not_found_page, route="404", title=_TITLE.format("Page not found"), image=LOGO)
+for page, route, title, on_load in _PAGES:
+    app.add_page(page, route=route, title=f"{title} · Amphion", image=LOGO, on_load=on_load)

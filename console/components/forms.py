@@ -61,3 +61,79 @@ def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
             role="alert" if tone == "error" else "status",
         ),
     )
+
+
+def credentials_form(
+    *,
+    on_submit: rx.EventHandler,
+    submit_label: str,
+    email_error: rx.Var[str],
+    password_error: rx.Var[str],
+    submitting: rx.Var[bool],
+    new_password: bool,
+) -> rx.Component:
+    """The e-mail + password form of sign-in and sign-up; ``new_password`` picks the browser
+    hints (a password manager offers to generate one) and the length rule shown."""
+    password_rules: dict[str, object] = {"min_length": 8} if new_password else {}
+    return rx.form(
+        rx.vstack(
+            field(
+                "E-mail",
+                rx.input(
+                    id="email",
+                    name="email",
+                    type="email",
+                    placeholder="you@company.com",
+                    auto_complete="email" if new_password else "username",
+                    auto_focus=True,
+                    required=True,
+                    size="3",
+                    width="100%",
+                ),
+                control_id="email",
+                error=email_error,
+            ),
+            field(
+                "Password",
+                rx.input(
+                    id="password",
+                    name="password",
+                    type="password",
+                    placeholder="Create a password" if new_password else "Your password",
+                    auto_complete="new-password" if new_password else "current-password",
+                    required=True,
+                    size="3",
+                    width="100%",
+                    **password_rules,
+                ),
+                control_id="password",
+                error=password_error,
+                hint="At least 8 characters. Avoid common passwords." if new_password else "",
+            ),
+            rx.button(
+                submit_label,
+                type="submit",
+                size="3",
+                width="100%",
+                loading=submitting,
+                margin_top="0.5rem",
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def switch_link(prompt: str, label: str, href: str) -> rx.Component:
+    """ "New to Amphion? Create an account" under a form."""
+    return rx.text(
+        prompt,
+        rx.link(label, href=href, weight="medium"),
+        size="2",
+        color=styles.TEXT_MUTED,
+        text_align="center",
+        width="100%",
+    )
