@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlmodel import Session
 
 from api import audio
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
-from api.engines.base import Pcm, SynthesisRequest
+from api.engines.base import Pcm, SynthesisRequest, TTSEngine
 from api.errors import InvalidInputError, NotFoundError
+from api.history.models import HistoryRecord
 from api.speech.common import Caller, Charge, store_audio
 from api.speech.context import SpeechContext
 from api.voices import service as voices
@@ -169,20 +171,34 @@ def _renditions(
     return {"*": Rendition(engine, engine_voice, 1.0, profile)}, voice_id
 
 
-def render(ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrder) -> Pcm:
-    """Speak one segment: engine, then styling, then what the engine could not do itself."""
-    engine = ctx.engines.tts(rendition.engine)
-    pitch = order.pitch * rendition.pitch
-    request = SynthesisRequest(
+def _engine_request(
+    engine: TTSEngine, rendition: Rendition, text: str, order: SpeechOrder
+) -> SynthesisRequest:
+    """What the engine is asked: speed and pitch only where it does them itself."""
+    return SynthesisRequest(
         text=text,
         voice=rendition.voice,
         speed=order.speed if engine.native_speed else 1.0,
-        pitch=pitch if engine.native_pitch else 1.0,
+        pitch=order.pitch * rendition.pitch if engine.native_pitch else 1.0,
         instruction=order.instruction,
         profile=rendition.profile or None,
     )
-    pcm = engine.synthesize(request)
-    return _finish_segment(ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order)
+
+
+def render(ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrder) -> Pcm:
+    """Speak one segment: engine, then styling, then what the engine could not do itself."""
+    engine = ctx.engines.tts(rendition.engine)
+    pcm = engine.synthesize(_engine_request(engine, rendition, text, order))
+    return _finish_segment(ctx, engine, pcm, rendition, order)
+
+
+def render_stream(
+    ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrder
+) -> Iterator[Pcm]:
+    """``render`` chunk by chunk, as the engine makes them."""
+    engine = ctx.engines.tts(rendition.engine)
+    for pcm in engine.stream(_engine_request(engine, rendition, text, order)):
+        yield _finish_segment(ctx, engine, pcm, rendition, order)
 
 
 def speak(ctx: SpeechContext, speech: Plan, text: str) -> Pcm:
@@ -196,19 +212,14 @@ def speak(ctx: SpeechContext, speech: Plan, text: str) -> Pcm:
 
 
 def _finish_segment(
-    ctx: SpeechContext,
-    native_speed: bool,
-    native_pitch: bool,
-    pcm: Pcm,
-    rendition: Rendition,
-    order: SpeechOrder,
+    ctx: SpeechContext, engine: TTSEngine, pcm: Pcm, rendition: Rendition, order: SpeechOrder
 ) -> Pcm:
     if rendition.profile:
         pcm = ctx.engines.clone(CLONE_ENGINE).apply(pcm, rendition.profile)
-    if not native_speed and order.speed != 1.0:
+    if not engine.native_speed and order.speed != 1.0:
         pcm = audio.change_speed(pcm, order.speed)
     pitch = order.pitch * rendition.pitch
-    if not native_pitch and pitch != 1.0:
+    if not engine.native_pitch and pitch != 1.0:
         pcm = audio.change_pitch(pcm, pitch)
     return pcm
 
@@ -270,28 +281,7 @@ def synthesize(
     summary = {"text": order.text[:500], "voice": speech.voice_id}
     try:
         encoded, sample_rate, duration_ms, segments = _render_to_file(ctx, speech, long)
-        stored: dict[str, Any] = {}
-
-        def keep_audio(session: Any) -> dict[str, Any]:
-            row = store_audio(
-                session,
-                ctx.store,
-                user_id=caller.user_id,
-                kind="tts",
-                data=encoded,
-                fmt=order.format,
-            )
-            stored["key"] = row.key
-            return {"output_key": row.key}
-
-        record = charge.settle_with(
-            keep_audio,
-            model=speech.model.id,
-            voice=speech.voice_id,
-            input_summary=summary,
-            duration_ms=duration_ms,
-            characters=speech.characters,
-        )
+        record = _keep_and_settle(ctx, speech, charge, encoded, duration_ms, summary)
     except BaseException as error:
         charge.fail(error, model=speech.model.id, voice=speech.voice_id, input_summary=summary)
         raise
@@ -306,7 +296,38 @@ def synthesize(
         segments=segments,
         cost_micros=speech.cost_micros,
         record_id=record.id,
-        output_key=stored["key"],
+        output_key=record.output_key or "",
+    )
+
+
+def _keep_and_settle(
+    ctx: SpeechContext,
+    speech: Plan,
+    charge: Charge,
+    encoded: bytes,
+    duration_ms: int,
+    summary: dict[str, Any],
+) -> HistoryRecord:
+    """Store the audio for replay and capture the cost with its history row, in one go."""
+
+    def keep_audio(session: Session) -> dict[str, Any]:
+        row = store_audio(
+            session,
+            ctx.store,
+            user_id=charge.caller.user_id,
+            kind="tts",
+            data=encoded,
+            fmt=speech.order.format,
+        )
+        return {"output_key": row.key}
+
+    return charge.settle_with(
+        keep_audio,
+        model=speech.model.id,
+        voice=speech.voice_id,
+        input_summary=summary,
+        duration_ms=duration_ms,
+        characters=speech.characters,
     )
 
 
@@ -372,44 +393,13 @@ class SpeechStream:
         speech, order = self._speech, self._speech.order
         rate = order.sample_rate
         for sentence in audio.split_sentences(order.text):
-            rendition = speech.rendition_for(sentence)
-            engine = self._ctx.engines.tts(rendition.engine)
-            request = SynthesisRequest(
-                text=sentence,
-                voice=rendition.voice,
-                speed=order.speed if engine.native_speed else 1.0,
-                pitch=order.pitch * rendition.pitch if engine.native_pitch else 1.0,
-                instruction=order.instruction,
-                profile=rendition.profile or None,
-            )
-            for pcm in engine.stream(request):
-                pcm = _finish_segment(
-                    self._ctx, engine.native_speed, engine.native_pitch, pcm, rendition, order
-                )
+            for pcm in render_stream(self._ctx, speech.rendition_for(sentence), sentence, order):
                 rate = rate or pcm.sample_rate
                 yield audio.resample(pcm, rate) if pcm.sample_rate != rate else pcm
 
     def _settle(self, encoded: bytes, duration_ms: int, summary: dict[str, Any]) -> None:
-        ctx, caller, speech = self._ctx, self._caller, self._speech
-
-        def keep_audio(session: Any) -> dict[str, Any]:
-            row = store_audio(
-                session,
-                ctx.store,
-                user_id=caller.user_id,
-                kind="tts",
-                data=encoded,
-                fmt=self.format,
-            )
-            return {"output_key": row.key}
-
-        record = self._charge.settle_with(
-            keep_audio,
-            model=speech.model.id,
-            voice=speech.voice_id,
-            input_summary=summary,
-            duration_ms=duration_ms,
-            characters=speech.characters,
+        record = _keep_and_settle(
+            self._ctx, self._speech, self._charge, encoded, duration_ms, summary
         )
         self.record_id = record.id
 
