@@ -243,11 +243,10 @@ def run_enrollment(job: JobContext) -> JobOutcome:
 
 
 def _profile(ctx: SpeechContext, voice: ClonedVoice, sample_key: str) -> tuple[str, dict]:
-    """Enrol the sample and verify the result; a DomainError says why the voice is refused."""
+    """Enrol the sample and verify the result; a DomainError says why the voice is refused.
+
+    The sample passed ``check_sample`` when it was submitted (the engine checks it again)."""
     sample = audio.decode(ctx.store.get(sample_key))
-    problems = check_sample(sample.pcm, source_sample_rate=sample.source_sample_rate)
-    if problems:
-        raise InvalidInputError(" ".join(problems), code="INVALID_AUDIO")
     engine = _clone_engine(ctx)
     language = voice.language_hints[0] if voice.language_hints else None
     enrolled = engine.enroll(sample.pcm, language=language)
