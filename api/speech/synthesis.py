@@ -171,6 +171,12 @@ def _renditions(
     return {"*": Rendition(engine, engine_voice, 1.0, profile)}, voice_id
 
 
+def _engine_pitches(engine: TTSEngine, rendition: Rendition) -> bool:
+    """Whether the engine shifts the pitch itself. Not for a cloned voice: its styling maps
+    the speech's F0 onto the sample's, which would undo a shift made before it."""
+    return engine.native_pitch and not rendition.profile
+
+
 def _engine_request(
     engine: TTSEngine, rendition: Rendition, text: str, order: SpeechOrder
 ) -> SynthesisRequest:
@@ -179,7 +185,7 @@ def _engine_request(
         text=text,
         voice=rendition.voice,
         speed=order.speed if engine.native_speed else 1.0,
-        pitch=order.pitch * rendition.pitch if engine.native_pitch else 1.0,
+        pitch=order.pitch * rendition.pitch if _engine_pitches(engine, rendition) else 1.0,
         instruction=order.instruction,
         profile=rendition.profile or None,
     )
@@ -219,7 +225,7 @@ def _finish_segment(
     if not engine.native_speed and order.speed != 1.0:
         pcm = audio.change_speed(pcm, order.speed)
     pitch = order.pitch * rendition.pitch
-    if not engine.native_pitch and pitch != 1.0:
+    if not _engine_pitches(engine, rendition) and pitch != 1.0:
         pcm = audio.change_pitch(pcm, pitch)
     return pcm
 

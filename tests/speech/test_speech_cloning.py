@@ -65,6 +65,13 @@ def test_a_clear_sample_becomes_an_ok_voice_that_speaks(
     assert fakes.piper.requests[-1].voice == "joe"
     assert fakes.clone.applied == [row.profile]  # the styling was applied to the base voice
 
+    # A pitch change comes after the styling (which would undo one made inside the engine).
+    higher = SpeechOrder("cosyvoice-v3-plus", "Hello there.", voice=voice_id, pitch=1.5)
+    result = synthesize(speech, caller(), higher)
+    assert fakes.piper.requests[-1].pitch == 1.0
+    tone = audio.decode(result.audio).pcm
+    assert audio.dominant_frequency_hz(tone) == pytest.approx(330.0 * 1.5, rel=0.05)
+
     with pytest.raises(InvalidInputError) as mismatch:
         synthesize(speech, caller(), SpeechOrder("cosyvoice-v3-flash", "Hi.", voice=voice_id))
     assert mismatch.value.code == "MODEL_VOICE_MISMATCH"
