@@ -125,8 +125,7 @@ class VoiceSpec:
 
     def engine_voice_for(self, text: str) -> EngineVoiceRef:
         """The engine voice for this text: Chinese characters pick "zh", anything else "en"."""
-        language = "zh" if _CJK.search(text) else "en"
-        for key in (language, "*", "en", "zh"):
+        for key in (text_language(text), "*", "en", "zh"):
             if key in self.engine_voices:
                 return self.engine_voices[key]
         raise InvalidInputError(f"Voice {self.voice_id} cannot speak this text")

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from api import audio
 from api.billing.pricing import Usage
-from api.catalog.catalog import ModelSpec
+from api.catalog.catalog import ModelSpec, text_language
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
 from api.errors import InvalidInputError, NotFoundError
 from api.history.models import HistoryRecord
@@ -84,8 +84,6 @@ class Plan:
     renditions: dict[str, Rendition]  # "zh" / "en" → how that language is spoken
 
     def rendition_for(self, text: str) -> Rendition:
-        from api.catalog.catalog import text_language
-
         language = text_language(text)
         return self.renditions.get(language) or next(iter(self.renditions.values()))
 
