@@ -67,14 +67,30 @@ class Settings(BaseSettings):
 
     # API keys: a cached verification is trusted this long; revocation must bite within 1 s.
     key_cache_seconds: float = 0.5
+    ip_requests_per_minute: int = 3000  # speech calls per client address (0: no limit)
+    # Largest request body, checked while it streams in: 25 MB of audio (OpenAI's upload limit)
+    # plus room for the multipart envelope and form fields.
+    max_request_bytes: int = 26 * 1024 * 1024
     key_last_used_resolution_seconds: int = 60
 
     # Jobs.
     inprocess_worker: bool = True
     job_lease_seconds: int = 30
     job_max_attempts: int = 3
+    max_active_jobs_per_account: int = 20  # queued + running async tasks per account
     job_poll_seconds: float = 0.5
     job_handler_modules: list[str] = Field(default_factory=list)
+
+    # --- fetching user-given URLs (SSRF-safe)
+    # audio_url / file_url downloads (api/http/fetch.py): one deadline for the whole download,
+    # redirects included; the size cap is enforced while streaming.
+    fetch_timeout_seconds: float = 30
+    fetch_max_bytes: int = 25 * 1024 * 1024
+    fetch_max_redirects: int = 3
+    # Hostnames, IPs or CIDRs exempt from the public-address rule (an internal MinIO, say):
+    # a hostname entry trusts whatever that name resolves to, an IP/CIDR entry those addresses.
+    # Cloud metadata addresses stay refused even if listed. A JSON list in the environment.
+    fetch_allowed_hosts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -15,7 +15,7 @@ take. Nothing else may escape an engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -154,6 +154,23 @@ class ASREngine(Protocol):
     languages: tuple[str, ...]  # empty: any language the model detects
 
     def transcribe(self, request: RecognitionRequest) -> Transcript: ...
+
+
+def transcribe_segments(
+    engine: ASREngine, request: RecognitionRequest
+) -> Generator[Segment, None, Transcript]:
+    """Segments as ``engine`` decodes them, the whole transcript as the return value.
+
+    Engines that decode incrementally offer ``transcribe_segments`` themselves (Whisper does);
+    for the others the segments follow the whole run.
+    """
+    incremental = getattr(engine, "transcribe_segments", None)
+    if incremental is not None:
+        transcript: Transcript = yield from incremental(request)
+        return transcript
+    transcript = engine.transcribe(request)
+    yield from transcript.segments
+    return transcript
 
 
 # --- speech emotion ---------------------------------------------------------------------------

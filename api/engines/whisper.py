@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -162,6 +163,22 @@ class WhisperEngine:
         return language
 
     def transcribe(self, request: RecognitionRequest) -> Transcript:
+        segments = self.transcribe_segments(request)
+        while True:
+            try:
+                next(segments)
+            except StopIteration as finished:
+                transcript: Transcript = finished.value
+                return transcript
+
+    def transcribe_segments(
+        self, request: RecognitionRequest
+    ) -> Generator[Segment, None, Transcript]:
+        """Each segment as soon as it is decoded; the whole ``Transcript`` is the return value.
+
+        Closing the generator early stops the decoding (and frees the model for the next
+        caller) after the segment in progress.
+        """
         language = self._language_for(request)
         audio = request.audio
         duration_ms = audio.duration_ms
@@ -170,7 +187,7 @@ class WhisperEngine:
         loaded = self._load()
         with loaded.lock:
             try:
-                return self._transcribe_chunks(loaded.model, request, language)
+                return (yield from self._transcribe_chunks(loaded.model, request, language))
             except (InvalidInputError, ServiceUnavailableError):
                 raise
             except Exception as error:
@@ -179,7 +196,7 @@ class WhisperEngine:
 
     def _transcribe_chunks(
         self, model: Any, request: RecognitionRequest, language: str | None
-    ) -> Transcript:
+    ) -> Generator[Segment, None, Transcript]:
         audio = request.audio
         source = audio.samples
         rate = audio.sample_rate
@@ -217,6 +234,7 @@ class WhisperEngine:
                 if segment.text:
                     segments.append(segment)
                     pieces.append(raw.text)
+                    yield segment
         final_language = detected_language or "en"
         joiner = "" if final_language in _UNSPACED_LANGUAGES else " "
         text = joiner.join(piece.strip() for piece in pieces if piece.strip())

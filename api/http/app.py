@@ -90,15 +90,25 @@ def create_api(context: AppContext | None = None) -> FastAPI:
             session.connection().exec_driver_sql("SELECT 1")
         return {"status": "ok"}
 
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=context.settings.max_request_bytes)
     return app
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    """Routers of domains that land separately (files, jobs)."""
+    """Routers of domains that land separately (files, jobs, the speech dialects)."""
     import importlib
 
-    for name in ("api.http.routes.files", "api.http.routes.jobs"):
+    for name in (
+        "api.http.routes.files",
+        "api.http.routes.jobs",
+        "api.http.routes.amphion",
+        "api.http.routes.audio_tts",
+        "api.http.routes.audio_history",
+        "api.http.routes.audio_asr",
+        "api.http.routes.audio_voice",
+        "api.http.routes.openai",
+        "api.http.routes.fish",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

@@ -9,6 +9,8 @@ from api.db import Database
 from api.keys.service import KeyVerifier
 from api.ratelimit import RateLimiter, make_rate_limiter
 from api.settings import Settings
+from api.speech.context import SpeechContext
+from api.speech.runtime import speech_context_for
 
 
 @dataclass
@@ -27,6 +29,11 @@ class AppContext:
             cache_seconds=self.settings.key_cache_seconds,
             last_used_resolution=self.settings.key_last_used_resolution_seconds,
         )
+
+    @cached_property
+    def speech(self) -> SpeechContext:
+        """Catalog, engines and object store for the speech routes (built on first use)."""
+        return speech_context_for(self.settings, self.db)
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database | None = None) -> AppContext:

@@ -12,6 +12,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from api.accounts.service import SESSION_COOKIE, resolve_session
 from api.errors import AuthenticationError, InvalidInputError
@@ -33,19 +34,19 @@ def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-def client_ip(request: Request, context: AppContext) -> str:
+def client_ip(request: HTTPConnection, context: AppContext) -> str:
     """The caller's address for throttling (see ``api.security.client_address``)."""
     peer = request.client.host if request.client else ""
     forwarded = request.headers.get("x-forwarded-for", "")
     return client_address(peer, forwarded, context.settings.trusted_proxies)
 
 
-def request_id(request: Request) -> str:
+def request_id(request: HTTPConnection) -> str:
     value: str = getattr(request.state, "request_id", "") or uuid.uuid4().hex
     return value
 
 
-def _bearer(request: Request) -> str | None:
+def _bearer(request: HTTPConnection) -> str | None:
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -55,7 +56,7 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def presented_session_token(request: Request) -> str | None:
+def presented_session_token(request: HTTPConnection) -> str | None:
     """The session token the client presented (bearer login token or console cookie)."""
     bearer = request.headers.get("authorization", "")
     scheme, _, value = bearer.partition(" ")
@@ -64,8 +65,9 @@ def presented_session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def resolve_principal(request: Request, context: AppContext) -> Principal:
-    """Authenticate the request or raise; enforces the key's requests-per-minute limit."""
+def resolve_principal(request: HTTPConnection, context: AppContext) -> Principal:
+    """Authenticate the request (or a WebSocket handshake) or raise; enforces the key's
+    requests-per-minute limit."""
     if any(name in request.query_params for name in ("api_key", "apikey", "x-api-key")):
         raise InvalidInputError(
             "API keys are not accepted in the URL; send the X-API-Key header", code="KEY_IN_URL"

@@ -1,11 +1,14 @@
 """Error bodies in each dialect's shape, picked by the request path.
 
-- ``/api/open/…``: Fish open API (seed 004), ``{"error", "details", "code"}``
-- ``/api/…``: AI voice backend (seed 001), ``{"code", "message", "data": null}``
+- ``/api/open/…``: Fish open API (seed 004), ``{"error", "details", "code"}``; Fish answers a
+  short balance with 429 ("请求频率超限/积分不足"), not 403
+- ``/api/…``: AI voice backend (seed 001), ``{"code", "message", "data": null, "error_code"}``:
+  ``code`` is the HTTP status (seed 001 clients test ``code !== 200``), ``error_code`` the
+  seed's error name (``INVALID_VOICE``, ``TEXT_TOO_LONG`` …)
 - ``/v1/…``: OpenAI (seeds 002, 003), ``{"error": {"message", "type", "param", "code"}}``
 - everything else: Amphion platform (seed 000), ``{"detail": "…"}``
 
-The HTTP status is the same in every dialect; 5xx bodies never carry internals.
+The HTTP status is the same in every dialect but that one; 5xx bodies never carry internals.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import DomainError, RateLimitedError
+from api.errors import DomainError, InsufficientBalanceError, RateLimitedError
 
 logger = logging.getLogger("amphion.http")
 
@@ -65,15 +69,23 @@ def error_body(
     code = code or DEFAULT_CODES.get(status, "ERROR")
     dialect = dialect_of(path)
     if dialect == "envelope":
-        return {"code": status, "message": message, "data": None}
+        return {"code": status, "message": message, "data": None, "error_code": code}
     if dialect == "fish":
-        return {"error": message, "details": param or "", "code": status}
+        details = f"Check the '{param}' field" if param else ""
+        return {"error": message, "details": details, "code": code}
     if dialect == "openai":
         kind = OPENAI_TYPES.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
         return {"error": {"message": message, "type": kind, "param": param, "code": code.lower()}}
     return {"detail": message}
+
+
+def dialect_status(path: str, error: DomainError) -> int:
+    """The HTTP status of ``error`` in the dialect of ``path``."""
+    if dialect_of(path) == "fish" and isinstance(error, InsufficientBalanceError):
+        return 429
+    return error.status
 
 
 def error_response(
@@ -110,8 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, RateLimitedError):
             headers = {"Retry-After": str(exc.retry_after)}
+        status = dialect_status(request.url.path, exc)
         return error_response(
-            request, exc.status, exc.message, code=exc.code, param=exc.param, headers=headers
+            request, status, exc.message, code=exc.code, param=exc.param, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -128,4 +141,77 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "Internal server error")
+        # This handler runs outside the request-id middleware (Starlette's outermost layer),
+        # so the id the caller needs to report the failure is added here.
+        request_id = getattr(request.state, "request_id", "")
+        headers = {"X-Request-Id": request_id} if request_id else None
+        return error_response(request, 500, "Internal server error", headers=headers)
+
+
+# --- OpenAPI: each dialect's error responses -------------------------------------------------
+
+
+class DetailError(BaseModel):
+    detail: str
+
+
+class EnvelopeError(BaseModel):
+    code: int
+    message: str
+    data: None = None
+    error_code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorBody
+
+
+class FishError(BaseModel):
+    error: str
+    details: str = ""
+    code: str = ""
+
+
+_ERROR_MODELS: dict[str, type[BaseModel]] = {
+    "detail": DetailError,
+    "envelope": EnvelopeError,
+    "openai": OpenAIError,
+    "fish": FishError,
+}
+_MEANINGS = {
+    400: "Missing or malformed parameters (text too long, unknown model or voice, bad audio)",
+    401: "Missing or invalid API key",
+    403: "Key revoked, expired or without the scope; account suspended; balance or cap short",
+    404: "No such model, voice, task or record (or not yours)",
+    413: "Request body or file too large",
+    415: "Audio in a format that cannot be read",
+    429: "Too many requests (see Retry-After)",
+    500: "Internal error",
+    502: "The upstream model service failed",
+    503: "The model service is temporarily unavailable",
+    504: "The upstream model service timed out",
+}
+_SAMPLE_PATHS = {"detail": "/", "envelope": "/api/", "openai": "/v1/", "fish": "/api/open/"}
+
+
+def documented_errors(dialect: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status with the dialect's error body and an example."""
+    statuses = statuses or (400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504)
+    model = _ERROR_MODELS[dialect]
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        meaning = _MEANINGS[status]
+        example = error_body(_SAMPLE_PATHS[dialect], status, meaning)
+        responses[status] = {
+            "model": model,
+            "description": meaning,
+            "content": {"application/json": {"example": example}},
+        }
+    return responses

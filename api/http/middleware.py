@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http.errors import error_body
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_MAX_BODY = 26 * 1024 * 1024
 
 
 class BodyTooLarge(HTTPException):
@@ -41,7 +42,9 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["started"] = time.perf_counter()  # the gateway overhead header counts from here
         path = scope.get("path", "")
 
         declared = headers.get(b"content-length")

@@ -97,6 +97,14 @@ def submit_job(
     return job
 
 
+def count_active_jobs(session: Session, *, user_id: int) -> int:
+    """How many of the user's jobs are queued or running."""
+    statement = select(func.count()).where(
+        col(Job.user_id) == user_id, col(Job.status).in_((PENDING, RUNNING))
+    )
+    return int(session.execute(statement).scalar_one())
+
+
 def get_owned_job(session: Session, *, user_id: int, job_id: str) -> Job:
     """The user's job; someone else's id is answered exactly like a missing one (404)."""
     job = session.execute(

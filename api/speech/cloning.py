@@ -145,7 +145,7 @@ def _enroll(
                 session,
                 job_kind=ENROLL,
                 payload={"voice_pk": voice.id, "sample_key": stored.key, "cost_micros": cost},
-                max_attempts=ctx.settings.job_max_attempts,
+                settings=ctx.settings,
                 model=voice.target_model,
                 voice=voice.voice_id,
                 input_summary={"prefix": voice.prefix, "sample_seconds": decoded.duration_seconds},

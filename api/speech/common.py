@@ -18,12 +18,13 @@ from sqlmodel import Session
 from api import audio
 from api.billing import ledger
 from api.db import Database
-from api.errors import DomainError
+from api.errors import DomainError, RateLimitedError
 from api.history import service as history
 from api.history.models import HistoryRecord
 from api.jobs import service as jobs
 from api.jobs.models import Job
 from api.principal import Principal
+from api.settings import Settings
 from api.storage.base import ObjectStore
 from api.storage.models import StoredObject
 from api.storage.service import store_bytes
@@ -157,14 +158,23 @@ class Charge:
         *,
         job_kind: str,
         payload: dict[str, Any],
-        max_attempts: int,
+        settings: Settings,
         **record: Any,
     ) -> tuple[HistoryRecord, Job]:
         """Record the operation as pending and queue the job that owns this hold from now on.
 
         Runs inside the caller's transaction; once it commits, call ``handed_over``. The job's
-        payload gets the history row's id, so the handler can fill it in.
+        payload gets the history row's id, so the handler can fill it in. An account may have
+        only so many jobs queued or running at once (429 beyond that).
         """
+        active = jobs.count_active_jobs(session, user_id=self.caller.user_id)
+        if active >= settings.max_active_jobs_per_account:
+            raise RateLimitedError(
+                f"{active} tasks of this account are still queued or running; "
+                "wait for one to finish",
+                retry_after=5,
+                code="TOO_MANY_TASKS",
+            )
         row = history.record(
             session,
             user_id=self.caller.user_id,
@@ -180,7 +190,7 @@ class Charge:
             kind=job_kind,
             payload={**payload, "record_id": row.id},
             hold_id=self.hold_id,
-            max_attempts=max_attempts,
+            max_attempts=settings.job_max_attempts,
         )
         row.job_id = job.id
         session.add(row)

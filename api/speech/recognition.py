@@ -8,6 +8,7 @@ the engine(s) → capture + history in one transaction; any failure releases the
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +16,15 @@ from api import audio
 from api.audio import Decoded
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec
-from api.engines.base import EmotionResult, Pcm, RecognitionRequest, Transcript
+from api.engines.base import (
+    EmotionResult,
+    Pcm,
+    RecognitionRequest,
+    Segment,
+    Transcript,
+    transcribe_segments,
+)
+from api.engines.timing import engine_time
 from api.errors import InvalidInputError, PayloadTooLargeError
 from api.speech.common import Caller, Charge
 from api.speech.context import SpeechContext
@@ -97,21 +106,24 @@ def transcribe_pcm(
 ) -> Transcript:
     """Run the model's ASR engine on decoded audio (no money involved)."""
     engine = ctx.engines.asr(model.engine_name)
-    return engine.transcribe(
-        RecognitionRequest(
-            audio=to_asr_rate(pcm),
-            language=check_language(order.language),
-            prompt=order.prompt[:2000] if order.prompt else None,
-            task=order.task,
-            word_timestamps=order.word_timestamps,
-        )
+    with engine_time():
+        return engine.transcribe(_request(pcm, order))
+
+
+def _request(pcm: Pcm, order: RecognitionOrder) -> RecognitionRequest:
+    return RecognitionRequest(
+        audio=to_asr_rate(pcm),
+        language=check_language(order.language),
+        prompt=order.prompt[:2000] if order.prompt else None,
+        task=order.task,
+        word_timestamps=order.word_timestamps,
     )
 
 
-def recognize(
+def _open(
     ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
-) -> RecognitionResult:
-    """Transcribe (or translate) one audio file, billed per second of decoded audio."""
+) -> tuple[ModelSpec, Pcm, Charge, dict[str, Any]]:
+    """Check, decode and price the audio, and hold its cost (shared by both ways to recognise)."""
     caller.require("asr")
     model = ctx.catalog.model(order.model, kind="asr")
     check_language(order.language)
@@ -122,13 +134,22 @@ def recognize(
     summary = {**(order.source or {"bytes": len(data)}), "language": order.language or "auto"}
     if order.task == "translate":
         summary["task"] = "translate"
+    return model, pcm, charge, summary
+
+
+def recognize(
+    ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
+) -> RecognitionResult:
+    """Transcribe (or translate) one audio file, billed per second of decoded audio."""
+    model, pcm, charge, summary = _open(ctx, caller, data, order)
     try:
         transcript = transcribe_pcm(ctx, model, pcm, order)
         emotion = None
         if order.with_emotion:
-            emotion = ctx.engines.emotion(EMOTION_ENGINE).analyze(
-                pcm, transcript=transcript.text, language=transcript.language
-            )
+            with engine_time():
+                emotion = ctx.engines.emotion(EMOTION_ENGINE).analyze(
+                    pcm, transcript=transcript.text, language=transcript.language
+                )
         record = charge.settle(
             model=model.id,
             input_summary=summary,
@@ -139,7 +160,91 @@ def recognize(
         charge.fail(error, model=model.id, input_summary=summary, duration_ms=pcm.duration_ms)
         raise
     assert record.id is not None
-    return RecognitionResult(transcript, pcm.duration_ms, cost, record.id, model.id, emotion)
+    return RecognitionResult(
+        transcript, pcm.duration_ms, charge.amount_micros, record.id, model.id, emotion
+    )
+
+
+class RecognitionStream:
+    """Segments handed out as the recogniser decodes them; settles when it ends.
+
+    The hold is taken when the stream is opened (the cost is known from the decoded duration).
+    Reading to the end captures it and records the history; stopping early — a client that
+    hangs up — stops the decoding and releases the hold. ``result`` is set at the end.
+    """
+
+    def __init__(
+        self,
+        ctx: SpeechContext,
+        model: ModelSpec,
+        pcm: Pcm,
+        order: RecognitionOrder,
+        charge: Charge,
+        summary: dict[str, Any],
+    ) -> None:
+        self._ctx, self._model, self._pcm, self._order = ctx, model, pcm, order
+        self._charge, self._summary = charge, summary
+        self.result: RecognitionResult | None = None
+        self._started = False
+
+    def __iter__(self) -> Generator[Segment, None, None]:
+        if self._started:
+            raise RuntimeError("a recognition stream can be read once")
+        self._started = True
+        model, pcm = self._model, self._pcm
+        failure = {
+            "model": model.id,
+            "input_summary": self._summary,
+            "duration_ms": pcm.duration_ms,
+        }
+        engine = self._ctx.engines.asr(model.engine_name)
+        segments = transcribe_segments(engine, _request(pcm, self._order))
+        try:
+            while True:
+                with engine_time():
+                    try:
+                        segment = next(segments)
+                    except StopIteration as finished:
+                        transcript: Transcript = finished.value
+                        break
+                yield segment
+            record = self._charge.settle(
+                model=model.id,
+                input_summary=self._summary,
+                output_text=transcript.text,
+                duration_ms=pcm.duration_ms,
+            )
+        except BaseException as error:
+            segments.close()
+            self._charge.fail(None if isinstance(error, GeneratorExit) else error, **failure)
+            if isinstance(error, GeneratorExit):
+                return
+            raise
+        assert record.id is not None
+        self.result = RecognitionResult(
+            transcript, pcm.duration_ms, self._charge.amount_micros, record.id, model.id
+        )
+
+    @property
+    def cost_micros(self) -> int:
+        return self._charge.amount_micros
+
+    @property
+    def duration_ms(self) -> int:
+        return self._pcm.duration_ms
+
+    def close(self) -> None:
+        """Give up before reading (the response was never sent): release the hold."""
+        if not self._started:
+            self._charge.fail(None)
+
+
+def recognize_stream(
+    ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
+) -> RecognitionStream:
+    """Validate, decode, price and hold now; the segments come when the stream is read."""
+    model, pcm, charge, summary = _open(ctx, caller, data, order)
+    return RecognitionStream(ctx, model, pcm, order, charge, summary)
 
 
 def analyze_emotion(
@@ -154,11 +259,12 @@ def analyze_emotion(
     summary = {"bytes": len(data)}
     try:
         transcript = _words_for_valence(ctx, pcm)
-        result = ctx.engines.emotion(model.engine).analyze(
-            pcm,
-            transcript=transcript.text if transcript else None,
-            language=transcript.language if transcript else None,
-        )
+        with engine_time():
+            result = ctx.engines.emotion(model.engine).analyze(
+                pcm,
+                transcript=transcript.text if transcript else None,
+                language=transcript.language if transcript else None,
+            )
         record = charge.settle(
             model=model.id,
             input_summary=summary,
@@ -176,4 +282,5 @@ def _words_for_valence(ctx: SpeechContext, pcm: Pcm) -> Transcript | None:
     if pcm.duration_ms > VALENCE_MAX_MS:
         return None
     engine = ctx.engines.asr(VALENCE_RECOGNISER)
-    return engine.transcribe(RecognitionRequest(audio=to_asr_rate(pcm)))
+    with engine_time():
+        return engine.transcribe(RecognitionRequest(audio=to_asr_rate(pcm)))

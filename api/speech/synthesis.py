@@ -21,6 +21,7 @@ from api import audio
 from api.billing.pricing import Usage
 from api.catalog.catalog import ModelSpec, text_language
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
+from api.engines.timing import engine_time, timed_iteration
 from api.errors import InvalidInputError, NotFoundError
 from api.history.models import HistoryRecord
 from api.speech.common import Caller, Charge, store_audio
@@ -192,7 +193,8 @@ def _engine_request(
 def render(ctx: SpeechContext, rendition: Rendition, text: str, order: SpeechOrder) -> Pcm:
     """Speak one segment: engine, then styling, then what the engine could not do itself."""
     engine = ctx.engines.tts(rendition.engine)
-    pcm = engine.synthesize(_engine_request(engine, rendition, text, order))
+    with engine_time():
+        pcm = engine.synthesize(_engine_request(engine, rendition, text, order))
     return _finish_segment(ctx, engine, pcm, rendition, order)
 
 
@@ -201,7 +203,8 @@ def render_stream(
 ) -> Iterator[Pcm]:
     """``render`` chunk by chunk, as the engine makes them."""
     engine = ctx.engines.tts(rendition.engine)
-    for pcm in engine.stream(_engine_request(engine, rendition, text, order)):
+    chunks = engine.stream(_engine_request(engine, rendition, text, order))
+    for pcm in timed_iteration(iter(chunks)):
         yield _finish_segment(ctx, engine, pcm, rendition, order)
 
 
@@ -219,7 +222,8 @@ def _finish_segment(
     ctx: SpeechContext, engine: TTSEngine, pcm: Pcm, rendition: Rendition, order: SpeechOrder
 ) -> Pcm:
     if rendition.profile:
-        pcm = ctx.engines.clone(CLONE_ENGINE).apply(pcm, rendition.profile)
+        with engine_time():
+            pcm = ctx.engines.clone(CLONE_ENGINE).apply(pcm, rendition.profile)
     if not engine.native_speed and order.speed != 1.0:
         pcm = audio.change_speed(pcm, order.speed)
     pitch = order.pitch * rendition.pitch
@@ -350,6 +354,16 @@ class SpeechStream:
         self.content_type = audio.content_type(self.format)
         self.record_id: int | None = None
         self._started = False
+
+    @property
+    def characters(self) -> int:
+        """Billable characters (known before any audio is made)."""
+        return self._speech.characters
+
+    @property
+    def cost_micros(self) -> int:
+        """What the stream costs when it runs to the end (held since it was opened)."""
+        return self._speech.cost_micros
 
     def __iter__(self) -> Iterator[bytes]:
         if self._started:

@@ -66,7 +66,7 @@ def submit_transcription(
                 session,
                 job_kind=TRANSCRIBE,
                 payload={"key": stored.key, "order": asdict(order)},
-                max_attempts=ctx.settings.job_max_attempts,
+                settings=ctx.settings,
                 model=model.id,
                 input_summary={**summary, "language": order.language or "auto"},
                 duration_ms=pcm.duration_ms,

@@ -196,3 +196,54 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """The HTTP API alone (uvicorn, one process), on real offline engines."""
+
+    base_url: str
+    pid: int
+    settings: Settings
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    root = tmp_path_factory.mktemp("api")
+    data_dir = root / "data"
+    database_url = f"sqlite:///{data_dir / 'amphion.db'}"
+    migrate(database_url)
+    settings = Settings(
+        environment="test", secret_key=SECRET_KEY, data_dir=data_dir, database_url=database_url
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "AMPHION_ENVIRONMENT": "test",
+        "AMPHION_SECRET_KEY": SECRET_KEY,
+        "AMPHION_DATA_DIR": str(data_dir),
+        "AMPHION_DATABASE_URL": database_url,
+    }
+    log = root / "api.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "api.http.app:create_api",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while _get(base_url + "/api/health") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"API server did not start:\n{log.read_text()[-4000:]}")
+            time.sleep(0.1)
+        yield ApiServer(base_url, process.pid, settings)
+    finally:
+        _stop(process)

@@ -149,6 +149,35 @@ def test_long_audio_is_transcribed_in_bounded_windows(
     assert transcript.text.lower().count("pound key") >= 9  # no window lost
 
 
+def test_segments_come_out_as_they_are_decoded_and_closing_stops_the_work(
+    tiny: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paragraph = samples.piper(samples.ENGLISH_PARAGRAPH)
+    long_audio = samples.concatenate([paragraph] * 5, gap_seconds=0.6)
+    model = whisper_module._loaded["tiny.en"].model
+    windows: list[int] = []
+    original = model.transcribe
+
+    def spy(audio: np.ndarray, **options: object) -> object:
+        windows.append(len(audio))
+        return original(audio, **options)
+
+    monkeypatch.setattr(model, "transcribe", spy)
+
+    whole = tiny.transcribe(RecognitionRequest(long_audio))
+    assert len(windows) >= 2 and len(whole.segments) >= 4
+    windows.clear()
+
+    segments = tiny.transcribe_segments(RecognitionRequest(long_audio))
+    first = next(segments)
+    assert first == whole.segments[0]
+    assert len(windows) == 1  # the first segment came before the later windows were decoded
+    segments.close()
+    assert len(windows) == 1  # closing stopped it
+    # and the model is free again for the next caller
+    assert tiny.transcribe(RecognitionRequest(samples.silence(0.2))).text == ""
+
+
 def test_silence_and_empty_audio_give_empty_transcripts(tiny: WhisperEngine) -> None:
     assert tiny.transcribe(RecognitionRequest(Pcm.empty(16000))).text == ""
     silent = tiny.transcribe(RecognitionRequest(samples.silence(3.0), vad=True))

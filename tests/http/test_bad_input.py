@@ -18,6 +18,7 @@ from api.accounts import service as accounts
 from api.accounts.models import User
 from api.db import Database, metadata
 from api.http.context import AppContext
+from api.http.errors import dialect_of
 from tests.helpers import PASSWORD
 from tests.http.conftest import SignUp
 
@@ -101,8 +102,13 @@ def build_cases(spec: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
 
 
 def assert_dialect_error(path: str, status: int, body: Any) -> None:
-    if path.startswith("/api/"):
+    dialect = dialect_of(path)
+    if dialect == "envelope":
         assert body["code"] == status and body["data"] is None and body["message"]
+    elif dialect == "openai":
+        assert set(body) == {"error"} and body["error"]["message"] and body["error"]["type"]
+    elif dialect == "fish":
+        assert body["error"] and "code" in body
     else:
         assert isinstance(body.get("detail"), str) and body["detail"]
 
@@ -162,6 +168,7 @@ def test_unknown_routes_and_methods_answer_in_dialect(client: TestClient) -> Non
         "code": 404,
         "message": "Not Found",
         "data": None,
+        "error_code": "NOT_FOUND",
     }
     assert client.put("/api/auth/login").status_code == 405
     assert client.get("/nothing-here").json() == {"detail": "Not Found"}

@@ -12,12 +12,17 @@ from api.billing.pricing import Usage
 from api.db import Database
 from api.engines.base import Pcm
 from api.engines.fakes import tone
-from api.errors import InvalidInputError, UnsupportedMediaError, UpstreamError
+from api.errors import InvalidInputError, RateLimitedError, UnsupportedMediaError, UpstreamError
 from api.jobs import service as jobs
 from api.settings import Settings
 from api.speech.common import Caller
 from api.speech.context import SpeechContext
-from api.speech.recognition import RecognitionOrder, analyze_emotion, recognize
+from api.speech.recognition import (
+    RecognitionOrder,
+    analyze_emotion,
+    recognize,
+    recognize_stream,
+)
 from api.speech.transcription import submit_transcription
 from tests.speech.conftest import FUNDS, Fakes, run_jobs
 from tests.speech.test_speech_synthesis import balance, history_of, holds_of
@@ -173,3 +178,54 @@ def test_an_ogg_upload_is_kept_under_its_own_extension(
     with db.read() as session:
         job = jobs.get_owned_job(session, user_id=caller().user_id, job_id=submitted.job_id)
     assert job.status == "SUCCEEDED" and job.payload["key"].endswith(".ogg")
+
+
+def test_an_account_may_have_only_so_many_tasks_waiting(
+    speech: SpeechContext,
+    caller: Callable[[], Caller],
+    db: Database,
+    settings: Settings,
+    user_id: int,
+) -> None:
+    speech.settings = settings.model_copy(update={"max_active_jobs_per_account": 2})
+    order = RecognitionOrder("qwen3-asr-flash-filetrans")
+    for _ in range(2):
+        submit_transcription(speech, caller(), wav(1.0), order)
+    held = balance(db, user_id)
+
+    with pytest.raises(RateLimitedError) as refused:
+        submit_transcription(speech, caller(), wav(1.0), order)
+    assert refused.value.code == "TOO_MANY_TASKS" and refused.value.retry_after > 0
+    assert balance(db, user_id) == held  # the refused task's hold was released
+    assert len(history_of(db, user_id)) == 2
+
+    run_jobs(db, settings)  # the two finish: room again
+    submit_transcription(speech, caller(), wav(1.0), order)
+
+
+def test_a_recognition_stream_hands_out_segments_and_settles_at_the_end(
+    speech: SpeechContext, caller: Callable[[], Caller], db: Database, user_id: int
+) -> None:
+    stream = recognize_stream(speech, caller(), wav(3.0), RecognitionOrder("whisper-1"))
+    cost = per_second(speech, "whisper-1", 3000)
+    assert balance(db, user_id) == FUNDS - cost  # held at open
+    texts = [segment.text for segment in stream]
+    assert texts == ["Hello world.", "This is a test."]
+    assert stream.result is not None and stream.result.cost_micros == cost
+    assert balance(db, user_id) == FUNDS - cost
+    [row] = history_of(db, user_id)
+    assert (row.status, row.cost_micros) == ("succeeded", cost)
+
+
+def test_a_recognition_stream_left_early_charges_nothing(
+    speech: SpeechContext, caller: Callable[[], Caller], db: Database, user_id: int
+) -> None:
+    stream = recognize_stream(speech, caller(), wav(3.0), RecognitionOrder("whisper-1"))
+    segments = iter(stream)
+    next(segments)
+    segments.close()  # the client hung up
+    assert balance(db, user_id) == FUNDS
+    [row] = history_of(db, user_id)
+    assert (row.status, row.cost_micros) == ("cancelled", 0)
+    [hold] = holds_of(db, user_id)
+    assert hold.status == "released"

@@ -22,6 +22,7 @@ from api.http.deps import (
     client_ip,
     presented_session_token,
 )
+from api.http.errors import documented_errors
 from api.http.presenters import envelope, iso, key_public, user_public
 from api.http.routes.schemas import (
     Credentials,
@@ -32,7 +33,11 @@ from api.http.routes.schemas import (
 )
 from api.keys import service as keys
 
-router = APIRouter(prefix="/api", tags=["account"])
+router = APIRouter(
+    prefix="/api",
+    tags=["account"],
+    responses=documented_errors("envelope", 400, 401, 403, 404, 429, 500),
+)
 
 
 def _set_session_cookie(response: Response, context: Context, signed: SignedIn) -> None:

@@ -10,10 +10,15 @@ from api.accounts import service as accounts
 from api.billing import codes, ledger
 from api.billing.money import format_yuan, parse_yuan
 from api.http.deps import AdminPrincipal, Context
+from api.http.errors import documented_errors
 from api.http.presenters import envelope, user_public
 from api.http.routes.schemas import CodesCreate, CreditChange, Page, PageSize
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    responses=documented_errors("envelope", 400, 401, 403, 404, 500),
+)
 
 
 @router.get("/users")

@@ -14,11 +14,16 @@ from api.db import utcnow
 from api.errors import InvalidInputError
 from api.history import service as history
 from api.http.deps import Context, CurrentPrincipal, SessionPrincipal
+from api.http.errors import documented_errors
 from api.http.presenters import entry_public, envelope
 from api.http.routes.schemas import Page, PageSize, Redeem
 from api.ratelimit import enforce
 
-router = APIRouter(prefix="/api/billing", tags=["billing"])
+router = APIRouter(
+    prefix="/api/billing",
+    tags=["billing"],
+    responses=documented_errors("envelope", 400, 401, 403, 404, 429, 500),
+)
 
 REDEEM_ATTEMPTS_PER_HOUR = 20
 

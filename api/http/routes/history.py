@@ -9,11 +9,16 @@ from fastapi import APIRouter, Query
 
 from api.history import service as history
 from api.http.deps import Context, CurrentPrincipal
+from api.http.errors import documented_errors
 from api.http.presenters import envelope, record_public
 from api.http.routes.billing import day_start
 from api.http.routes.schemas import ObjectId, Page, PageSize
 
-router = APIRouter(prefix="/api/history", tags=["history"])
+router = APIRouter(
+    prefix="/api/history",
+    tags=["history"],
+    responses=documented_errors("envelope", 400, 401, 403, 404, 500),
+)
 
 
 @router.get("")

@@ -7,11 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.http.deps import Context, CurrentPrincipal
+from api.http.errors import documented_errors
 from api.http.presenters import envelope, iso
 from api.jobs.models import Job
 from api.jobs.service import get_owned_job
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/api/jobs", tags=["jobs"], responses=documented_errors("envelope", 401, 403, 404, 500)
+)
 
 JobId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")]
 

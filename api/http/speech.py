@@ -1,0 +1,301 @@
+"""What every speech route shares, whatever its dialect.
+
+- ``SpeechCall``: the speech context and the authenticated caller of one request, a way to run
+  the blocking use cases off the event loop, and the usage headers of a billable response.
+- Audio inputs: an uploaded file read with a size cap, base64 checked for size before it is
+  decoded, a URL fetched through the SSRF-safe fetcher.
+- ``stream_chunks``: a blocking iterator (a speech stream, SSE events) turned into an async body
+  that stops the work and closes the iterator when the client goes away.
+
+Routes only translate their dialect to and from the use cases in ``api/speech``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import Depends, Request, UploadFile
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.requests import HTTPConnection
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from api.billing import ledger
+from api.billing.money import format_yuan
+from api.engines.timing import EngineClock
+from api.errors import InvalidInputError, PayloadTooLargeError
+from api.http.context import AppContext
+from api.http.deps import client_ip, get_context, request_id, resolve_principal
+from api.principal import Principal
+from api.ratelimit import enforce
+from api.speech.common import Caller
+from api.speech.context import SpeechContext
+from api.speech.synthesis import SpeechOrder, SpeechStream, open_stream
+
+Result = TypeVar("Result")
+Item = TypeVar("Item")
+
+READ_CHUNK = 1024 * 1024
+# Response headers of billable calls (also listed in the OpenAPI description).
+USAGE_HEADERS = {
+    "X-Request-Id": "The request's id (yours if you sent a sane X-Request-Id, else ours)",
+    "X-Billed-Characters": "Characters billed (text to speech)",
+    "X-Billed-Seconds": "Seconds of audio billed (recognition, emotion)",
+    "X-Cost": "What this call cost, in yuan with four decimals",
+    "X-Balance-Remaining": "The account balance after this call, in yuan",
+    "X-Gateway-Overhead-Ms": "Time the gateway spent outside the engine, in milliseconds",
+}
+
+
+@dataclass
+class SpeechCall:
+    """One speech request: who calls, with which collaborators, since when."""
+
+    app: AppContext
+    caller: Caller
+    started: float
+    clock: EngineClock
+
+    @property
+    def ctx(self) -> SpeechContext:
+        return self.app.speech
+
+    @property
+    def principal(self) -> Principal:
+        return self.caller.principal
+
+    async def run(self, work: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+        """Run blocking work (engines, database) in a worker thread; the clock goes along."""
+        return await anyio.to_thread.run_sync(self.clock.run, lambda: work(*args, **kwargs))
+
+    def balance_micros(self) -> int:
+        with self.app.db.read() as session:
+            return ledger.balance_of(session, self.caller.user_id)
+
+    async def usage_headers(
+        self,
+        *,
+        cost_micros: int,
+        characters: int | None = None,
+        duration_ms: int | None = None,
+        balance_micros: int | None = None,
+    ) -> dict[str, str]:
+        """The usage headers of a billable response (``balance_micros`` saves a read)."""
+        if balance_micros is None:
+            balance_micros = await self.run(self.balance_micros)
+        headers = {
+            "X-Cost": format_yuan(cost_micros),
+            "X-Balance-Remaining": format_yuan(balance_micros),
+            "X-Gateway-Overhead-Ms": self.overhead_ms(),
+        }
+        if characters is not None:
+            headers["X-Billed-Characters"] = str(characters)
+        if duration_ms is not None:
+            headers["X-Billed-Seconds"] = f"{duration_ms / 1000:.3f}"
+        return headers
+
+    def overhead_ms(self) -> str:
+        """Time since the request arrived that was not spent inside an engine."""
+        elapsed = time.perf_counter() - self.started - self.clock.seconds
+        return f"{max(elapsed, 0.0) * 1000:.1f}"
+
+
+def limit_per_address(connection: HTTPConnection, app: AppContext) -> None:
+    """The per-address limit of speech calls (429 with Retry-After beyond it)."""
+    per_ip = app.settings.ip_requests_per_minute
+    if per_ip:
+        address = client_ip(connection, app)
+        verdict = app.limiter.hit(f"rpm:ip:{address}", limit=per_ip, window=60)
+        enforce(verdict, "Too many requests from this address; slow down")
+
+
+def get_speech_call(request: Request, app: Annotated[AppContext, Depends(get_context)]) -> Any:
+    """Authenticate (in a worker thread, as FastAPI runs plain dependencies)."""
+    started = getattr(request.state, "started", None) or time.perf_counter()
+    limit_per_address(request, app)
+    principal = resolve_principal(request, app)
+    return SpeechCall(app, Caller(principal, request_id(request)), started, EngineClock())
+
+
+Speech = Annotated[SpeechCall, Depends(get_speech_call)]
+
+
+# --- audio inputs ----------------------------------------------------------------------------
+
+
+def _too_large(limit: int, what: str = "The audio file") -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"{what} is larger than {limit / 1024 / 1024:g} MB")
+
+
+async def read_upload(upload: UploadFile | StarletteUploadFile, limit: int) -> bytes:
+    """The uploaded file's bytes, refused (413) as soon as it passes ``limit``."""
+    if upload.size is not None and upload.size > limit:
+        raise _too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def decode_base64_audio(text: str, limit: int, *, param: str = "audio_base64") -> bytes:
+    """Decode base64 audio (a ``data:`` URL prefix is allowed) after checking its size."""
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    text = "".join(text.split())
+    if len(text) // 4 * 3 > limit:  # refused before a byte is decoded
+        raise _too_large(limit)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidInputError(
+            f"{param} is not valid base64", code="INVALID_AUDIO", param=param
+        ) from error
+
+
+async def fetch_audio(call: SpeechCall, url: str, limit: int, *, param: str = "audio_url") -> bytes:
+    """Download audio from a caller's URL through the SSRF-safe fetcher."""
+    from api.http.fetch import fetch_url
+
+    fetched = await fetch_url(url, call.app.settings, max_bytes=limit, param=param)
+    return fetched.data
+
+
+# --- streamed bodies -------------------------------------------------------------------------
+
+
+class _ThreadedChunks:
+    """An async iterator over a blocking iterator, each item made in a worker thread."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = items
+        self._iterator: Iterator[Any] = iter(items)
+        self._context = contextvars.copy_context()
+        self._closed = False
+
+    def __aiter__(self) -> _ThreadedChunks:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            item = await anyio.to_thread.run_sync(self._advance)
+        except BaseException:
+            await self.aclose()
+            raise
+        if item is _DONE:
+            await self.aclose()
+            raise StopAsyncIteration
+        return item
+
+    def _advance(self) -> Any:
+        return self._context.run(next, self._iterator, _DONE)
+
+    async def aclose(self) -> None:
+        """Close the iterator (and the stream behind it, even if it never started)."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._close_all)
+
+    def _close_all(self) -> None:
+        for thing in (self._iterator, self._items):
+            close = getattr(thing, "close", None)
+            if close is not None:
+                close()
+
+
+_DONE = object()
+
+
+def stream_chunks(items: Iterable[Item]) -> AsyncIterator[Item]:
+    """Hand out a blocking iterator's items, each made in a worker thread.
+
+    When the client goes away the response is cancelled: the item being made is finished (a
+    thread cannot be interrupted), no further item is asked for, and the iterator is closed —
+    a speech stream then releases its hold instead of charging for audio never sent. Closing
+    also reaches a stream that was never read (its ``close``), so no hold outlives a response
+    that was never sent.
+    """
+    return _ThreadedChunks(items)
+
+
+@dataclass
+class StartedSpeech:
+    """A speech stream whose first audio is made: what a streamed TTS response sends."""
+
+    stream: SpeechStream
+    first: bytes | None
+    chunks: Iterator[bytes]
+    headers: dict[str, str]
+
+    def audio(self) -> Iterator[bytes]:
+        """The first chunk, then the rest as it is made; closing it closes the stream."""
+        try:
+            if self.first is not None:
+                yield self.first
+                yield from self.chunks
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+        self.stream.close()
+
+
+async def start_speech(
+    call: SpeechCall,
+    order: SpeechOrder,
+    run: Callable[..., Awaitable[Any]] | None = None,
+) -> StartedSpeech:
+    """Hold, and make the first audio before answering.
+
+    An engine that fails at once is then a normal error response (the hold released), not a
+    200 cut short; the usage headers go out up front (TTS cost is known from the characters).
+    ``run`` is ``call.run`` or a dialect's wrapper of it that renames errors.
+    """
+    run = run or call.run
+    stream: SpeechStream = await run(open_stream, call.ctx, call.caller, order)
+    chunks = iter(stream)
+    started = StartedSpeech(stream, None, chunks, {})
+    try:
+        started.first = await run(next, chunks, None)
+        started.headers = await call.usage_headers(
+            cost_micros=stream.cost_micros, characters=stream.characters
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await call.run(started.close)
+        raise
+    return started
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streamed response whose body iterator is always closed, also when the client left.
+
+    Starlette stops iterating on a disconnect but leaves closing the generator to the garbage
+    collector; closing it here runs ``stream_chunks``'s clean-up (release the hold) at once.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()

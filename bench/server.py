@@ -1,0 +1,116 @@
+"""A throw-away API server for benchmarks: its own data dir, loopback only, stopped by PID.
+
+    with api_server() as server:
+        key = server.new_api_key()
+        ...
+
+The server is the HTTP API alone under uvicorn (one process, the real offline engines), as
+``amphion serve --api-only`` would run it, so what is measured is what a client would get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "bench-secret-key-that-is-long-enough"
+PASSWORD = "a sturdy bench password 42"
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def post_json(self, path: str, body: dict, headers: dict[str, str] | None = None) -> dict:
+        request = urllib.request.Request(
+            self.url(path),
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.loads(response.read()))
+
+    def new_api_key(self) -> str:
+        """Sign up a fresh account (¥100) and issue it a key."""
+        email = f"bench{time.time_ns()}@example.com"
+        signed_up = self.post_json("/api/auth/signup", {"email": email, "password": PASSWORD})
+        token = signed_up["data"]["token"]
+        issued = self.post_json(
+            "/api/keys", {"name": "bench"}, {"Authorization": f"Bearer {token}"}
+        )
+        return str(issued["data"]["key"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    with tempfile.TemporaryDirectory(prefix="amphion-bench-") as root:
+        data_dir = Path(root) / "data"
+        port = _free_port()
+        env = {
+            **os.environ,
+            "AMPHION_ENVIRONMENT": "test",
+            "AMPHION_SECRET_KEY": SECRET_KEY,
+            "AMPHION_DATA_DIR": str(data_dir),
+            "AMPHION_DATABASE_URL": f"sqlite:///{data_dir / 'amphion.db'}",
+            "AMPHION_SIGNUP_LIMIT_PER_HOUR": "10000",
+            **(extra_env or {}),
+        }
+        migrate = [sys.executable, "-m", "api.cli", "migrate"]
+        subprocess.run(migrate, cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", "api.http.app:create_api",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+        log = Path(root) / "server.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while not _healthy(base_url + "/api/health"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield Server(base_url, process.pid)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
