@@ -32,11 +32,11 @@ from api.jobs import service as jobs
 from api.settings import Settings
 from api.speech.context import SpeechContext
 from tests.dialects.conftest import Account, balance
+from tests.dialects.envelope import assert_envelope_error, assert_ok
 from tests.helpers import make_key, make_user
 from tests.speech.conftest import Fakes
 
 HEARD = "Hello world. This is a test."
-ENVELOPE_KEYS = {"code", "message", "data"}
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "surprised", "disgusted")
 
 
@@ -110,29 +110,6 @@ def micros(db: Database, account: Account) -> int:
 
 def per_second(speech: SpeechContext, model: str, ms: int) -> int:
     return speech.catalog.model(model).price.cost(Usage(audio_ms=ms))
-
-
-def assert_envelope_error(response: Any, status: int, error_code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    if status != 500:  # a 500 is rendered outside the request-id middleware (see report)
-        assert response.headers["x-request-id"]
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS | {"error_code"}
-    assert body["code"] == status and body["data"] is None and body["message"]
-    if error_code is not None:
-        assert body["error_code"] == error_code, body
-    return body
-
-
-def assert_ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["x-request-id"]
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS
-    assert (body["code"], body["message"]) == (200, "success")
-    return body["data"]
 
 
 def history_items(client: TestClient, account: Account, kind: str) -> list[dict[str, Any]]:

@@ -20,19 +20,13 @@ from sqlmodel import select
 from api.accounts.models import User
 from api.db import Database
 from api.history import service as history
+from api.http.routes import audio_tts
 from tests.dialects.conftest import Account
+from tests.dialects.envelope import assert_envelope_error as assert_error
+from tests.dialects.envelope import assert_ok as data_of
 
 HISTORY = "/api/audio/history"
-SEED_TTS = {
-    "model": "cosyvoice-v3-flash",
-    "voice": "longanyang",
-    "text": "你好，欢迎使用语音合成服务！",
-    "stream": False,
-    "format": "mp3",
-    "volume": 50,
-    "speech_rate": 1.0,
-    "pitch_rate": 1.0,
-}
+SEED_TTS = audio_tts.SEED_EXAMPLE
 SEED_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 COMMON = {"id", "type", "model_name", "input_data", "duration", "bill", "record_status"}
 
@@ -43,29 +37,6 @@ def user_id(db: Database, account: Account) -> int:
         found = session.exec(select(User).where(User.email == email)).one().id
     assert found is not None
     return found
-
-
-def data_of(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["x-request-id"]
-    body = response.json()
-    assert set(body) == {"code", "message", "data"}
-    assert (body["code"], body["message"]) == (200, "success")
-    return body["data"]
-
-
-def assert_error(response: Any, status: int, error_code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["x-request-id"]
-    body = response.json()
-    assert body == {
-        "code": status,
-        "message": body["message"],
-        "data": None,
-        "error_code": error_code,
-    }
-    assert body["message"]
 
 
 def synthesize(client: TestClient, account: Account, text: str | None = None) -> dict[str, Any]:

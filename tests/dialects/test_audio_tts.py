@@ -38,22 +38,15 @@ from api.speech.context import SpeechContext
 from api.speech.synthesis import PAUSE_MS
 from api.voices import service as voices
 from tests.dialects.conftest import Account
+from tests.dialects.envelope import assert_envelope_error as assert_error
+from tests.dialects.envelope import assert_ok
 from tests.speech.conftest import Fakes
 
 SYNTHESIZE = "/api/audio/tts/synthesize"
 LONG = "/api/audio/tts/synthesize-long"
 MODELS = "/api/audio/tts/models"
 STREAM = "/api/audio/tts/stream"
-SEED_EXAMPLE = {
-    "model": "cosyvoice-v3-flash",
-    "voice": "longanyang",
-    "text": "你好，欢迎使用语音合成服务！",
-    "stream": False,
-    "format": "mp3",
-    "volume": 50,
-    "speech_rate": 1.0,
-    "pitch_rate": 1.0,
-}
+SEED_EXAMPLE = audio_tts.SEED_EXAMPLE
 SEED_LONG_EXAMPLE = {
     "model": "cosyvoice-v3-flash",
     "voice": "longanyang",
@@ -63,7 +56,6 @@ SEED_LONG_EXAMPLE = {
     "speech_rate": 1.0,
 }
 ENGLISH = "The quick brown fox jumps over the lazy dog. It was a sunny day in the park."
-ENVELOPE_KEYS = {"code", "message", "data"}
 USAGE = ("x-cost", "x-balance-remaining", "x-gateway-overhead-ms", "x-billed-characters")
 SEED_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
@@ -95,29 +87,6 @@ def records(db: Database, account: Account) -> list[HistoryRecord]:
 def price(speech: SpeechContext, model: str, text: str) -> int:
     characters = audio.count_characters(text)
     return speech.catalog.model(model).price.cost(Usage(characters=characters))
-
-
-def assert_ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["x-request-id"]
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS
-    assert (body["code"], body["message"]) == (200, "success")
-    return body["data"]
-
-
-def assert_error(response: Any, status: int, error_code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    if status != 500:
-        assert response.headers["x-request-id"]
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS | {"error_code"}
-    assert body["code"] == status and body["data"] is None and body["message"]
-    if error_code is not None:
-        assert body["error_code"] == error_code, body
-    return body
 
 
 def assert_usage(response: Any, cost: int, characters: int, balance_after: int) -> None:
