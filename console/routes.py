@@ -8,6 +8,16 @@ INDEX = "/"
 SIGNIN = "/signin"
 SIGNUP = "/signup"
 DASHBOARD = "/dashboard"
+KEYS = "/keys"
+PLAYGROUND = "/playground"
+CLONE = "/voices/clone"  # the clone wizard
+MY_VOICES = "/voices"  # the caller's cloned voices
+VOICE_LIBRARY = "/voices/library"  # system voices
+BILLING = "/billing"
+HISTORY = "/history"
+SETTINGS = "/settings"
+ADMIN = "/admin"
+DEVELOPERS = "/developers"  # the API guide with the user's own key prefix and base URL
 
 # Served by the FastAPI door (api/http/routes/account.py), not by Reflex: reach them with a
 # full page load or fetch(), never with client-side routing.

@@ -13,7 +13,7 @@ import reflex as rx
 
 # The Radix Themes configuration (rxconfig.py hands it to RadixThemesPlugin).
 THEME: dict[str, Any] = {
-    "appearance": "light",
+    "appearance": "inherit",  # follows the colour-mode switch
     "accent_color": "indigo",
     "gray_color": "slate",
     "radius": "large",

@@ -7,10 +7,12 @@ Navigation lists only pages that exist: more entries arrive with the pages they 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import reflex as rx
 
 from console import routes, styles
+from console.i18n import color_mode_switch, language_switch, tr
 from console.state.session import SessionState
 
 LOGO = "/logo.svg"
@@ -22,13 +24,31 @@ class NavEntry:
     """One sidebar link; ``external`` entries are API pages outside the console's router."""
 
     label: str
+    label_zh: str
     icon: str
     href: str
     external: bool = False
 
 
-NAV_MAIN = (NavEntry("Overview", "layout-dashboard", routes.DASHBOARD),)
-NAV_RESOURCES = (NavEntry("API reference", "book-open", routes.API_DOCS, external=True),)
+NAV_MAIN = (
+    NavEntry("Overview", "概览", "layout-dashboard", routes.DASHBOARD),
+    NavEntry("Playground", "体验中心", "audio-waveform", routes.PLAYGROUND),
+    NavEntry("Voice cloning", "声音复刻", "wand-sparkles", routes.CLONE),
+    NavEntry("My voices", "我的音色", "mic-vocal", routes.MY_VOICES),
+    NavEntry("Voice library", "音色库", "library", routes.VOICE_LIBRARY),
+    NavEntry("History", "调用记录", "history", routes.HISTORY),
+)
+NAV_ACCOUNT = (
+    NavEntry("API keys", "API 密钥", "key-round", routes.KEYS),
+    NavEntry("Billing", "费用中心", "wallet", routes.BILLING),
+    NavEntry("Settings", "设置", "settings", routes.SETTINGS),
+)
+NAV_RESOURCES = (
+    NavEntry("API guide", "API 指南", "code-xml", routes.DEVELOPERS),
+    NavEntry("API reference", "API 参考", "book-open", routes.API_DOCS, external=True),
+)
+# Shown to admins only; the admin page and its handlers check the role again on the server.
+NAV_ADMIN = (NavEntry("Admin", "管理后台", "shield-check", routes.ADMIN),)
 
 
 def brand(*, inverted: bool = False, size: str = "md") -> rx.Component:
@@ -53,7 +73,9 @@ def _nav_link(entry: NavEntry, active_href: str) -> rx.Component:
     return rx.link(
         rx.hstack(
             rx.icon(entry.icon, size=16, stroke_width=2 if active else 1.75),
-            rx.text(entry.label, size="2", weight="medium" if active else "regular"),
+            rx.text(
+                tr(entry.label, entry.label_zh), size="2", weight="medium" if active else "regular"
+            ),
             (
                 rx.icon("arrow-up-right", size=13, margin_left="auto", opacity="0.6")
                 if entry.external
@@ -81,7 +103,9 @@ def _nav_link(entry: NavEntry, active_href: str) -> rx.Component:
     )
 
 
-def _nav_section(title: str, entries: tuple[NavEntry, ...], active_href: str) -> rx.Component:
+def _nav_section(
+    title: Any, entries: tuple[NavEntry, ...], active_href: str, **props: Any
+) -> rx.Component:
     return rx.vstack(
         rx.text(
             title,
@@ -95,6 +119,23 @@ def _nav_section(title: str, entries: tuple[NavEntry, ...], active_href: str) ->
         ),
         *(_nav_link(entry, active_href) for entry in entries),
         spacing="1",
+        width="100%",
+        **props,
+    )
+
+
+def _navigation(active_href: str) -> rx.Component:
+    """Every section of the console (the admin section for admins only)."""
+    return rx.vstack(
+        _nav_section(tr("Console", "控制台"), NAV_MAIN, active_href),
+        _nav_section(tr("Account", "账户"), NAV_ACCOUNT, active_href),
+        _nav_section(tr("Developers", "开发者"), NAV_RESOURCES, active_href),
+        rx.cond(
+            SessionState.is_admin,
+            _nav_section(tr("Operator", "运营"), NAV_ADMIN, active_href),
+            rx.fragment(),
+        ),
+        spacing="5",
         width="100%",
     )
 
@@ -116,7 +157,7 @@ def account_menu(*, compact: bool = False) -> rx.Component:
             rx.hstack(
                 avatar,
                 rx.vstack(
-                    rx.text("Signed in as", size="1", color=styles.TEXT_SUBTLE),
+                    rx.text(tr("Signed in as", "当前账户"), size="1", color=styles.TEXT_SUBTLE),
                     rx.text(
                         SessionState.email,
                         size="2",
@@ -141,20 +182,22 @@ def account_menu(*, compact: bool = False) -> rx.Component:
             width="100%",
             height="auto",
             padding="0.5rem",
-            aria_label="Account menu",
+            aria_label=tr("Account menu", "账户菜单"),
         )
     return rx.menu.root(
         rx.menu.trigger(trigger),
         rx.menu.content(
             rx.box(
-                rx.text("Account", size="1", color=styles.TEXT_SUBTLE),
+                rx.text(tr("Account", "账户"), size="1", color=styles.TEXT_SUBTLE),
                 rx.text(SessionState.email, size="2", weight="medium"),
                 padding_x="0.75rem",
                 padding_y="0.5rem",
             ),
             rx.menu.separator(),
             rx.menu.item(
-                rx.hstack(rx.icon("log-out", size=14), rx.text("Sign out"), spacing="2"),
+                rx.hstack(
+                    rx.icon("log-out", size=14), rx.text(tr("Sign out", "退出登录")), spacing="2"
+                ),
                 on_click=SessionState.sign_out,
                 color_scheme="red",
             ),
@@ -168,14 +211,9 @@ def account_menu(*, compact: bool = False) -> rx.Component:
 def _sidebar(active_href: str) -> rx.Component:
     return rx.flex(
         rx.box(brand(), padding_x="0.75rem", padding_y="0.25rem"),
-        rx.vstack(
-            _nav_section("Console", NAV_MAIN, active_href),
-            _nav_section("Resources", NAV_RESOURCES, active_href),
-            spacing="5",
-            width="100%",
-            margin_top="1.75rem",
-        ),
+        rx.box(_navigation(active_href), margin_top="1.75rem", width="100%", overflow_y="auto"),
         rx.box(
+            rx.hstack(language_switch(), color_mode_switch(), spacing="2", padding_bottom="0.5rem"),
             account_menu(),
             margin_top="auto",
             padding_top="1rem",
@@ -195,10 +233,56 @@ def _sidebar(active_href: str) -> rx.Component:
     )
 
 
-def _topbar() -> rx.Component:
+def _mobile_menu(active_href: str) -> rx.Component:
+    """The small-screen navigation: a drawer behind a menu button."""
+    return rx.drawer.root(
+        rx.drawer.trigger(
+            rx.icon_button(
+                rx.icon("menu", size=18),
+                variant="ghost",
+                color_scheme="gray",
+                aria_label=tr("Open navigation", "打开导航"),
+            )
+        ),
+        rx.drawer.overlay(z_index="40"),
+        rx.drawer.portal(
+            rx.drawer.content(
+                rx.vstack(
+                    rx.hstack(
+                        brand(),
+                        rx.drawer.close(
+                            rx.icon_button(
+                                rx.icon("x", size=18),
+                                variant="ghost",
+                                color_scheme="gray",
+                                aria_label=tr("Close navigation", "关闭导航"),
+                            )
+                        ),
+                        justify="between",
+                        align="center",
+                        width="100%",
+                    ),
+                    _navigation(active_href),
+                    rx.hstack(language_switch(), color_mode_switch(), spacing="2"),
+                    spacing="5",
+                    width="100%",
+                ),
+                width="17rem",
+                height="100%",
+                padding="1rem 0.75rem",
+                background=styles.SURFACE,
+                overflow_y="auto",
+                z_index="50",
+            )
+        ),
+        direction="left",
+    )
+
+
+def _topbar(active_href: str) -> rx.Component:
     """The small-screen header that stands in for the sidebar."""
     return rx.flex(
-        brand(),
+        rx.hstack(_mobile_menu(active_href), brand(), spacing="2", align="center"),
         account_menu(compact=True),
         justify="between",
         align="center",
@@ -213,16 +297,26 @@ def _topbar() -> rx.Component:
     )
 
 
-def page_header(title: str, description: rx.Component | str | None = None) -> rx.Component:
-    """A page's title and one line about it."""
-    return rx.vstack(
+def page_header(title: Any, description: Any = None, *actions: rx.Component) -> rx.Component:
+    """A page's title, one line about it (strings or ``tr`` pairs), and optional actions."""
+    heading = rx.vstack(
         rx.heading(title, size="7", weight="bold", letter_spacing="-0.025em"),
         (
             rx.text(description, size="3", color=styles.TEXT_MUTED)
-            if isinstance(description, str)
+            if description is not None and not isinstance(description, rx.Component)
             else description or rx.fragment()
         ),
         spacing="1",
+    )
+    if not actions:
+        return rx.box(heading, width="100%")
+    return rx.flex(
+        heading,
+        rx.hstack(*actions, spacing="2", wrap="wrap"),
+        justify="between",
+        align="end",
+        gap="3",
+        wrap="wrap",
         width="100%",
     )
 
@@ -232,7 +326,7 @@ def app_shell(*children: rx.Component, active_href: str) -> rx.Component:
     return rx.flex(
         _sidebar(active_href),
         rx.box(
-            _topbar(),
+            _topbar(active_href),
             rx.box(
                 rx.vstack(*children, spacing="6", width="100%"),
                 max_width=styles.CONTENT_MAX_WIDTH,
@@ -263,7 +357,7 @@ def page_loading() -> rx.Component:
 
 
 def _brand_panel() -> rx.Component:
-    def point(icon: str, title: str, text: str) -> rx.Component:
+    def point(icon: str, title: Any, text: Any) -> rx.Component:
         return rx.hstack(
             rx.center(
                 rx.icon(icon, size=16, color="white"),
@@ -287,7 +381,7 @@ def _brand_panel() -> rx.Component:
         brand(inverted=True, size="lg"),
         rx.vstack(
             rx.heading(
-                "Voice AI on your own terms.",
+                tr("Voice AI on your own terms.", "语音 AI，尽在掌控。"),
                 size="8",
                 weight="bold",
                 color="white",
@@ -295,16 +389,31 @@ def _brand_panel() -> rx.Component:
                 line_height="1.15",
             ),
             rx.text(
-                "Speech synthesis, recognition and emotion analysis behind one API, "
-                "running on infrastructure you control.",
+                tr(
+                    "Speech synthesis, recognition and emotion analysis behind one API, "
+                    "running on infrastructure you control.",
+                    "语音合成、语音识别与情感分析，一个 API 全部提供，运行在你自己的基础设施上。",
+                ),
                 size="3",
                 color="rgba(226, 232, 240, 0.8)",
                 max_width="26rem",
             ),
             rx.vstack(
-                point("audio-lines", "Text to speech", "Natural voices in many languages."),
-                point("mic", "Speech recognition", "Transcripts with word timings."),
-                point("wallet", "Pay as you go", "Prepaid credit, billed per request."),
+                point(
+                    "audio-lines",
+                    tr("Text to speech", "语音合成"),
+                    tr("Natural voices in many languages.", "多语言的自然音色。"),
+                ),
+                point(
+                    "mic",
+                    tr("Speech recognition", "语音识别"),
+                    tr("Transcripts with word timings.", "带逐词时间戳的转写。"),
+                ),
+                point(
+                    "wallet",
+                    tr("Pay as you go", "按量付费"),
+                    tr("Prepaid credit, billed per request.", "预付费额度，按请求计费。"),
+                ),
                 spacing="4",
                 margin_top="1.5rem",
             ),
@@ -328,6 +437,14 @@ def auth_shell(*children: rx.Component) -> rx.Component:
     return rx.flex(
         _brand_panel(),
         rx.center(
+            rx.hstack(
+                language_switch(),
+                color_mode_switch(),
+                spacing="2",
+                position="absolute",
+                top="1rem",
+                right="1rem",
+            ),
             rx.vstack(
                 rx.box(brand(), display=["block", "block", "none"], margin_bottom="1rem"),
                 *children,
@@ -339,6 +456,7 @@ def auth_shell(*children: rx.Component) -> rx.Component:
             padding="2rem 1.5rem",
             min_height="100vh",
             background=styles.SURFACE,
+            position="relative",
         ),
         min_height="100vh",
     )

@@ -89,6 +89,8 @@ class SessionState(rx.State):
 
     email: str = ""
     signed_in: bool = False
+    # Only decides whether the admin entry is shown; admin handlers check the role themselves.
+    is_admin: bool = False
 
     @rx.var
     def initial(self) -> str:
@@ -98,6 +100,7 @@ class SessionState(rx.State):
     def _show(self, principal: Principal | None) -> None:
         self.signed_in = principal is not None
         self.email = principal.email if principal is not None else ""
+        self.is_admin = principal is not None and principal.is_admin
 
     @rx.event
     async def route_index(self):

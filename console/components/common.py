@@ -1,0 +1,191 @@
+"""Pieces every console page uses: cards, figures, empty states, pagers, copy and confirm.
+
+Pages compose these instead of restyling their own, so the console looks like one product.
+Text arguments are plain strings or ``tr(...)`` pairs (``console.i18n``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.event import EventType
+
+from console import styles
+from console.i18n import tr
+
+
+def card(*children: rx.Component, **props: Any) -> rx.Component:
+    """A bordered surface with the console's padding and shadow."""
+    return rx.vstack(*children, spacing="3", style=styles.CARD, **props)
+
+
+def card_title(icon: str, title: Any, *aside: rx.Component) -> rx.Component:
+    """A card's small heading with its icon (and optional controls on the right)."""
+    return rx.hstack(
+        rx.hstack(
+            rx.icon(icon, size=16, color=styles.TEXT_SUBTLE),
+            rx.text(title, size="2", weight="medium", color=styles.TEXT_MUTED),
+            spacing="2",
+            align="center",
+        ),
+        *aside,
+        justify="between",
+        align="center",
+        width="100%",
+    )
+
+
+def stat(icon: str, label: Any, value: Any, *, note: Any = None, test_id: str = "") -> rx.Component:
+    """A headline figure (balance, spend, calls) in a card."""
+    return card(
+        card_title(icon, label),
+        rx.text(
+            value,
+            size="7",
+            weight="bold",
+            style=styles.NUMERIC,
+            color=rx.color("gray", 12),
+            **({"data_testid": test_id} if test_id else {}),
+        ),
+        rx.text(note, size="2", color=styles.TEXT_MUTED) if note is not None else rx.fragment(),
+    )
+
+
+def empty_state(icon: str, title: Any, text: Any, *actions: rx.Component) -> rx.Component:
+    """What a list shows when there is nothing in it yet, with the way to add something."""
+    return rx.center(
+        rx.vstack(
+            rx.center(
+                rx.icon(icon, size=22, color=rx.color("accent", 11)),
+                width="3rem",
+                height="3rem",
+                border_radius="full",
+                background=rx.color("accent", 3),
+            ),
+            rx.text(title, size="3", weight="medium", color=rx.color("gray", 12)),
+            rx.text(
+                text, size="2", color=styles.TEXT_MUTED, text_align="center", max_width="28rem"
+            ),
+            *actions,
+            spacing="2",
+            align="center",
+        ),
+        padding_y="2.5rem",
+        width="100%",
+        data_testid="empty-state",
+    )
+
+
+def loading_rows(rows: int = 3) -> rx.Component:
+    """Placeholder lines while a list loads."""
+    return rx.vstack(
+        *(rx.skeleton(height="2.25rem", width="100%", loading=True) for _ in range(rows)),
+        spacing="2",
+        width="100%",
+    )
+
+
+def pager(
+    page: rx.Var[int],
+    pages: rx.Var[int],
+    on_previous: EventType[()],
+    on_next: EventType[()],
+    *,
+    total: rx.Var[int] | None = None,
+) -> rx.Component:
+    """ "Page 2 of 7" with previous / next buttons (disabled at the ends)."""
+    return rx.hstack(
+        rx.text(
+            tr("Page ", "第 "),
+            page,
+            tr(" of ", " / "),
+            pages,
+            tr("", " 页"),
+            *(
+                (rx.text.span(tr(" · ", " · 共 "), total, tr(" total", " 条")),)
+                if total is not None
+                else ()
+            ),
+            size="2",
+            color=styles.TEXT_MUTED,
+        ),
+        rx.hstack(
+            rx.button(
+                rx.icon("chevron-left", size=14),
+                tr("Previous", "上一页"),
+                on_click=on_previous,
+                disabled=page <= 1,
+                variant="soft",
+                color_scheme="gray",
+                size="1",
+            ),
+            rx.button(
+                tr("Next", "下一页"),
+                rx.icon("chevron-right", size=14),
+                on_click=on_next,
+                disabled=page >= pages,
+                variant="soft",
+                color_scheme="gray",
+                size="1",
+            ),
+            spacing="2",
+        ),
+        justify="between",
+        align="center",
+        width="100%",
+        data_testid="pager",
+    )
+
+
+def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> rx.Component:
+    """Copies ``text`` to the clipboard and says so in a toast."""
+    return rx.button(
+        rx.icon("copy", size=14),
+        label if label is not None else tr("Copy", "复制"),
+        on_click=[rx.set_clipboard(text), rx.toast.success(tr("Copied", "已复制"), duration=1500)],
+        variant="soft",
+        size="1",
+        **props,
+    )
+
+
+def confirm_dialog(
+    trigger: rx.Component,
+    *,
+    title: Any,
+    text: Any,
+    confirm_label: Any,
+    on_confirm: EventType[()],
+    danger: bool = True,
+) -> rx.Component:
+    """An alert dialog that runs ``on_confirm`` only after an explicit second click."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(trigger),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(text, size="2"),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(tr("Cancel", "取消"), variant="soft", color_scheme="gray")
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        confirm_label,
+                        on_click=on_confirm,
+                        color_scheme="red" if danger else "indigo",
+                        data_testid="confirm",
+                    )
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="1rem",
+            ),
+            max_width="28rem",
+        ),
+    )
+
+
+def money(value: Any) -> rx.Component:
+    """``¥12.3400`` in tabular figures (``value`` is already a formatted yuan string)."""
+    return rx.text.span("¥", value, style=styles.NUMERIC)
