@@ -13,15 +13,19 @@ transaction back, so a failed step leaves no partial write.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlmodel import Session, col
 
 from api.accounts.models import User
 from api.billing.models import HOLD_CAPTURED, HOLD_HELD, HOLD_RELEASED, Hold, LedgerEntry
+from api.billing.money import format_yuan
 from api.db import utcnow
 from api.errors import (
     ConflictError,
@@ -309,13 +313,7 @@ def list_entries(
     limit: int = 20,
 ) -> tuple[list[LedgerEntry], int]:
     """One page of a user's entries, newest first, and the total matching."""
-    conditions = [col(LedgerEntry.user_id) == user_id]
-    if kinds:
-        conditions.append(col(LedgerEntry.kind).in_(list(kinds)))
-    if since is not None:
-        conditions.append(col(LedgerEntry.created_at) >= since)
-    if until is not None:
-        conditions.append(col(LedgerEntry.created_at) < until)
+    conditions = _entry_conditions(user_id, kinds, since, until)
     total = session.execute(
         select(func.count()).select_from(LedgerEntry).where(*conditions)
     ).scalar_one()
@@ -327,6 +325,140 @@ def list_entries(
         .limit(limit)
     ).scalars()
     return list(rows), int(total)
+
+
+def _entry_conditions(
+    user_id: int, kinds: Sequence[str], since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [col(LedgerEntry.user_id) == user_id]
+    if kinds:
+        conditions.append(col(LedgerEntry.kind).in_(list(kinds)))
+    if since is not None:
+        conditions.append(col(LedgerEntry.created_at) >= since)
+    if until is not None:
+        conditions.append(col(LedgerEntry.created_at) < until)
+    return conditions
+
+
+def holds_by_id(session: Session, user_id: int, hold_ids: Sequence[int]) -> dict[int, Hold]:
+    """The user's holds among ``hold_ids`` (to describe a page of entries); others are left out."""
+    if not hold_ids:
+        return {}
+    rows = session.execute(
+        select(Hold).where(col(Hold.user_id) == user_id, col(Hold.id).in_(list(hold_ids)))
+    ).scalars()
+    return {int(row.id): row for row in rows if row.id is not None}
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What was charged (captured holds) for one group: a day and purpose, or an API key."""
+
+    day: str
+    purpose: str
+    api_key_id: int | None
+    calls: int
+    charged_micros: int
+
+
+def _captured(user_id: int, since: datetime | None, until: datetime | None) -> list[Any]:
+    conditions: list[Any] = [col(Hold.user_id) == user_id, col(Hold.status) == HOLD_CAPTURED]
+    if since is not None:
+        conditions.append(col(Hold.settled_at) >= since)
+    if until is not None:
+        conditions.append(col(Hold.settled_at) < until)
+    return conditions
+
+
+def spend_by_day(
+    session: Session, user_id: int, *, since: datetime | None = None, until: datetime | None = None
+) -> list[Spend]:
+    """Charges per UTC day (of settlement) and purpose (tts, asr, …), oldest day first.
+
+    A charge is a captured hold's final amount, which is what the hold and capture entries of
+    the ledger add up to; held (unsettled) and released reservations are not spend.
+    """
+    day = func.date(col(Hold.settled_at)).label("day")
+    rows = session.execute(
+        select(day, col(Hold.purpose), func.count(), func.sum(col(Hold.captured_micros)))
+        .where(*_captured(user_id, since, until))
+        .group_by(day, col(Hold.purpose))
+        .order_by(day, col(Hold.purpose))
+    ).all()
+    return [Spend(str(d), str(p), None, int(n), int(m or 0)) for d, p, n, m in rows]
+
+
+def spend_by_key(
+    session: Session, user_id: int, *, since: datetime | None = None, until: datetime | None = None
+) -> list[Spend]:
+    """Charges per API key over a period (``api_key_id`` None: the console), largest first."""
+    total = func.coalesce(func.sum(col(Hold.captured_micros)), 0)
+    rows = session.execute(
+        select(col(Hold.api_key_id), func.count(), total)
+        .where(*_captured(user_id, since, until))
+        .group_by(col(Hold.api_key_id))
+        .order_by(total.desc(), func.count().desc())
+    ).all()
+    return [Spend("", "", key_id, int(n), int(m)) for key_id, n, m in rows]
+
+
+CSV_COLUMNS = ("id", "time_utc", "kind", "amount", "balance_after", "description")
+
+
+def entries_csv(
+    session: Session,
+    user_id: int,
+    *,
+    kinds: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    max_rows: int = 100_000,
+) -> tuple[str, int]:
+    """The user's matching entries as CSV (newest first, amounts in yuan with sign), and how many.
+
+    Read in batches so a long ledger never sits in memory as ORM rows; ``max_rows`` bounds the
+    file (the newest rows are kept).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    conditions = _entry_conditions(user_id, kinds, since, until)
+    written = 0
+    last_id: int | None = None
+    while written < max_rows:
+        batch_conditions = list(conditions)
+        if last_id is not None:
+            batch_conditions.append(col(LedgerEntry.id) < last_id)
+        batch = list(
+            session.execute(
+                select(LedgerEntry)
+                .where(*batch_conditions)
+                .order_by(col(LedgerEntry.id).desc())
+                .limit(min(1000, max_rows - written))
+            ).scalars()
+        )
+        if not batch:
+            break
+        for entry in batch:
+            amount = format_yuan(entry.amount_micros)
+            writer.writerow(
+                (
+                    entry.id,
+                    entry.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    entry.kind,
+                    amount if entry.amount_micros < 0 else f"+{amount}",
+                    format_yuan(entry.balance_after_micros),
+                    _csv_safe(entry.note),
+                )
+            )
+        written += len(batch)
+        last_id = batch[-1].id
+    return buffer.getvalue(), written
+
+
+def _csv_safe(text: str) -> str:
+    """Keep a spreadsheet from running a note as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def unreconciled_users(session: Session) -> list[int]:

@@ -50,15 +50,19 @@ class PriceRule:
             return _ceil_div(usage.characters * self.micros, 10_000)
         return _ceil_div(usage.audio_ms * self.micros, 1_000)
 
+    def yuan(self) -> str:
+        """The price per unit in yuan without trailing zeros: ``"0.01"``, ``"0.14335"``."""
+        return format_yuan(self.micros, places=6).rstrip("0").rstrip(".") or "0"
+
     def describe(self) -> str:
-        """``"¥0.0100 / call"``, for price lists."""
+        """``"¥0.01 / call"``, for price lists."""
         per = {
             PriceUnit.CALL: "call",
             PriceUnit.PER_1K_CHARACTERS: "1k characters",
             PriceUnit.PER_10K_CHARACTERS: "10k characters",
             PriceUnit.PER_SECOND: "second",
         }[self.unit]
-        return f"¥{format_yuan(self.micros, places=6).rstrip('0').rstrip('.')} / {per}"
+        return f"¥{self.yuan()} / {per}"
 
     @classmethod
     def parse(cls, unit: str, price_yuan: str) -> PriceRule:

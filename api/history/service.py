@@ -15,8 +15,10 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
-from api.errors import InvalidInputError, NotFoundError
+from api.errors import ConflictError, InvalidInputError, NotFoundError
 from api.history.models import RECORD_STATUSES, RECORD_TYPES, HistoryRecord
+from api.storage.base import ObjectStore
+from api.storage.service import delete_owned_object
 
 MAX_INPUT_SUMMARY = 4000
 UsageGroup = Literal["type", "model", "key"]
@@ -101,6 +103,28 @@ def get_owned_record(session: Session, *, user_id: int, record_id: int) -> Histo
     if row is None or row.user_id != user_id:
         raise NotFoundError("Record not found", code="RECORD_NOT_FOUND")
     return row
+
+
+def delete_record(
+    session: Session, *, user_id: int, record_id: int, store: ObjectStore | None = None
+) -> None:
+    """Remove one of the user's records (and, given ``store``, the audio it produced).
+
+    Only history goes: the ledger entries of the operation stay, so the balance and every past
+    charge are unchanged. A record whose job is still queued or running is refused, because
+    the job fills that record in when it ends.
+    """
+    row = get_owned_record(session, user_id=user_id, record_id=record_id)
+    if row.status in ("pending", "running"):
+        raise ConflictError("This operation is still running", code="RECORD_IN_PROGRESS")
+    output_key = row.output_key
+    session.delete(row)
+    session.flush()
+    if store is not None and output_key:
+        try:
+            delete_owned_object(session, store, user_id=user_id, key=output_key)
+        except NotFoundError:
+            pass  # already gone, or never recorded as the user's: nothing of theirs to remove
 
 
 def _conditions(
@@ -199,4 +223,52 @@ def daily_usage(
     return [
         UsageRow(str(d), g, int(n), int(chars), int(ms), int(cost))
         for d, g, n, chars, ms, cost in rows
+    ]
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """Succeeded operations of one group (a type, a model, or an API key; None = console)."""
+
+    group: str | int | None
+    calls: int
+    characters: int
+    duration_ms: int
+    cost_micros: int
+
+
+def usage_totals(
+    session: Session,
+    *,
+    user_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: UsageGroup = "model",
+) -> list[UsageTotal]:
+    """Succeeded operations per group over a period, the costliest group first."""
+    group_column = {
+        "type": col(HistoryRecord.type),
+        "model": col(HistoryRecord.model),
+        "key": col(HistoryRecord.api_key_id),
+    }.get(group_by)
+    if group_column is None:
+        raise InvalidInputError("group_by must be type, model or key", param="group_by")
+    conditions = _conditions(user_id, (), since, until)
+    conditions.append(col(HistoryRecord.status) == "succeeded")
+    cost = func.coalesce(func.sum(col(HistoryRecord.cost_micros)), 0)
+    rows = session.execute(
+        select(
+            group_column,
+            func.count(),
+            func.coalesce(func.sum(col(HistoryRecord.characters)), 0),
+            func.coalesce(func.sum(col(HistoryRecord.duration_ms)), 0),
+            cost,
+        )
+        .where(*conditions)
+        .group_by(group_column)
+        .order_by(cost.desc(), func.count().desc())
+    ).all()
+    return [
+        UsageTotal(group, int(n), int(chars), int(ms), int(micros))
+        for group, n, chars, ms, micros in rows
     ]
