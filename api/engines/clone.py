@@ -251,46 +251,110 @@ def _spectral_flatness(samples: FloatArray, active: npt.NDArray[np.bool_]) -> fl
     return float(np.median(flatness))
 
 
-def check_sample(
+@dataclass(frozen=True)
+class SampleProblem:
+    """Why a sample cannot be used: a stable ``code`` (for translated messages), seed 001's
+    English ``message``, and the measured ``value`` it is about (seconds, Hz, MB, dB, ratio)."""
+
+    code: str
+    message: str
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class SampleAssessment:
+    """What a sample measures, and what is wrong with it (nothing: usable).
+
+    ``loudness_dbfs`` is the level of the loud parts (95th percentile of 10 ms frames),
+    ``speech_ratio`` the share that carries sound, ``longest_speech_seconds`` the longest
+    stretch without a pause; each is None when the sample was too short to measure it.
+    """
+
+    duration_seconds: float
+    sample_rate: int
+    loudness_dbfs: float | None
+    speech_ratio: float | None
+    longest_speech_seconds: float | None
+    problems: tuple[SampleProblem, ...]
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+
+def assess_sample(
     pcm: Pcm, *, size_bytes: int | None = None, source_sample_rate: int | None = None
-) -> list[str]:
-    """Reasons to refuse ``pcm`` as a cloning sample (empty: usable), in seed 001's terms."""
-    reasons: list[str] = []
+) -> SampleAssessment:
+    """Measure ``pcm`` as a cloning sample and say, in seed 001's terms, what rules it out."""
+    problems: list[SampleProblem] = []
     rate = source_sample_rate or pcm.sample_rate
+    duration = pcm.duration_seconds
+    measured: dict[str, float | None] = {"loud": None, "active": None, "longest": None}
+
+    def assessment() -> SampleAssessment:
+        return SampleAssessment(
+            duration, rate, measured["loud"], measured["active"], measured["longest"],
+            tuple(problems),
+        )  # fmt: skip
+
     if size_bytes is not None and size_bytes > MAX_SAMPLE_BYTES:
-        reasons.append(
-            f"The file is {size_bytes / 1024 / 1024:.1f} MB; a sample may be at most 10 MB."
+        size_mb = size_bytes / 1024 / 1024
+        problems.append(
+            SampleProblem(
+                "too_large",
+                f"The file is {size_mb:.1f} MB; a sample may be at most 10 MB.",
+                size_mb,
+            )
         )
     if rate < MIN_SAMPLE_RATE:
-        reasons.append(f"The sample rate is {rate} Hz; record at 16 kHz or more.")
-    duration = pcm.duration_seconds
+        problems.append(
+            SampleProblem(
+                "low_sample_rate", f"The sample rate is {rate} Hz; record at 16 kHz or more.", rate
+            )
+        )
     if duration < MIN_SAMPLE_SECONDS:
-        reasons.append(
-            f"The sample is {duration:.1f} s long; it must last 10–60 s "
-            "(10–20 s of clear speech works best)."
+        problems.append(
+            SampleProblem(
+                "too_short",
+                f"The sample is {duration:.1f} s long; it must last 10–60 s "
+                "(10–20 s of clear speech works best).",
+                duration,
+            )
         )
     elif duration > MAX_SAMPLE_SECONDS:
-        reasons.append(
-            f"The sample is {duration:.1f} s long; it may last at most 60 s "
-            "(10–20 s of clear speech works best)."
+        problems.append(
+            SampleProblem(
+                "too_long",
+                f"The sample is {duration:.1f} s long; it may last at most 60 s "
+                "(10–20 s of clear speech works best).",
+                duration,
+            )
         )
     if duration < 0.5:
-        return reasons
+        return assessment()
     samples = to_analysis_rate(pcm)
     levels = frame_rms_db(samples, ANALYSIS_RATE)
-    loud = float(np.percentile(levels, 95))
+    loud = measured["loud"] = float(np.percentile(levels, 95))
     if loud < QUIET_DBFS:
-        reasons.append(
-            f"The sample is silent or far too quiet (loudest parts at {loud:.0f} dBFS); "
-            "record closer to the microphone."
+        problems.append(
+            SampleProblem(
+                "silent",
+                f"The sample is silent or far too quiet (loudest parts at {loud:.0f} dBFS); "
+                "record closer to the microphone.",
+                loud,
+            )
         )
-        return reasons
+        return assessment()
     active = active_frames(levels)
-    active_ratio = float(active.mean())
+    active_ratio = measured["active"] = float(active.mean())
     if active_ratio < MIN_ACTIVE_RATIO:
-        reasons.append(
-            f"The sample is mostly silence (sound in {active_ratio:.0%} of it); "
-            "trim the pauses so speech fills most of the sample."
+        problems.append(
+            SampleProblem(
+                "mostly_silence",
+                f"The sample is mostly silence (sound in {active_ratio:.0%} of it); "
+                "trim the pauses so speech fills most of the sample.",
+                active_ratio,
+            )
         )
     dynamic_range = loud - float(np.percentile(levels, 10))
     flatness = _spectral_flatness(samples, active)
@@ -299,25 +363,44 @@ def check_sample(
     voiced = (f0[:frames] > 0) & active[:frames]
     voiced_ratio = float(voiced.sum()) / max(1, int(active[:frames].sum()))
     if flatness > MAX_SPECTRAL_FLATNESS or voiced_ratio < MIN_VOICED_RATIO:
-        reasons.append(
-            "The sample sounds like noise rather than speech; record one person speaking, "
-            "with no music or background noise."
+        problems.append(
+            SampleProblem(
+                "noise",
+                "The sample sounds like noise rather than speech; record one person speaking, "
+                "with no music or background noise.",
+                flatness,
+            )
         )
     elif dynamic_range < MIN_DYNAMIC_RANGE_DB:
-        reasons.append(
-            "The sample has strong background noise or hum (its quiet parts are only "
-            f"{dynamic_range:.0f} dB below its loud ones); record in a quiet room, "
-            "without music."
-        )
-    if duration >= MIN_SAMPLE_SECONDS:
-        speech = bridge_gaps(active, round(MAX_PAUSE_IN_SPEECH / HOP_SECONDS))
-        longest = longest_run(speech) * HOP_SECONDS
-        if longest < MIN_CONTINUOUS_SECONDS:
-            reasons.append(
-                f"The sample has no stretch of 5 s of continuous speech (the longest is "
-                f"{longest:.1f} s); read a sentence or two without stopping."
+        problems.append(
+            SampleProblem(
+                "background_noise",
+                "The sample has strong background noise or hum (its quiet parts are only "
+                f"{dynamic_range:.0f} dB below its loud ones); record in a quiet room, "
+                "without music.",
+                dynamic_range,
             )
-    return reasons
+        )
+    speech = bridge_gaps(active, round(MAX_PAUSE_IN_SPEECH / HOP_SECONDS))
+    longest = measured["longest"] = longest_run(speech) * HOP_SECONDS
+    if duration >= MIN_SAMPLE_SECONDS and longest < MIN_CONTINUOUS_SECONDS:
+        problems.append(
+            SampleProblem(
+                "no_continuous_speech",
+                f"The sample has no stretch of 5 s of continuous speech (the longest is "
+                f"{longest:.1f} s); read a sentence or two without stopping.",
+                longest,
+            )
+        )
+    return assessment()
+
+
+def check_sample(
+    pcm: Pcm, *, size_bytes: int | None = None, source_sample_rate: int | None = None
+) -> list[str]:
+    """Reasons to refuse ``pcm`` as a cloning sample (empty: usable), in seed 001's terms."""
+    found = assess_sample(pcm, size_bytes=size_bytes, source_sample_rate=source_sample_rate)
+    return [problem.message for problem in found.problems]
 
 
 # --- intelligibility --------------------------------------------------------------------------

@@ -20,14 +20,16 @@ from typing import Any
 from api import audio
 from api.audio import Decoded
 from api.billing.pricing import Usage
+from api.catalog.catalog import Catalog, ModelSpec
 from api.engines.base import CloneEngine, Pcm, SynthesisRequest
-from api.engines.clone import MAX_SAMPLE_BYTES, check_sample
+from api.engines.clone import MAX_SAMPLE_BYTES, SampleAssessment, SampleProblem, assess_sample
 from api.errors import DomainError, InvalidInputError
 from api.history import service as history
 from api.jobs.handlers import JobContext, JobOutcome, register
 from api.speech.common import Caller, Charge, store_audio
 from api.speech.context import SpeechContext
 from api.speech.runtime import speech_context_for
+from api.storage.service import get_owned_object
 from api.voices import service as voices
 from api.voices.models import OK, ClonedVoice
 
@@ -50,22 +52,88 @@ def _clone_engine(ctx: SpeechContext) -> CloneEngine:
 
 
 def inspect_sample(data: bytes) -> tuple[Decoded, list[str]]:
-    """Decode a sample by content and list what is wrong with it (empty: usable).
+    """Decode a sample by content and list what is wrong with it (empty: usable)."""
+    decoded, found = _assess(data)
+    return decoded, [problem.message for problem in found.problems]
 
-    The console calls this for its instant checks; ``create_voice`` refuses on any reason.
-    """
+
+def assess_upload(data: bytes) -> SampleAssessment:
+    """The console's instant check of a sample: its length, rate and loudness, and every
+    reason ``create_voice`` would refuse it (an unreadable file is one such reason)."""
+    try:
+        return _assess(data)[1]
+    except DomainError as unreadable:
+        problem = SampleProblem("unreadable", unreadable.message)
+        return SampleAssessment(0.0, 0, None, None, None, (problem,))
+
+
+def _assess(data: bytes) -> tuple[Decoded, SampleAssessment]:
     if len(data) > MAX_SAMPLE_BYTES:
         size = len(data) / 1024 / 1024
-        return _nothing(), [f"The file is {size:.1f} MB; a sample may be at most 10 MB."]
+        problem = SampleProblem(
+            "too_large", f"The file is {size:.1f} MB; a sample may be at most 10 MB.", size
+        )
+        return _nothing(), SampleAssessment(0.0, 0, None, None, None, (problem,))
     decoded = audio.decode(data, max_seconds=600)
-    problems = check_sample(
+    found = assess_sample(
         decoded.pcm, size_bytes=len(data), source_sample_rate=decoded.source_sample_rate
     )
-    return decoded, problems
+    return decoded, found
 
 
 def _nothing() -> Decoded:
     return Decoded(Pcm.empty(16000), "wav", 16000, 1, 0.0)
+
+
+# Seed 001 names these three as the models a cloned voice is made for; they come first.
+_SEED_TARGETS = ("cosyvoice-v3-plus", "cosyvoice-v3-flash", "cosyvoice-v2")
+
+
+def clone_target_models(catalog: Catalog) -> list[ModelSpec]:
+    """The models a cloned voice can be made for: every speech model (a cloned voice speaks
+    through the styling engine whatever serves the model), seed 001's first."""
+    speech_models = catalog.models("tts")
+    first = [model for name in _SEED_TARGETS for model in speech_models if model.id == name]
+    return first + [model for model in speech_models if model not in first]
+
+
+def keep_sample(ctx: SpeechContext, user_id: int, data: bytes) -> str:
+    """Keep a sample that passed the instant check until the voice is created (the console's
+    wizard asks for a name and model in between); returns its object key, owned by the user."""
+    decoded, found = _assess(data)
+    if found.problems:
+        raise InvalidInputError(
+            " ".join(problem.message for problem in found.problems),
+            code="INVALID_AUDIO",
+            param="file",
+        )
+    with ctx.db.write() as session:
+        stored = store_audio(
+            session, ctx.store, user_id=user_id, kind="upload", data=data, fmt=decoded.format
+        )
+        return stored.key
+
+
+def forget_sample(ctx: SpeechContext, user_id: int, key: str) -> None:
+    """Drop a kept sample (another sample was chosen, or the voice was made from it)."""
+    with ctx.db.write() as session:
+        _forget_object(ctx, session, user_id, key)
+
+
+def _kept_sample(ctx: SpeechContext, user_id: int, key: str) -> bytes:
+    with ctx.db.read() as session:
+        get_owned_object(session, user_id=user_id, key=key)  # someone else's key: not found
+    return ctx.store.get(key)
+
+
+def create_voice_from_kept_sample(
+    ctx: SpeechContext, caller: Caller, key: str, *, prefix: str, target_model: str
+) -> VoiceSubmitted:
+    """``create_voice`` with a sample kept by ``keep_sample``, which is dropped once used."""
+    data = _kept_sample(ctx, caller.user_id, key)
+    submitted = create_voice(ctx, caller, data, prefix=prefix, target_model=target_model)
+    forget_sample(ctx, caller.user_id, key)
+    return submitted
 
 
 def _checked_sample(data: bytes) -> Decoded:
