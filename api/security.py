@@ -1,21 +1,33 @@
-"""Password hashing, random tokens and keyed digests.
+"""Password hashing, random tokens, keyed digests, and sealing of secrets kept for later use.
 
 Passwords use Argon2id through pwdlib with the OWASP minimum profile (19 MiB, t=2, p=1): strong
 enough, and light enough that a burst of sign-ins does not exhaust memory. Tokens (API keys,
 session tokens) are high-entropy random strings, so a keyed SHA-256 (HMAC with the server's
 secret) is the right digest for them: a database dump alone cannot be used to test guesses.
+
+A secret the platform must use again later (a user's own provider API key) cannot be a digest:
+it is sealed with AES-256-GCM under a key derived from the server secret (HKDF-SHA256, its own
+``info`` label, so the sealing key is never the HMAC key). The caller's ``context`` (for example
+the owner and provider) is authenticated with it, so a sealed value copied to another row does
+not open there.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
+import os
 import secrets
 import string
 import zlib
 from functools import lru_cache
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -89,6 +101,38 @@ def new_token(nbytes: int = 32) -> str:
 def keyed_digest(secret_key: str, value: str) -> str:
     """HMAC-SHA256 of a token under the server secret, as hex (what the database stores)."""
     return hmac.new(secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+SEALED_PREFIX = "v1."
+_NONCE_BYTES = 12
+
+
+@lru_cache(maxsize=8)
+def _sealing_key(secret_key: str) -> AESGCM:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"amphion sealed secrets v1"
+    ).derive(secret_key.encode())
+    return AESGCM(derived)
+
+
+def seal(secret_key: str, plaintext: str, *, context: str) -> str:
+    """``plaintext`` encrypted and authenticated for storage (``v1.`` + base64url)."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = _sealing_key(secret_key).encrypt(nonce, plaintext.encode(), context.encode())
+    return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(secret_key: str, sealed: str, *, context: str) -> str:
+    """The plaintext of ``seal``; ValueError if it was altered, moved, or sealed under
+    another server secret."""
+    if not sealed.startswith(SEALED_PREFIX):
+        raise ValueError("not a sealed value")
+    try:
+        raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX) :].encode())
+        nonce, body = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        return _sealing_key(secret_key).decrypt(nonce, body, context.encode()).decode()
+    except (InvalidTag, ValueError) as error:
+        raise ValueError("sealed value does not open under this key and context") from error
 
 
 def random_base62(length: int) -> str:

@@ -1,6 +1,6 @@
 """Imports every table module so ``api.db.metadata`` is complete (alembic, tests)."""
 
-from api.accounts.models import ConsoleSession, SignInTicket, User
+from api.accounts.models import ConsoleSession, ProviderKey, SignInTicket, User
 from api.billing.models import Hold, LedgerEntry, RedemptionCode
 from api.history.models import HistoryRecord
 from api.jobs.models import Job
@@ -16,6 +16,7 @@ __all__ = [
     "Hold",
     "Job",
     "LedgerEntry",
+    "ProviderKey",
     "RedemptionCode",
     "SignInTicket",
     "StoredObject",

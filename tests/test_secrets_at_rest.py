@@ -1,15 +1,20 @@
-"""A full dump of the database after keys, sessions, tickets and codes holds no plaintext secret."""
+"""A full dump of the database after keys, sessions, tickets, codes and users' own provider
+keys holds no plaintext secret."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from api.accounts import provider_keys
 from api.accounts import service as accounts
 from api.billing import codes
 from api.db import Database, metadata
 from api.ratelimit import MemoryRateLimiter
 from api.settings import Settings
+from tests.accounts.test_provider_keys import byok_catalog
 from tests.helpers import PASSWORD, make_key
+
+PROVIDER_KEY = "sk-ownProviderKey-5f4e3d2c1b0a99887766"
 
 
 def full_dump(db: Database) -> str:
@@ -39,7 +44,16 @@ def test_dump_contains_no_secret(any_db: Database, settings: Settings) -> None:
             session, amount_micros=1_000_000, count=3, secret_key=settings.secret_key
         )
 
-    secrets = [signed_up.token, signed_in.token, ticket, PASSWORD, *keys, *minted]
+        provider_keys.set_provider_key(
+            session,
+            user_id=signed_up.user.id,
+            provider="dashscope",
+            api_key=PROVIDER_KEY,
+            secret_key=settings.secret_key,
+            catalog=byok_catalog(),
+        )
+
+    secrets = [signed_up.token, signed_in.token, ticket, PASSWORD, *keys, *minted, PROVIDER_KEY]
     dump = full_dump(any_db)
     assert "dump@example.com" in dump  # the dump is real
     for secret in secrets:

@@ -1,10 +1,18 @@
-"""Tables of the accounts domain: users, their console sessions, one-time sign-in tickets."""
+"""Tables of the accounts domain: users, console sessions, sign-in tickets, own provider keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from api.db import utcnow
@@ -71,3 +79,22 @@ class SignInTicket(SQLModel, table=True):
     used_at: datetime | None = None
     ip: str = Field(default="", sa_type=String(64))
     user_agent: str = Field(default="", sa_type=String(255))
+
+
+class ProviderKey(SQLModel, table=True):
+    """A user's own API key for a hosted provider (seed 001's bring-your-own-key models).
+
+    Only the sealed form is stored (``api.security.seal``, bound to the user and provider), and
+    the last four characters for the settings page; the key is never shown back.
+    """
+
+    __tablename__ = "provider_keys"
+    __table_args__ = (UniqueConstraint("user_id", "provider", name="uq_provider_keys_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=_user_fk())
+    provider: str = Field(sa_type=String(32))
+    sealed: str = Field(sa_type=String(1024))
+    last4: str = Field(sa_type=String(4))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -6,6 +6,9 @@ never carries a secret. ``register_hosted`` adds one engine per hosted catalog m
 registry, named ``ModelSpec.engine_name`` ("openai:tts-1"); it is built on first use like any
 engine. A hosted model whose provider is not configured is a 503 when called, not a silent
 fallback to an offline voice the caller did not ask for.
+
+A model marked ``byok`` runs on the calling user's own provider key instead of the operator's:
+``OwnKeyEngines`` is the registry as that user sees it (``SpeechContext.for_caller``).
 """
 
 from __future__ import annotations
@@ -80,3 +83,58 @@ def register_hosted(registry: EngineRegistry, catalog: Catalog, settings: Settin
         if model.engine_name not in registry.names(kind):  # registered once per registry
             factory: Callable[[], Any] = build
             registry.register(kind, model.engine_name, factory)
+
+
+def own_key_adapter(settings: Settings, model: ModelSpec, api_key: str) -> Any:
+    """An adapter for a bring-your-own-key model on a user's key (the operator's base URL)."""
+    kind = _KINDS.get(model.kind)
+    if kind is None or not model.hosted:
+        raise ServiceUnavailableError(f"Model {model.id} is not served by a hosted provider")
+    config = provider_config(settings, model.provider).with_user_key(api_key)
+    return _adapter(model.provider, kind, model, config)
+
+
+class OwnKeyEngines(EngineRegistry):
+    """The registry as one user sees it: a bring-your-own-key model runs on that user's key.
+
+    Every other engine comes from the shared registry. An own-key adapter is built on the first
+    request for it within this view (one use case) with the key ``user_key(provider)`` returns;
+    that callable raises when the user has none (seed 001's 403), before any credit is held.
+    """
+
+    def __init__(
+        self,
+        shared: EngineRegistry,
+        catalog: Catalog,
+        settings: Settings,
+        user_key: Callable[[str], str],
+    ) -> None:
+        super().__init__()
+        self._shared = shared
+        self._settings = settings
+        self._user_key = user_key
+        self._own = {m.engine_name: m for m in catalog.models() if m.byok and m.hosted}
+        self._built: dict[str, Any] = {}
+
+    @property
+    def shared(self) -> EngineRegistry:
+        """The process-wide registry this view is over."""
+        return self._shared
+
+    def get(self, kind: EngineKind, name: str) -> Any:
+        model = self._own.get(name)
+        if model is None:
+            return self._shared.get(kind, name)
+        if name not in self._built:
+            api_key = self._user_key(model.provider)
+            self._built[name] = own_key_adapter(self._settings, model, api_key)
+        return self._built[name]
+
+    def register(self, kind: EngineKind, name: str, factory: Callable[[], Any]) -> None:
+        self._shared.register(kind, name, factory)
+
+    def names(self, kind: EngineKind | None = None) -> tuple[str, ...]:
+        return self._shared.names(kind)
+
+    def is_loaded(self, kind: EngineKind, name: str) -> bool:
+        return self._shared.is_loaded(kind, name)

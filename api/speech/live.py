@@ -345,5 +345,6 @@ def open_live(
 ) -> LiveSynthesis:
     """Check the order (its text comes later) and open a session; nothing is held yet."""
     order = replace(order, sample_rate=order.sample_rate or DEFAULT_SAMPLE_RATE)
+    ctx = ctx.for_caller(caller.user_id)
     speech = plan(ctx, caller, replace(order, text=_PROBE_TEXT))
     return LiveSynthesis(ctx, caller, speech, max_characters)

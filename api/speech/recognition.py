@@ -141,6 +141,7 @@ def recognize(
     ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
 ) -> RecognitionResult:
     """Transcribe (or translate) one audio file, billed per second of decoded audio."""
+    ctx = ctx.for_caller(caller.user_id)
     model, pcm, charge, summary = _open(ctx, caller, data, order)
     try:
         transcript = transcribe_pcm(ctx, model, pcm, order)
@@ -243,6 +244,7 @@ def recognize_stream(
     ctx: SpeechContext, caller: Caller, data: bytes, order: RecognitionOrder
 ) -> RecognitionStream:
     """Validate, decode, price and hold now; the segments come when the stream is read."""
+    ctx = ctx.for_caller(caller.user_id)
     model, pcm, charge, summary = _open(ctx, caller, data, order)
     return RecognitionStream(ctx, model, pcm, order, charge, summary)
 

@@ -284,6 +284,7 @@ def synthesize(
     ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False
 ) -> SpeechResult:
     """Speak ``order`` in one piece (``long``: split at sentences, merged with short pauses)."""
+    ctx = ctx.for_caller(caller.user_id)
     speech = plan(ctx, caller, order, long=long)
     charge = Charge.hold(ctx.db, caller, "tts", speech.cost_micros)
     summary = {"text": order.text[:500], "voice": speech.voice_id}
@@ -431,6 +432,7 @@ def open_stream(
     ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool = False
 ) -> SpeechStream:
     """Validate, price and hold now; the audio comes when the stream is read."""
+    ctx = ctx.for_caller(caller.user_id)
     speech = plan(ctx, caller, order, long=long)
     charge = Charge.hold(ctx.db, caller, "tts", speech.cost_micros)
     return SpeechStream(ctx, caller, speech, charge)

@@ -47,6 +47,8 @@ def submit_transcription(
     caller.require("asr")
     model = ctx.catalog.model(order.model, kind="asr")
     check_language(order.language)
+    if model.byok:  # no own key: refused now (403), not after the file waited in the queue
+        ctx.for_caller(caller.user_id).engines.asr(model.engine_name)
     decoded = load_audio(data, model)
     pcm = decoded.pcm
     cost = model.price.cost(Usage(audio_ms=pcm.duration_ms))
@@ -107,7 +109,7 @@ def run_transcription(job: JobContext) -> JobOutcome:
     Idempotent: a re-run transcribes the same file and overwrites the same history row. A
     failure marks the history row failed before the job machinery releases the hold.
     """
-    ctx = speech_context_for(job.settings, job.db)
+    ctx = speech_context_for(job.settings, job.db).for_caller(job.user_id)
     record_id = int(job.payload["record_id"])
     try:
         order = RecognitionOrder(**job.payload["order"])
