@@ -13,6 +13,7 @@ in-process job worker) is therefore registered as a lifespan task of its own.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import reflex as rx
@@ -64,3 +65,11 @@ _PAGES = (
 )
 for page, route, title, on_load in _PAGES:
     app.add_page(page, route=route, title=f"{title} · Amphion", image=LOGO, on_load=on_load)
+
+# The benchmark's trivial counter (bench/console_roundtrip.py): imported, and so part of the
+# state tree, only when asked for; a production console never serves it.
+if os.environ.get("AMPHION_BENCH_PAGES") == "1":
+    from console.pages.bench_counter import ROUTE as BENCH_COUNTER_ROUTE
+    from console.pages.bench_counter import bench_counter_page
+
+    app.add_page(bench_counter_page, route=BENCH_COUNTER_ROUTE, title="Bench counter")

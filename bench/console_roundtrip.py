@@ -1,0 +1,249 @@
+"""Console event round trip: a click until the state update is in the DOM, 10 sessions at once.
+
+    .venv/bin/python -m bench.console_roundtrip [--rounds 5] [--clicks 20] [--sessions 10]
+
+Starts a throw-away console (``console.local_server``, with ``AMPHION_BENCH_PAGES=1`` so the
+trivial counter page exists), signs up ``--sessions`` users in-process and opens one browser
+context per user in one headless Chromium (Playwright). Then, in interleaved rounds:
+
+* real: every session at once clicks ``--clicks`` times, one click after the other (no think
+  time: the worst case for the server), on a console page whose handler does what real
+  handlers do (re-checks the principal in the database, reads the user's data);
+* trivial: one session clicks the bare Reflex counter (``/bench/counter``) as often, while the
+  other sessions stay connected.
+
+A round trip is timed inside the page: from the click event (a capturing listener) until a
+MutationObserver sees the watched element's text change, so Playwright's own protocol time is
+not counted. Prints min/median/max over the rounds of each case's p50 and p90, and the ratio
+real ÷ trivial of the p50s. Goals (issue 5): real p50 ≤ 150 ms and ≤ 1.5 × trivial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.accounts.service import SESSION_COOKIE, create_session, register_user
+from api.db import Database
+from api.settings import Settings
+from console.local_server import LocalConsole, local_console
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SECRET_KEY = "bench-console-secret-key-long-enough"
+PASSWORD = "a sturdy bench password 42"
+GOAL_P50_MS = 150.0
+GOAL_RATIO = 1.5
+CLICK_TIMEOUT_MS = 10_000
+
+# Armed before each click: resolves with the milliseconds from the click event until the
+# watched element's text differs from what it was when armed.
+ARM_SCRIPT = """
+([watchSelector, timeoutMs]) => {
+  const before = document.querySelector(watchSelector)?.textContent;
+  window.__roundTrip = new Promise((resolve, reject) => {
+    let clickedAt = null;
+    document.addEventListener("click", () => { clickedAt = performance.now(); },
+                              {capture: true, once: true});
+    const observer = new MutationObserver(() => {
+      const watched = document.querySelector(watchSelector);
+      if (clickedAt !== null && watched && watched.textContent !== before) {
+        observer.disconnect();
+        resolve(performance.now() - clickedAt);
+      }
+    });
+    observer.observe(document.documentElement,
+                     {subtree: true, childList: true, characterData: true});
+    setTimeout(() => { observer.disconnect(); reject(new Error("no update")); }, timeoutMs);
+  });
+}
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A page, the button to click and the element whose text a click changes."""
+
+    name: str
+    route: str
+    click: str  # data-testid
+    watch: str  # data-testid
+    ready: str  # data-testid that shows the page has loaded its data
+
+
+TRIVIAL = Scenario(
+    "trivial counter", "/bench/counter", "bench-increment", "bench-count", "bench-increment"
+)
+# The dashboard's language switch: the handler re-reads the tab's language, and the whole
+# page's text (every tr() pair, the shell's navigation) re-renders.
+DASHBOARD_LANGUAGE = Scenario(
+    "dashboard language switch", "/dashboard", "language-switch", "language-switch", "balance"
+)
+SCENARIOS = {"dashboard-language": DASHBOARD_LANGUAGE}
+
+
+def _testid(name: str) -> str:
+    return f'[data-testid="{name}"]'
+
+
+def _settings(console: LocalConsole) -> Settings:
+    return Settings(
+        environment="test",
+        secret_key=SECRET_KEY,
+        data_dir=console.data_dir,
+        database_url=console.database_url,
+    )
+
+
+def _sign_up_users(console: LocalConsole, count: int) -> list[str]:
+    """``count`` fresh accounts (¥100 each), signed in: their session tokens."""
+    settings = _settings(console)
+    database = Database(console.database_url)
+    tokens = []
+    try:
+        for number in range(count):
+            email = f"bench{number}-{time.time_ns()}@example.com"
+            user = register_user(database, settings, email=email, password=PASSWORD)
+            assert user.id is not None
+            with database.write() as session:
+                _, token = create_session(session, user_id=user.id, settings=settings)
+            tokens.append(token)
+    finally:
+        database.dispose()
+    return tokens
+
+
+async def _open(browser, console: LocalConsole, scenario: Scenario, token: str | None):
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
+    if token is not None:
+        cookie = {"name": SESSION_COOKIE, "value": token, "url": console.base_url}
+        await context.add_cookies([cookie])
+    page = await context.new_page()
+    await page.goto(console.url(scenario.route))
+    await page.locator(_testid(scenario.ready)).first.wait_for()
+    await _button(page, scenario).wait_for()
+    return page
+
+
+def _button(page, scenario: Scenario):
+    """The visible one (the app shell has a switch in the sidebar and one in the top bar)."""
+    return page.locator(f"{_testid(scenario.click)} >> visible=true").first
+
+
+async def _click_once(page, scenario: Scenario) -> float:
+    await page.evaluate(ARM_SCRIPT, [_testid(scenario.watch), CLICK_TIMEOUT_MS])
+    await _button(page, scenario).click()
+    return float(await page.evaluate("window.__roundTrip"))
+
+
+async def _session_clicks(page, scenario: Scenario, clicks: int) -> list[float]:
+    return [await _click_once(page, scenario) for _ in range(clicks)]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class CaseFigures:
+    p50s: list[float]
+    p90s: list[float]
+
+    def add(self, samples: list[float]) -> None:
+        self.p50s.append(statistics.median(samples))
+        self.p90s.append(_percentile(samples, 0.9))
+
+
+def _row(name: str, values: list[float], unit: str = "ms") -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    if unit == "×":
+        return f"| {name} | {low:.2f} × | {mid:.2f} × | {high:.2f} × |"
+    return f"| {name} | {low:.0f} {unit} | {mid:.0f} {unit} | {high:.0f} {unit} |"
+
+
+async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
+    from playwright.async_api import async_playwright
+
+    scenario = SCENARIOS[args.scenario]
+    tokens = await asyncio.to_thread(_sign_up_users, console, args.sessions)
+    started = time.monotonic()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        real_pages = [await _open(browser, console, scenario, token) for token in tokens]
+        trivial_page = await _open(browser, console, TRIVIAL, None)
+        # Warm-up (first renders, JIT, connection pools): not counted.
+        await asyncio.gather(*(_session_clicks(page, scenario, 2) for page in real_pages))
+        await _session_clicks(trivial_page, TRIVIAL, 2)
+
+        real, trivial, ratios = CaseFigures([], []), CaseFigures([], []), []
+        for round_number in range(args.rounds):
+            if time.monotonic() - started > args.max_seconds:
+                print(f"stopped after {round_number} rounds (--max-seconds)", file=sys.stderr)
+                break
+            per_session = await asyncio.gather(
+                *(_session_clicks(page, scenario, args.clicks) for page in real_pages)
+            )
+            real.add([sample for samples in per_session for sample in samples])
+            trivial.add(await _session_clicks(trivial_page, TRIVIAL, args.clicks))
+            ratios.append(real.p50s[-1] / trivial.p50s[-1])
+        await browser.close()
+
+    if not ratios:
+        print("no round completed", file=sys.stderr)
+        return 1
+    rounds = len(ratios)
+    print(
+        f"{args.sessions} sessions × {args.clicks} clicks ({scenario.name}) vs 1 session "
+        f"× {args.clicks} clicks (trivial counter), {rounds} interleaved rounds, one Chromium, "
+        f"{os.cpu_count()} cores"
+    )
+    print("| per round | min | median | max |")
+    print("|---|---|---|---|")
+    print(_row("real p50", real.p50s))
+    print(_row("real p90", real.p90s))
+    print(_row("trivial p50", trivial.p50s))
+    print(_row("trivial p90", trivial.p90s))
+    print(_row("ratio real ÷ trivial (p50)", ratios, unit="×"))
+    real_p50 = statistics.median(real.p50s)
+    ratio = statistics.median(ratios)
+    met = real_p50 <= GOAL_P50_MS and ratio <= GOAL_RATIO
+    print(
+        f"goal p50 ≤ {GOAL_P50_MS:.0f} ms and ≤ {GOAL_RATIO} × trivial: "
+        f"{real_p50:.0f} ms, {ratio:.2f} × — {'met' if met else 'MISSED'}"
+    )
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clicks", type=int, default=20, help="clicks per session per round")
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="dashboard-language")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop starting rounds")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+        return 1
+    env = {
+        "AMPHION_SECRET_KEY": SECRET_KEY,
+        "AMPHION_BENCH_PAGES": "1",
+        "AMPHION_SIGNUP_LIMIT_PER_HOUR": "10000",
+    }
+    with tempfile.TemporaryDirectory(prefix="amphion-bench-console-") as root:
+        with local_console(Path(root), env) as console:
+            return asyncio.run(_run(args, console))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
