@@ -108,6 +108,7 @@ def _include_optional_routers(app: FastAPI) -> None:
         "api.http.routes.audio_voice",
         "api.http.routes.openai",
         "api.http.routes.fish",
+        "api.http.routes.playground",
     ):
         try:
             module = importlib.import_module(name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -261,15 +262,19 @@ async def start_speech(
     call: SpeechCall,
     order: SpeechOrder,
     run: Callable[..., Awaitable[Any]] | None = None,
+    *,
+    long: bool = False,
 ) -> StartedSpeech:
     """Hold, and make the first audio before answering.
 
     An engine that fails at once is then a normal error response (the hold released), not a
     200 cut short; the usage headers go out up front (TTS cost is known from the characters).
-    ``run`` is ``call.run`` or a dialect's wrapper of it that renames errors.
+    ``run`` is ``call.run`` or a dialect's wrapper of it that renames errors; ``long`` takes the
+    long-text limit (the stream speaks sentence by sentence either way).
     """
     run = run or call.run
-    stream: SpeechStream = await run(open_stream, call.ctx, call.caller, order)
+    opening = functools.partial(open_stream, long=long) if long else open_stream
+    stream: SpeechStream = await run(opening, call.ctx, call.caller, order)
     chunks = iter(stream)
     started = StartedSpeech(stream, None, chunks, {})
     try:
