@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.accounts import service as accounts
-from api.billing import codes, ledger
+from api.billing import admin
 from api.billing.money import format_yuan, parse_yuan
 from api.http.deps import AdminPrincipal, Context
 from api.http.errors import documented_errors
@@ -31,8 +30,8 @@ def list_users(
 ) -> Any:
     """Every account with its balance, newest first; ``q`` filters by e-mail."""
     with context.db.read() as session:
-        rows, total = accounts.list_users(
-            session, query=q, offset=(page - 1) * page_size, limit=page_size
+        rows, total = admin.list_accounts(
+            session, principal, query=q, offset=(page - 1) * page_size, limit=page_size
         )
     return envelope(
         {
@@ -49,27 +48,15 @@ def change_credit(body: CreditChange, principal: AdminPrincipal, context: Contex
     """Grant credit (positive amount) or adjust it (negative; never below zero), with a note."""
     amount = parse_yuan(body.amount, allow_negative=True)
     with context.db.write() as session:
-        user = accounts.find_user_by_email(session, body.email)
-        assert user.id is not None
-        if amount > 0:
-            entry = ledger.credit(
-                session,
-                user.id,
-                amount,
-                kind="grant",
-                note=body.note,
-                actor_user_id=principal.user_id,
-            )
-        else:
-            entry = ledger.adjust(
-                session, user.id, amount, note=body.note, actor_user_id=principal.user_id
-            )
-        data = {
-            "email": user.email,
-            "kind": entry.kind,
-            "amount": format_yuan(entry.amount_micros),
-            "balance": format_yuan(entry.balance_after_micros),
-        }
+        change = admin.change_credit(
+            session, principal, email=body.email, amount_micros=amount, note=body.note
+        )
+    data = {
+        "email": change.email,
+        "kind": change.kind,
+        "amount": format_yuan(change.amount_micros),
+        "balance": format_yuan(change.balance_after_micros),
+    }
     return envelope(data)
 
 
@@ -78,12 +65,12 @@ def create_codes(body: CodesCreate, principal: AdminPrincipal, context: Context)
     """Mint redemption codes; the codes appear in this response only."""
     amount = parse_yuan(body.amount)
     with context.db.write() as session:
-        minted = codes.create_codes(
+        minted = admin.mint_codes(
             session,
+            principal,
             amount_micros=amount,
             count=body.count,
             secret_key=context.settings.secret_key,
-            created_by=principal.user_id,
             batch=body.batch,
         )
     return envelope({"amount": format_yuan(amount), "codes": minted})
