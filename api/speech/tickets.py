@@ -22,14 +22,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from api.errors import NotFoundError
-from api.speech.synthesis import SpeechOrder
+from api import audio
+from api.billing import ledger
+from api.errors import InsufficientBalanceError, NotFoundError
+from api.speech.choices import per_call_limit
+from api.speech.common import Caller
+from api.speech.context import SpeechContext
+from api.speech.synthesis import SpeechOrder, plan
 
 TICKET_TTL_SECONDS = 120  # from "Generate" to the player's request
 OUTCOME_TTL_SECONDS = 3600  # a long text may stream for many minutes
 TICKET_NOT_FOUND = "This playback link has expired; generate the speech again"
 
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STREAMING, SUCCEEDED, FAILED, CANCELLED = "streaming", "succeeded", "failed", "cancelled"
 
 
 class TicketStore(Protocol):
@@ -134,6 +139,24 @@ def issue_ticket(store: TicketStore, *, user_id: int, order: SpeechOrder, long: 
     }
     store.put(_order_key(ticket.id), json.dumps(payload), ttl=TICKET_TTL_SECONDS)
     return ticket
+
+
+def park_order(
+    ctx: SpeechContext, store: TicketStore, caller: Caller, order: SpeechOrder
+) -> tuple[Ticket, int, int]:
+    """Check and price ``order`` as the use case will, and park it: (ticket, characters, cost).
+
+    Text over the model's per-call limit takes the long-text path. A balance that cannot pay
+    is refused now, in the ledger's words, rather than by a player that fails to load.
+    """
+    long = audio.count_characters(order.text) > per_call_limit(ctx.catalog, order.model)
+    speech = plan(ctx, caller, order, long=long)
+    with ctx.db.read() as session:
+        balance = ledger.balance_of(session, caller.user_id)
+    if balance < speech.cost_micros:
+        raise InsufficientBalanceError("Insufficient balance")
+    ticket = issue_ticket(store, user_id=caller.user_id, order=order, long=long)
+    return ticket, speech.characters, speech.cost_micros
 
 
 def redeem_ticket(store: TicketStore, ticket_id: str, *, user_id: int) -> Ticket:

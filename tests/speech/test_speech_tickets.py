@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from api.errors import NotFoundError
+from api.billing import ledger
+from api.errors import InsufficientBalanceError, InvalidInputError, NotFoundError
 from api.speech import tickets
 from api.speech.synthesis import SpeechOrder
 from api.speech.tickets import (
@@ -20,10 +21,13 @@ from api.speech.tickets import (
     is_pending,
     issue_ticket,
     outcome_of,
+    park_order,
     redeem_ticket,
     report_outcome,
 )
 from tests.conftest import TEST_REDIS_URL
+from tests.helpers import make_user
+from tests.speech.conftest import caller_for
 
 STORES = ["memory"] + (["redis"] if TEST_REDIS_URL else [])
 ORDER = SpeechOrder(model="Qwen3-TTS", text="你好，世界。" * 400, voice="default", speed=1.5)
@@ -92,3 +96,25 @@ def test_tickets_expire(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_console_and_the_route_share_one_store_per_url() -> None:
     assert tickets.ticket_store_for("") is tickets.ticket_store_for("")
+
+
+def test_parking_checks_prices_and_picks_the_long_path(db, settings, speech) -> None:
+    store = MemoryTicketStore()
+    caller = caller_for(make_user(db, settings, balance_micros=1_000_000))
+    short = SpeechOrder(model="cosyvoice-v3-flash", text="你好。", voice="longanyang")
+    ticket, characters, cost = park_order(speech, store, caller, short)
+    assert (ticket.long, characters, cost) == (False, 3, 44)  # ¥0.14335 / 10k, rounded up
+
+    long_text = "This sentence is part of a long text. " * 60  # 2,280 > 2,000 characters
+    long = SpeechOrder(model="cosyvoice-v3-flash", text=long_text, voice="longanyang")
+    assert park_order(speech, store, caller, long)[0].long is True
+
+    with pytest.raises(InvalidInputError):  # another model's voice
+        park_order(speech, store, caller, SpeechOrder(model="Qwen3-TTS", text="Hi", voice="alloy"))
+    with db.write() as session:
+        ledger.hold(session, caller.user_id, 999_990, idempotency_key="drain")
+    with pytest.raises(InsufficientBalanceError):
+        park_order(speech, store, caller, SpeechOrder(model="Qwen3-TTS", text="Hi"))
+    # Nothing was held or charged by parking.
+    with db.read() as session:
+        assert ledger.balance_of(session, caller.user_id) == 10
