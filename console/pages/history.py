@@ -1,0 +1,448 @@
+"""``/history``: every operation of the signed-in user, with replay, transcripts and delete."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from console import routes, styles
+from console.components.common import (
+    card,
+    card_title,
+    confirm_dialog,
+    copy_button,
+    empty_state,
+    loading_rows,
+    money,
+    pager,
+)
+from console.components.layout import app_shell, page_header, page_loading
+from console.i18n import tr
+from console.state.history import HistoryState
+from console.state.session import SessionState
+
+TYPE_LABELS = (
+    ("tts", "Speech synthesis", "语音合成"),
+    ("asr", "Speech recognition", "语音识别"),
+    ("sed", "Emotion analysis", "情感分析"),
+    ("voice", "Voice cloning", "声音复刻"),
+)
+STATUS_COLORS = (
+    ("succeeded", "green", "Succeeded", "成功"),
+    ("failed", "red", "Failed", "失败"),
+    ("cancelled", "gray", "Cancelled", "已取消"),
+    ("pending", "amber", "Queued", "排队中"),
+    ("running", "blue", "Running", "进行中"),
+)
+
+
+def type_label(value: rx.Var) -> rx.Component:
+    """The operation type in the reader's language."""
+    return rx.match(value, *((t, tr(en, zh)) for t, en, zh in TYPE_LABELS), value)
+
+
+def status_badge(value: rx.Var) -> rx.Component:
+    return rx.match(
+        value,
+        *(
+            (s, rx.badge(tr(en, zh), color_scheme=color, variant="soft", radius="full"))
+            for s, color, en, zh in STATUS_COLORS
+        ),
+        rx.badge(value, variant="soft", radius="full"),
+    )
+
+
+def key_cell(row: rx.Var) -> rx.Component:
+    """The API key that made the call (masked), or the console."""
+    return rx.cond(
+        row["via_key"] == "1",
+        rx.vstack(
+            rx.text(row["key_name"], size="1", weight="medium"),
+            rx.code(row["key_mask"], size="1", variant="ghost", color=styles.TEXT_MUTED),
+            spacing="0",
+        ),
+        rx.badge(tr("Console", "控制台"), variant="surface", color_scheme="gray", radius="full"),
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.flex(
+        rx.select.root(
+            rx.select.trigger(
+                placeholder=tr("All types", "全部类型"), data_testid="history-type-filter"
+            ),
+            rx.select.content(
+                rx.select.item(tr("All types", "全部类型"), value="all"),
+                *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
+            ),
+            value=rx.cond(HistoryState.record_type == "", "all", HistoryState.record_type),
+            on_change=HistoryState.set_record_type,
+        ),
+        rx.hstack(
+            rx.input(
+                type="date",
+                value=HistoryState.since,
+                on_change=HistoryState.set_since,
+                aria_label=tr("From date", "开始日期"),
+                data_testid="history-since",
+            ),
+            rx.text("–", color=styles.TEXT_SUBTLE),
+            rx.input(
+                type="date",
+                value=HistoryState.until,
+                on_change=HistoryState.set_until,
+                aria_label=tr("To date", "结束日期"),
+                data_testid="history-until",
+            ),
+            spacing="2",
+            align="center",
+        ),
+        rx.cond(
+            HistoryState.filtered,
+            rx.button(
+                rx.icon("x", size=14),
+                tr("Clear filters", "清除筛选"),
+                on_click=HistoryState.clear_filters,
+                variant="ghost",
+                color_scheme="gray",
+                size="2",
+            ),
+        ),
+        gap="3",
+        wrap="wrap",
+        align="center",
+        width="100%",
+    )
+
+
+def _actions(row: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            row["has_audio"] == "1",
+            rx.hstack(
+                rx.tooltip(
+                    rx.icon_button(
+                        rx.icon("play", size=14),
+                        on_click=HistoryState.play(row["id"]),
+                        variant="soft",
+                        size="1",
+                        aria_label=tr("Play", "播放"),
+                        data_testid="history-play",
+                    ),
+                    content=tr("Play", "播放"),
+                ),
+                rx.tooltip(
+                    rx.icon_button(
+                        rx.icon("download", size=14),
+                        on_click=HistoryState.download_audio(row["id"]),
+                        variant="soft",
+                        size="1",
+                        aria_label=tr("Download audio", "下载音频"),
+                        data_testid="history-download",
+                    ),
+                    content=tr("Download audio", "下载音频"),
+                ),
+                spacing="1",
+            ),
+        ),
+        rx.cond(
+            row["has_transcript"] == "1",
+            rx.tooltip(
+                rx.icon_button(
+                    rx.icon("file-text", size=14),
+                    on_click=HistoryState.show_transcript(row["id"]),
+                    variant="soft",
+                    size="1",
+                    aria_label=tr("View transcript", "查看转写"),
+                    data_testid="history-transcript",
+                ),
+                content=tr("View transcript", "查看转写"),
+            ),
+        ),
+        confirm_dialog(
+            rx.icon_button(
+                rx.icon("trash-2", size=14),
+                variant="soft",
+                color_scheme="red",
+                size="1",
+                aria_label=tr("Delete record", "删除记录"),
+                data_testid="history-delete",
+            ),
+            title=tr("Delete this record?", "删除这条记录？"),
+            text=tr(
+                "The record and its audio are removed from your history. "
+                "What it cost stays in your billing ledger.",
+                "该记录及其音频将从调用记录中删除，已产生的费用仍保留在账单明细中。",
+            ),
+            confirm_label=tr("Delete", "删除"),
+            on_confirm=HistoryState.delete(row["id"]),
+        ),
+        spacing="1",
+        justify="end",
+    )
+
+
+def _usage(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        row["usage"] == "",
+        rx.text("—", color=styles.TEXT_SUBTLE),
+        rx.text(
+            row["usage"],
+            rx.match(
+                row["unit"],
+                ("chars", tr(" chars", " 字符")),
+                ("s", tr(" s", " 秒")),
+                "",
+            ),
+            style=styles.NUMERIC,
+            white_space="nowrap",
+        ),
+    )
+
+
+def _row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.text(row["time"], size="1", style=styles.NUMERIC, white_space="nowrap"),
+        ),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(type_label(row["type"]), size="2", weight="medium", white_space="nowrap"),
+                status_badge(row["status"]),
+                spacing="1",
+            ),
+        ),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["model"], size="2", white_space="nowrap"),
+                rx.cond(
+                    row["voice"] != "",
+                    rx.text(row["voice"], size="1", color=styles.TEXT_MUTED),
+                ),
+                rx.cond(
+                    row["result"] != "",
+                    rx.text(row["result"], size="1", color=styles.TEXT_MUTED),
+                ),
+                rx.cond(
+                    row["error"] != "",
+                    rx.text(row["error"], size="1", color=rx.color("red", 11), max_width="16rem"),
+                ),
+                spacing="0",
+            ),
+        ),
+        rx.table.cell(_usage(row)),
+        rx.table.cell(
+            rx.text(money(row["cost"]), size="2", white_space="nowrap"),
+            data_testid="history-cost",
+        ),
+        rx.table.cell(
+            rx.vstack(
+                rx.code(
+                    row["request_id"],
+                    size="1",
+                    variant="ghost",
+                    color=styles.TEXT_MUTED,
+                    data_testid="history-request-id",
+                ),
+                key_cell(row),
+                spacing="1",
+            ),
+        ),
+        rx.table.cell(_actions(row)),
+        data_testid="history-row",
+        data_record=row["id"],
+        align="center",
+    )
+
+
+def _table() -> rx.Component:
+    headers = (
+        tr("Time (UTC)", "时间 (UTC)"),
+        tr("Operation", "操作"),
+        tr("Model · voice", "模型 · 音色"),
+        tr("Usage", "用量"),
+        tr("Cost", "费用"),
+        tr("Request · key", "请求 · 密钥"),
+        "",
+    )
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *(rx.table.column_header_cell(h, white_space="nowrap") for h in headers)
+                )
+            ),
+            rx.table.body(rx.foreach(HistoryState.rows, _row)),
+            size="2",
+            width="100%",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+
+
+def _list() -> rx.Component:
+    return card(
+        card_title("history", tr("Operations", "操作记录")),
+        _filters(),
+        rx.cond(
+            HistoryState.loading & (HistoryState.total == 0),
+            loading_rows(4),
+            rx.cond(
+                HistoryState.total == 0,
+                rx.cond(
+                    HistoryState.filtered,
+                    empty_state(
+                        "search-x",
+                        tr("Nothing matches these filters", "没有符合筛选条件的记录"),
+                        tr("Try another type or date range.", "请尝试其他类型或日期范围。"),
+                    ),
+                    empty_state(
+                        "history",
+                        tr("No operations yet", "暂无调用记录"),
+                        tr(
+                            "Every synthesis, transcription, emotion analysis and voice clone "
+                            "you make appears here, with what it cost.",
+                            "每一次语音合成、识别、情感分析和声音复刻都会显示在这里，并附带费用。",
+                        ),
+                        rx.link(
+                            rx.button(tr("Open the playground", "打开体验中心"), size="2"),
+                            href=routes.PLAYGROUND,
+                        ),
+                    ),
+                ),
+                rx.vstack(
+                    _table(),
+                    pager(
+                        HistoryState.page,
+                        HistoryState.pages,
+                        HistoryState.previous_page,
+                        HistoryState.next_page,
+                        total=HistoryState.total,
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+            ),
+        ),
+    )
+
+
+def _player() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("Play audio", "播放音频")),
+            rx.dialog.description(
+                tr("Record ", "记录 "),
+                HistoryState.player_record,
+                size="2",
+                color=styles.TEXT_MUTED,
+            ),
+            rx.cond(
+                HistoryState.player_url != "",
+                rx.el.audio(
+                    src=HistoryState.player_url,
+                    controls=True,
+                    auto_play=True,
+                    preload="auto",
+                    style={"width": "100%", "margin_top": "1rem"},
+                    data_testid="history-player",
+                ),
+            ),
+            rx.hstack(
+                rx.button(
+                    rx.icon("download", size=14),
+                    tr("Download", "下载"),
+                    on_click=HistoryState.download_audio(HistoryState.player_record),
+                    variant="soft",
+                ),
+                rx.dialog.close(
+                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="1rem",
+            ),
+            max_width="32rem",
+        ),
+        open=HistoryState.player_open,
+        on_open_change=HistoryState.set_player_open,
+    )
+
+
+def _transcript() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("Transcript", "转写文本")),
+            rx.box(
+                rx.text(
+                    HistoryState.transcript_text,
+                    size="2",
+                    white_space="pre-wrap",
+                    data_testid="history-transcript-text",
+                ),
+                max_height="50vh",
+                overflow_y="auto",
+                padding="0.75rem",
+                margin_top="0.75rem",
+                border=styles.BORDER,
+                border_radius="var(--radius-3)",
+                background=rx.color("gray", 2),
+            ),
+            rx.cond(
+                HistoryState.transcript_cut,
+                rx.text(
+                    tr(
+                        "The transcript is long: download it to read all of it.",
+                        "转写内容较长，请下载查看全文。",
+                    ),
+                    size="1",
+                    color=styles.TEXT_MUTED,
+                    margin_top="0.5rem",
+                ),
+            ),
+            rx.hstack(
+                copy_button(HistoryState.transcript_text),
+                rx.button(
+                    rx.icon("download", size=14),
+                    tr("Download .txt", "下载 .txt"),
+                    on_click=HistoryState.download_transcript,
+                    variant="soft",
+                ),
+                rx.dialog.close(
+                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
+                ),
+                spacing="3",
+                justify="end",
+                wrap="wrap",
+                margin_top="1rem",
+            ),
+            max_width="40rem",
+        ),
+        open=HistoryState.transcript_open,
+        on_open_change=HistoryState.set_transcript_open,
+    )
+
+
+def _history() -> rx.Component:
+    return app_shell(
+        page_header(
+            tr("History", "调用记录"),
+            tr(
+                "Every operation you made, what it used and what it cost.",
+                "你的每一次调用、用量与费用。",
+            ),
+        ),
+        _list(),
+        _player(),
+        _transcript(),
+        active_href=routes.HISTORY,
+    )
+
+
+def history_page() -> rx.Component:
+    # Nothing account-specific renders before this visit's on-load check has answered.
+    return rx.cond(
+        rx.State.is_hydrated & HistoryState.loaded & SessionState.signed_in,
+        _history(),
+        page_loading(),
+    )

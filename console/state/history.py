@@ -1,0 +1,404 @@
+"""History: the signed-in user's operations, a page at a time, with replay, transcripts, delete.
+
+The browser only ever holds one page of small display rows. Every handler that acts on a
+record takes its id from the browser as a mere hint: the record is fetched again together with
+its owner, so another user's id finds nothing and changes nothing. Audio is reached through
+short-lived signed links made at the moment of the click, never stored in the page state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import reflex as rx
+
+from api.billing.money import format_yuan
+from api.db import get_database
+from api.errors import DomainError, NotFoundError
+from api.history import service as history
+from api.history.models import RECORD_TYPES, HistoryRecord
+from api.keys.models import ApiKey
+from api.keys.service import list_keys, mask
+from api.settings import get_settings
+from api.storage import get_object_store
+from api.storage.service import get_owned_object, object_url
+from console import routes
+from console.i18n import language_of, pick
+from console.state.session import signed_in_principal
+
+logger = logging.getLogger("amphion.console")
+
+PAGE_SIZE = 20
+# A transcript longer than this is cut in the dialog (the download has all of it).
+TRANSCRIPT_PREVIEW_CHARS = 20_000
+AUDIO_LINK_SECONDS = 15 * 60
+
+
+def parse_day(text: str) -> date | None:
+    """A ``YYYY-MM-DD`` from a date input, or None for anything else."""
+    try:
+        return date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def day_range(since: str, until: str) -> tuple[datetime | None, datetime | None]:
+    """UTC bounds of an inclusive day range (either end may be open)."""
+    first, last = parse_day(since), parse_day(until)
+    start = None if first is None else datetime.combine(first, time.min, tzinfo=UTC)
+    end = None if last is None else datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+    return start, end
+
+
+def key_label(key_id: int | None, keys: dict[int, ApiKey]) -> tuple[str, str]:
+    """(name, masked key) of the key that made a call; ("", "") for the console."""
+    if key_id is None:
+        return "", ""
+    key = keys.get(key_id)
+    if key is None:
+        return "", "…"  # a deleted key: the call was still made with a key
+    return key.name, mask(key.head, key.last4)
+
+
+def display_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _usage(row: HistoryRecord) -> tuple[str, str]:
+    """What the operation was measured by: characters for speech, seconds for audio in."""
+    if row.type == "tts" and row.characters is not None:
+        return f"{row.characters:,}", "chars"
+    if row.duration_ms is not None:
+        return f"{row.duration_ms / 1000:.1f}", "s"
+    return "", ""
+
+
+def record_row(row: HistoryRecord, keys: dict[int, ApiKey]) -> dict[str, str]:
+    """One table row of display strings."""
+    usage, unit = _usage(row)
+    key_name, key_mask = key_label(row.api_key_id, keys)
+    return {
+        "id": str(row.id),
+        "type": row.type,
+        "status": row.status,
+        "model": row.model,
+        "voice": row.voice,
+        "usage": usage,
+        "unit": unit,
+        "cost": format_yuan(row.cost_micros),
+        "time": display_time(row.created_at),
+        "request_id": row.request_id,
+        "via_key": "1" if row.api_key_id is not None else "",
+        "key_name": key_name,
+        "key_mask": key_mask,
+        "has_audio": "1" if row.type == "tts" and row.output_key else "",
+        "has_transcript": "1" if row.type == "asr" and row.output_text else "",
+        "result": (row.output_text or "")[:40] if row.type in ("sed", "voice") else "",
+        "error": (row.error or "")[:200],
+    }
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[dict[str, str]]
+    total: int
+
+
+def read_history_page(
+    user_id: int, *, record_type: str, since: str, until: str, page: int
+) -> HistoryPage:
+    """One page of the user's operations under the filters, newest first."""
+    start, end = day_range(since, until)
+    with get_database().read() as session:
+        rows, total = history.list_records(
+            session,
+            user_id=user_id,
+            types=(record_type,) if record_type in RECORD_TYPES else (),
+            since=start,
+            until=end,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+        keys = {k.id: k for k in list_keys(session, user_id) if k.id is not None}
+    return HistoryPage([record_row(r, keys) for r in rows], total)
+
+
+def _record_id(text: str) -> int | None:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        return None
+    # Ids are 32-bit integer columns: anything else cannot be a record (and must not reach SQL).
+    return value if 0 < value < 2**31 else None
+
+
+def audio_link(user_id: int, record_id: int, *, download: bool) -> str:
+    """A signed link to a record's audio, for its owner only (NotFoundError otherwise)."""
+    settings = get_settings()
+    store = get_object_store(settings)
+    with get_database().read() as session:
+        row = history.get_owned_record(session, user_id=user_id, record_id=record_id)
+        if row.type != "tts" or not row.output_key:
+            raise NotFoundError("This operation has no audio", code="NO_AUDIO")
+        get_owned_object(session, user_id=user_id, key=row.output_key)
+        key = row.output_key
+    extension = key.rpartition(".")[2] or "audio"
+    return object_url(
+        store,
+        key,
+        base_url=settings.public_base_url,
+        filename=f"amphion-{record_id}.{extension}" if download else None,
+        expires_in=AUDIO_LINK_SECONDS,
+    )
+
+
+def read_transcript(user_id: int, record_id: int) -> str:
+    """An ASR record's transcript, for its owner only (NotFoundError otherwise)."""
+    with get_database().read() as session:
+        row = history.get_owned_record(session, user_id=user_id, record_id=record_id)
+        if row.type != "asr" or row.output_text is None:
+            raise NotFoundError("This operation has no transcript", code="NO_TRANSCRIPT")
+        return row.output_text
+
+
+def delete_owned_record(user_id: int, record_id: int) -> None:
+    with get_database().write() as session:
+        history.delete_record(
+            session, user_id=user_id, record_id=record_id, store=get_object_store()
+        )
+
+
+class HistoryState(rx.State):
+    """One page of operations, the filters, and the open player or transcript."""
+
+    loaded: bool = False
+    loading: bool = False
+    rows: list[dict[str, str]] = []
+    total: int = 0
+    page: int = 1
+    # "" = every type.
+    record_type: str = ""
+    since: str = ""
+    until: str = ""
+
+    player_open: bool = False
+    player_url: str = ""
+    player_record: str = ""
+    transcript_open: bool = False
+    transcript_text: str = ""
+    transcript_cut: bool = False
+    # The record whose transcript is open, re-checked for ownership when it is downloaded.
+    _transcript_record: int = 0
+
+    @rx.var
+    def pages(self) -> int:
+        return max(1, -(-self.total // PAGE_SIZE))
+
+    @rx.var
+    def filtered(self) -> bool:
+        return bool(self.record_type or self.since or self.until)
+
+    async def _refresh(self, user_id: int) -> None:
+        self.loading = True
+        found = await asyncio.to_thread(
+            read_history_page,
+            user_id,
+            record_type=self.record_type,
+            since=self.since,
+            until=self.until,
+            page=self.page,
+        )
+        # A delete (or a narrower filter) can leave the page past the end: step back.
+        if not found.rows and found.total and self.page > 1:
+            self.page = max(1, -(-found.total // PAGE_SIZE))
+            found = await asyncio.to_thread(
+                read_history_page,
+                user_id,
+                record_type=self.record_type,
+                since=self.since,
+                until=self.until,
+                page=self.page,
+            )
+        self.rows = found.rows
+        self.total = found.total
+        self.loading = False
+
+    @rx.event
+    async def load(self):
+        """On load: the first page of the signed-in user's history, or the sign-in page."""
+        principal = await signed_in_principal(self)
+        if principal is None:
+            self.loaded = False
+            self.rows = []
+            return rx.redirect(routes.SIGNIN, replace=True)
+        self.page = 1
+        self.player_open = self.transcript_open = False
+        await self._refresh(principal.user_id)
+        self.loaded = True
+        return None
+
+    async def _filter_changed(self):
+        principal = await signed_in_principal(self)
+        if principal is None:
+            return rx.redirect(routes.SIGNIN, replace=True)
+        self.page = 1
+        await self._refresh(principal.user_id)
+        return None
+
+    @rx.event
+    async def set_record_type(self, value: str):
+        """Show one type of operation ("all" shows every type)."""
+        self.record_type = value if value in RECORD_TYPES else ""
+        return await self._filter_changed()
+
+    @rx.event
+    async def set_since(self, value: str):
+        self.since = value if parse_day(value) else ""
+        return await self._filter_changed()
+
+    @rx.event
+    async def set_until(self, value: str):
+        self.until = value if parse_day(value) else ""
+        return await self._filter_changed()
+
+    @rx.event
+    async def clear_filters(self):
+        self.record_type = self.since = self.until = ""
+        return await self._filter_changed()
+
+    @rx.event
+    async def next_page(self):
+        principal = await signed_in_principal(self)
+        if principal is None:
+            return rx.redirect(routes.SIGNIN, replace=True)
+        if self.page < self.pages:
+            self.page += 1
+        await self._refresh(principal.user_id)
+        return None
+
+    @rx.event
+    async def previous_page(self):
+        principal = await signed_in_principal(self)
+        if principal is None:
+            return rx.redirect(routes.SIGNIN, replace=True)
+        self.page = max(1, self.page - 1)
+        await self._refresh(principal.user_id)
+        return None
+
+    async def _not_found(self, english: str, chinese: str):
+        lang = await language_of(self)
+        return rx.toast.error(pick(lang, english, chinese))
+
+    @rx.event
+    async def play(self, record_id: str):
+        """Open the player on a record's audio (the caller's own records only)."""
+        principal = await signed_in_principal(self)
+        number = _record_id(record_id)
+        if principal is None or number is None:
+            return None
+        try:
+            url = await asyncio.to_thread(audio_link, principal.user_id, number, download=False)
+        except NotFoundError:
+            return await self._not_found("That audio is not available.", "该音频不可用。")
+        self.player_url = url
+        self.player_record = str(number)
+        self.player_open = True
+        return None
+
+    @rx.event
+    def set_player_open(self, value: bool) -> None:
+        """Closing the dialog stops the audio (the element goes away with the link)."""
+        self.player_open = bool(value)
+        if not self.player_open:
+            self.player_url = ""
+
+    @rx.event
+    async def download_audio(self, record_id: str):
+        """Download a record's audio file through a fresh signed link."""
+        principal = await signed_in_principal(self)
+        number = _record_id(record_id)
+        if principal is None or number is None:
+            return None
+        try:
+            url = await asyncio.to_thread(audio_link, principal.user_id, number, download=True)
+        except NotFoundError:
+            return await self._not_found("That audio is not available.", "该音频不可用。")
+        # A relative link (local storage) or a full one (S3): the browser fetches either.
+        return rx.download(url=rx.Var.create(url), filename=f"amphion-{number}")
+
+    @rx.event
+    async def show_transcript(self, record_id: str):
+        """Open the transcript of a recognition record (the caller's own records only)."""
+        principal = await signed_in_principal(self)
+        number = _record_id(record_id)
+        if principal is None or number is None:
+            return None
+        try:
+            text = await asyncio.to_thread(read_transcript, principal.user_id, number)
+        except NotFoundError:
+            return await self._not_found("That transcript is not available.", "该转写文本不可用。")
+        self.transcript_text = text[:TRANSCRIPT_PREVIEW_CHARS]
+        self.transcript_cut = len(text) > TRANSCRIPT_PREVIEW_CHARS
+        self._transcript_record = number
+        self.transcript_open = True
+        return None
+
+    @rx.event
+    def set_transcript_open(self, value: bool) -> None:
+        self.transcript_open = bool(value)
+        if not self.transcript_open:
+            self.transcript_text = ""
+            self._transcript_record = 0
+
+    @rx.event
+    async def download_transcript(self):
+        """The open transcript as a text file (read again, for its owner)."""
+        principal = await signed_in_principal(self)
+        if principal is None or not self._transcript_record:
+            return None
+        try:
+            text = await asyncio.to_thread(
+                read_transcript, principal.user_id, self._transcript_record
+            )
+        except NotFoundError:
+            return await self._not_found("That transcript is not available.", "该转写文本不可用。")
+        return rx.download(
+            data=text,
+            filename=f"transcript-{self._transcript_record}.txt",
+            mime_type="text/plain;charset=utf-8",
+        )
+
+    @rx.event
+    async def delete(self, record_id: str):
+        """Delete one of the caller's records (its charges stay in the ledger)."""
+        principal = await signed_in_principal(self)
+        number = _record_id(record_id)
+        if principal is None or number is None:
+            return None
+        lang = await language_of(self)
+        try:
+            await asyncio.to_thread(delete_owned_record, principal.user_id, number)
+        except NotFoundError:
+            return rx.toast.error(pick(lang, "That record was not found.", "未找到该记录。"))
+        except DomainError as error:
+            if error.code == "RECORD_IN_PROGRESS":
+                return rx.toast.error(
+                    pick(
+                        lang,
+                        "This operation is still running; delete it when it has finished.",
+                        "该操作仍在进行中，请在完成后再删除。",
+                    )
+                )
+            return rx.toast.error(error.message)
+        except Exception:
+            logger.exception("deleting history record %s failed", number)
+            return rx.toast.error(
+                pick(lang, "The record could not be deleted. Try again.", "删除失败，请重试。")
+            )
+        if self.player_record == str(number):
+            self.player_open, self.player_url = False, ""
+        await self._refresh(principal.user_id)
+        return rx.toast.success(pick(lang, "Record deleted", "记录已删除"))
