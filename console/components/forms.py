@@ -1,22 +1,39 @@
-"""Form pieces: a labelled input with its own error line, and the form-level messages."""
+"""Form pieces: a labelled input with its own error line, the form-level messages, and the
+e-mail + password forms of sign-in and sign-up.
+
+Labels, hints and placeholders are plain strings or ``tr(...)`` pairs (``console.i18n``).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
+from reflex.event import EventType
 
 from console import styles
+from console.i18n import tr
+
+# The value of another input of the same form, read in the browser when an event fires: lets a
+# check of one field see another without keeping either in state.
+_EMAIL_IN_FORM = rx.Var("(document.getElementById('email')?.value ?? '')").to(str)
+_PASSWORD_IN_FORM = rx.Var("(document.getElementById('password')?.value ?? '')").to(str)
 
 
 def field(
-    label: str,
+    label: Any,
     control: rx.Component,
     *,
     control_id: str,
     error: rx.Var[str] | str,
-    hint: str = "",
+    hint: Any = "",
     aside: rx.Component | None = None,
+    success: rx.Var[str] | str = "",
 ) -> rx.Component:
-    """``label`` above ``control`` (whose ``id`` is ``control_id``); below, the error or hint."""
+    """``label`` above ``control`` (whose ``id`` is ``control_id``); below, the error, a
+    ``success`` note (a check that passed) or the hint."""
+    has_hint = isinstance(hint, rx.Var) or bool(hint)
+    hint_line = rx.text(hint, size="1", color=styles.TEXT_SUBTLE) if has_hint else rx.fragment()
     below = rx.cond(
         error != "",
         rx.hstack(
@@ -26,8 +43,20 @@ def field(
             align="center",
             color=rx.color("red", 11),
             role="alert",
+            data_testid=f"{control_id}-error",
         ),
-        rx.text(hint, size="1", color=styles.TEXT_SUBTLE) if hint else rx.fragment(),
+        rx.cond(
+            success != "",
+            rx.hstack(
+                rx.icon("circle-check", size=14, flex_shrink="0"),
+                rx.text(success, size="2"),
+                spacing="1",
+                align="center",
+                color=rx.color("green", 11),
+                data_testid=f"{control_id}-ok",
+            ),
+            hint_line,
+        ),
     )
     return rx.vstack(
         rx.hstack(
@@ -59,59 +88,60 @@ def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
             size="1",
             width="100%",
             role="alert" if tone == "error" else "status",
+            data_testid=f"form-{tone}",
         ),
     )
 
 
-def credentials_form(
+def _email_field(error: rx.Var[str], *, new_account: bool, on_blur: EventType[str] | None):
+    events: dict[str, Any] = {"on_blur": on_blur} if on_blur is not None else {}
+    return field(
+        tr("E-mail", "电子邮箱"),
+        rx.input(
+            id="email",
+            name="email",
+            type="email",
+            placeholder="you@company.com",
+            auto_complete="email" if new_account else "username",
+            auto_focus=True,
+            required=True,
+            size="3",
+            width="100%",
+            **events,
+        ),
+        control_id="email",
+        error=error,
+    )
+
+
+def sign_in_form(
     *,
-    on_submit: rx.EventHandler,
-    submit_label: str,
+    on_submit: EventType[dict[str, Any]],
     email_error: rx.Var[str],
     password_error: rx.Var[str],
     submitting: rx.Var[bool],
-    new_password: bool,
 ) -> rx.Component:
-    """The e-mail + password form of sign-in and sign-up; ``new_password`` picks the browser
-    hints (a password manager offers to generate one) and the length rule shown."""
-    password_rules: dict[str, object] = {"min_length": 8} if new_password else {}
+    """E-mail and current password (no checks while typing: sign-in reveals nothing early)."""
     return rx.form(
         rx.vstack(
+            _email_field(email_error, new_account=False, on_blur=None),
             field(
-                "E-mail",
-                rx.input(
-                    id="email",
-                    name="email",
-                    type="email",
-                    placeholder="you@company.com",
-                    auto_complete="email" if new_password else "username",
-                    auto_focus=True,
-                    required=True,
-                    size="3",
-                    width="100%",
-                ),
-                control_id="email",
-                error=email_error,
-            ),
-            field(
-                "Password",
+                tr("Password", "密码"),
                 rx.input(
                     id="password",
                     name="password",
                     type="password",
-                    placeholder="Create a password" if new_password else "Your password",
-                    auto_complete="new-password" if new_password else "current-password",
+                    placeholder=tr("Your password", "你的密码"),
+                    auto_complete="current-password",
                     required=True,
                     size="3",
                     width="100%",
-                    **password_rules,
                 ),
                 control_id="password",
                 error=password_error,
-                hint="At least 8 characters. Avoid common passwords." if new_password else "",
             ),
             rx.button(
-                submit_label,
+                tr("Sign in", "登录"),
                 type="submit",
                 size="3",
                 width="100%",
@@ -127,7 +157,84 @@ def credentials_form(
     )
 
 
-def switch_link(prompt: str, label: str, href: str) -> rx.Component:
+def sign_up_form(
+    *,
+    on_submit: EventType[dict[str, Any]],
+    check_email: Any,
+    check_password: Any,
+    check_confirmation: Any,
+    email_error: rx.Var[str],
+    password_error: rx.Var[str],
+    password_ok: rx.Var[str],
+    confirm_error: rx.Var[str],
+    submitting: rx.Var[bool],
+    min_length: int,
+) -> rx.Component:
+    """E-mail, new password and its confirmation, each checked when the visitor leaves it.
+
+    ``check_password`` gets the password and the e-mail typed so far (a password may not be
+    the address); ``check_confirmation`` gets the confirmation and the password. Neither is
+    kept in state: only the verdicts are.
+    """
+    return rx.form(
+        rx.vstack(
+            _email_field(email_error, new_account=True, on_blur=check_email),
+            field(
+                tr("Password", "密码"),
+                rx.input(
+                    id="password",
+                    name="password",
+                    type="password",
+                    placeholder=tr("Create a password", "设置密码"),
+                    auto_complete="new-password",
+                    required=True,
+                    min_length=min_length,
+                    size="3",
+                    width="100%",
+                    on_blur=lambda value: check_password(value, _EMAIL_IN_FORM),
+                ),
+                control_id="password",
+                error=password_error,
+                success=password_ok,
+                hint=tr(
+                    f"At least {min_length} characters. Avoid common passwords.",
+                    f"至少 {min_length} 个字符，避免使用常见密码。",
+                ),
+            ),
+            field(
+                tr("Confirm password", "确认密码"),
+                rx.input(
+                    id="confirm",
+                    name="confirm",
+                    type="password",
+                    placeholder=tr("Type it again", "再输入一次"),
+                    auto_complete="new-password",
+                    required=True,
+                    size="3",
+                    width="100%",
+                    on_blur=lambda value: check_confirmation(value, _PASSWORD_IN_FORM),
+                ),
+                control_id="confirm",
+                error=confirm_error,
+            ),
+            rx.button(
+                tr("Create account", "创建账户"),
+                type="submit",
+                size="3",
+                width="100%",
+                loading=submitting,
+                margin_top="0.5rem",
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def switch_link(prompt: Any, label: Any, href: str) -> rx.Component:
     """ "New to Amphion? Create an account" under a form."""
     return rx.text(
         prompt,

@@ -5,27 +5,38 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.forms import credentials_form, form_message, switch_link
+from console.components.forms import form_message, sign_in_form, switch_link
 from console.components.layout import auth_shell
+from console.i18n import tr
 from console.state.auth import AuthState
 
 
 def signin_page() -> rx.Component:
     return auth_shell(
         rx.vstack(
-            rx.heading("Sign in to Amphion", size="7", weight="bold", letter_spacing="-0.025em"),
-            rx.text("Welcome back. Enter your details to continue.", color=styles.TEXT_MUTED),
+            rx.heading(
+                tr("Sign in to Amphion", "登录 Amphion"),
+                size="7",
+                weight="bold",
+                letter_spacing="-0.025em",
+            ),
+            rx.text(
+                tr("Welcome back. Enter your details to continue.", "欢迎回来，请输入账户信息。"),
+                color=styles.TEXT_MUTED,
+            ),
             spacing="2",
         ),
         form_message(AuthState.notice, tone="info"),
         form_message(AuthState.form_error, tone="error"),
-        credentials_form(
+        sign_in_form(
             on_submit=AuthState.sign_in,
-            submit_label="Sign in",
             email_error=AuthState.email_error,
             password_error=AuthState.password_error,
             submitting=AuthState.submitting,
-            new_password=False,
         ),
-        switch_link("New to Amphion? ", "Create an account", routes.SIGNUP),
+        switch_link(
+            tr("New to Amphion? ", "还没有账户？"),
+            tr("Create an account", "免费注册"),
+            routes.SIGNUP,
+        ),
     )
