@@ -160,22 +160,28 @@ def park_order(
 
 
 def redeem_ticket(store: TicketStore, ticket_id: str, *, user_id: int) -> Ticket:
-    """Take the ticket back, once; another account's ticket is as missing as an expired one."""
+    """Take the ticket back, once; another account's ticket is as missing as an expired one.
+    From now on its outcome reads "streaming" until the route reports how it ended."""
     key = _order_key(ticket_id)
     raw = store.get(key)
     if raw is None:
         raise NotFoundError(TICKET_NOT_FOUND)
     payload = json.loads(raw)
     # Checked before the ticket is spent, so someone else's request cannot use it up.
-    if payload["user_id"] != user_id or not store.delete(key):
+    if payload["user_id"] != user_id:
         raise NotFoundError(TICKET_NOT_FOUND)
-    return Ticket(
+    ticket = Ticket(
         id=ticket_id,
         user_id=user_id,
         request_id=payload["request_id"],
         order=SpeechOrder(**payload["order"]),
         long=bool(payload["long"]),
     )
+    # "Streaming" goes down before the order goes, so a watcher never sees neither.
+    report_outcome(store, ticket, Outcome(STREAMING))
+    if not store.delete(key):
+        raise NotFoundError(TICKET_NOT_FOUND)
+    return ticket
 
 
 def is_pending(store: TicketStore, ticket_id: str) -> bool:

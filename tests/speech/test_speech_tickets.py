@@ -13,6 +13,7 @@ from api.speech import tickets
 from api.speech.synthesis import SpeechOrder
 from api.speech.tickets import (
     FAILED,
+    STREAMING,
     SUCCEEDED,
     MemoryTicketStore,
     Outcome,
@@ -51,6 +52,7 @@ def test_a_ticket_gives_back_the_whole_order_once(store: TicketStore) -> None:
     assert redeemed.long is True
     assert redeemed.request_id == ticket.request_id
     assert not is_pending(store, ticket.id)
+    assert outcome_of(store, ticket.id, user_id=7) == Outcome(STREAMING)
     with pytest.raises(NotFoundError):
         redeem_ticket(store, ticket.id, user_id=7)
 
@@ -74,6 +76,7 @@ def test_unknown_tickets_are_not_found(store: TicketStore) -> None:
 def test_outcomes_are_read_by_their_account_only(store: TicketStore) -> None:
     ticket = issue_ticket(store, user_id=7, order=ORDER, long=False)
     assert outcome_of(store, ticket.id, user_id=7) is None
+    redeem_ticket(store, ticket.id, user_id=7)
 
     report_outcome(store, ticket, Outcome(SUCCEEDED, record_id=41))
 

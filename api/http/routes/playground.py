@@ -31,7 +31,6 @@ from api.speech.common import Caller
 from api.speech.tickets import (
     CANCELLED,
     FAILED,
-    STREAMING,
     SUCCEEDED,
     Outcome,
     Ticket,
@@ -57,7 +56,6 @@ async def playground_speech(
     parked = await anyio.to_thread.run_sync(
         lambda: redeem_ticket(store, ticket, user_id=principal.user_id)
     )
-    await anyio.to_thread.run_sync(report_outcome, store, parked, Outcome(STREAMING))
     call = SpeechCall(
         app,
         Caller(principal, parked.request_id, source="console"),
