@@ -324,14 +324,26 @@ def change_password(
     *,
     current_password: str,
     new_password: str,
+    limiter: RateLimiter | None = None,
 ) -> None:
-    """Replace the password and end every other session of the user."""
+    """Replace the password and end every other session of the user (the one that asked stays
+    signed in). With a ``limiter``, wrong current passwords are throttled like sign-ins, so a
+    borrowed session cannot be used to guess the password."""
+    limit, window = settings.signin_limit_per_15min, SIGNIN_WINDOW
+    throttle_key = f"password:user:{principal.user_id}"
+    if limiter is not None:
+        enforce(
+            limiter.peek(throttle_key, limit=limit, window=window),
+            "Too many wrong passwords; try again later",
+        )
     with db.read() as session:
         user = session.get(User, principal.user_id)
     if user is None:
         raise NotFoundError("User not found")
     ok, _ = verify_password(str(current_password)[:1024], user.password_hash)
     if not ok:
+        if limiter is not None:
+            limiter.hit(throttle_key, limit=limit, window=window)
         raise InvalidInputError("Current password is incorrect", param="current_password")
     check_password_policy(new_password, email=user.email)
     new_hash = hash_password(new_password)

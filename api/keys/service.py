@@ -143,6 +143,23 @@ def list_keys(session: Session, user_id: int, *, include_revoked: bool = True) -
     return list(session.execute(statement.order_by(col(ApiKey.id).desc())).scalars())
 
 
+def page_keys(
+    session: Session, user_id: int, *, offset: int = 0, limit: int = 20
+) -> tuple[list[ApiKey], int]:
+    """One page of a user's keys for a list view: live keys first, newest first; and the total."""
+    total = session.execute(
+        select(func.count()).select_from(ApiKey).where(col(ApiKey.user_id) == user_id)
+    ).scalar_one()
+    rows = session.execute(
+        select(ApiKey)
+        .where(col(ApiKey.user_id) == user_id)
+        .order_by(col(ApiKey.revoked_at).is_not(None), col(ApiKey.id).desc())
+        .offset(max(0, offset))
+        .limit(max(1, min(limit, 100)))
+    ).scalars()
+    return list(rows), int(total)
+
+
 def get_owned_key(session: Session, *, user_id: int, key_id: int) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None or key.user_id != user_id:

@@ -258,3 +258,29 @@ def test_suspended_user_cannot_sign_in(db: Database, settings: Settings) -> None
         accounts.authenticate(
             db, MemoryRateLimiter(), settings, email="gone@example.com", password=PASSWORD, ip=""
         )
+
+
+def test_wrong_current_passwords_are_throttled(db: Database, settings: Settings) -> None:
+    here = sign_up(db, settings, "guess@example.com")
+    principal = accounts.resolve_session(db, settings, here.token)
+    assert principal is not None
+    limiter = MemoryRateLimiter()
+    for _ in range(settings.signin_limit_per_15min):
+        with pytest.raises(InvalidInputError):
+            accounts.change_password(
+                db,
+                settings,
+                principal,
+                current_password="a wrong guess",
+                new_password="a new pass phrase",
+                limiter=limiter,
+            )
+    with pytest.raises(RateLimitedError):  # even the right password waits now
+        accounts.change_password(
+            db,
+            settings,
+            principal,
+            current_password=PASSWORD,
+            new_password="a new pass phrase",
+            limiter=limiter,
+        )

@@ -154,3 +154,19 @@ def test_suspended_account_keys_stop(db: Database, settings: Settings) -> None:
         session.execute(update(User).where(User.id == user_id).values(is_active=False))
     with pytest.raises(PermissionDeniedError):
         verifier(db, settings, cache=0).verify(plaintext)
+
+
+def test_page_keys_lists_live_keys_first_and_only_the_owners(
+    db: Database, settings: Settings
+) -> None:
+    owner, other = make_user(db, settings), make_user(db, settings)
+    ids = [make_key(db, settings, owner)[0] for _ in range(5)]
+    make_key(db, settings, other)
+    with db.write() as session:
+        keys.revoke_key(session, user_id=owner, key_id=ids[-1])
+    with db.read() as session:
+        first, total = keys.page_keys(session, owner, offset=0, limit=3)
+        rest, _ = keys.page_keys(session, owner, offset=3, limit=3)
+    assert total == 5
+    assert [k.id for k in first + rest] == [ids[3], ids[2], ids[1], ids[0], ids[4]]
+    assert all(k.user_id == owner for k in first + rest)

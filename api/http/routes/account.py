@@ -149,6 +149,7 @@ def change_password(body: PasswordChange, principal: SessionPrincipal, context: 
         principal,
         current_password=body.current_password,
         new_password=body.new_password,
+        limiter=context.limiter,
     )
     return envelope(None)
 
