@@ -159,10 +159,21 @@ def _figures() -> rx.Component:
 def _bar_chart(metric: str, name: Any) -> rx.Component:
     return rx.recharts.bar_chart(
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
-        rx.recharts.x_axis(data_key="day", interval="preserveStartEnd", tick_line=False),
-        rx.recharts.y_axis(allow_decimals=metric == "seconds", width=44, tick_line=False),
+        rx.recharts.x_axis(
+            data_key="day", interval="preserveStartEnd", tick_line=False, font_size=12
+        ),
+        rx.recharts.y_axis(
+            allow_decimals=metric == "seconds", width=44, tick_line=False, font_size=12
+        ),
         rx.recharts.graphing_tooltip(cursor={"fill": rx.color("accent", 3)}),
-        rx.recharts.bar(data_key=metric, name=name, fill=rx.color("accent", 9), radius=3),
+        # No grow-in animation: the figures are the point, and a screenshot shows them at once.
+        rx.recharts.bar(
+            data_key=metric,
+            name=name,
+            fill=rx.color("accent", 9),
+            radius=3,
+            is_animation_active=False,
+        ),
         data=DashboardState.usage,
         width="100%",
         height=240,

@@ -28,18 +28,21 @@ class Endpoint:
 class Dialect:
     key: str
     title: str
+    title_zh: str
     seed: str
     auth: str
     english: str
     chinese: str
     endpoints: tuple[Endpoint, ...]
-    extra: tuple[tuple[str, Any], ...] = ()  # (example key, its title) shown below the tabs
+    # (example key, its title, its language) of snippets shown below the tabs.
+    extra: tuple[tuple[str, Any, str], ...] = ()
 
 
 DIALECTS = (
     Dialect(
         "amphion",
         "Amphion platform",
+        "Amphion 平台",
         "000",
         "X-API-Key",
         'Binary audio from TTS, emotion scores from SED. Errors are {"detail": …}.',
@@ -58,11 +61,12 @@ DIALECTS = (
                 "语音情感检测（multipart 文件）",
             ),
         ),
-        (("amphion_sed", tr("Emotion detection", "情感检测")),),
+        (("amphion_sed", tr("Emotion detection", "情感检测"), "curl"),),
     ),
     Dialect(
         "audio",
         "AI voice backend",
+        "AI 语音后端",
         "001",
         "Authorization: Bearer",
         'JSON envelopes {"code", "message", "data"} with audio URLs, tasks and voices.',
@@ -99,6 +103,7 @@ DIALECTS = (
     Dialect(
         "openai",
         "OpenAI-compatible",
+        "OpenAI 兼容",
         "002 / 003",
         "Authorization: Bearer",
         'Works with the official openai SDK. Errors are {"error": {…}}.',
@@ -119,11 +124,12 @@ DIALECTS = (
             Endpoint("POST", "/v1/audio/translations", "Translation to English", "翻译为英文"),
             Endpoint("GET", "/v1/models", "Models", "模型列表"),
         ),
-        (("openai_sdk", tr("The openai SDK", "使用 openai SDK")),),
+        (("openai_sdk", tr("The openai SDK", "使用 openai SDK"), "Python"),),
     ),
     Dialect(
         "fish",
         "Fish open API",
+        "Fish 开放 API",
         "004",
         "Authorization: Bearer",
         "JSON or MessagePack bodies; binary audio, or a URL with cache: true.",
@@ -141,14 +147,22 @@ DIALECTS = (
 LANGUAGE_TABS = (("curl", "curl"), ("python", "Python"), ("javascript", "JavaScript"))
 
 
-def code_panel(text: rx.Var[str], test_id: str) -> rx.Component:
-    """A snippet in a scrolling monospace box with its copy button."""
+def code_panel(text: rx.Var[str], test_id: str, label: Any = "") -> rx.Component:
+    """A snippet in a scrolling monospace box, under a bar with its copy button."""
     return rx.box(
+        rx.hstack(
+            rx.text(label, size="1", color=styles.TEXT_SUBTLE),
+            copy_button(text, data_testid=f"copy-{test_id}"),
+            justify="between",
+            align="center",
+            padding="0.375rem 0.5rem 0.375rem 1rem",
+            border_bottom=styles.BORDER,
+            width="100%",
+        ),
         rx.el.pre(
             rx.el.code(text),
             margin="0",
             padding="1rem",
-            padding_right="5.5rem",
             overflow_x="auto",
             font_family=styles.MONO_FAMILY,
             font_size="0.8125rem",
@@ -156,18 +170,11 @@ def code_panel(text: rx.Var[str], test_id: str) -> rx.Component:
             white_space="pre",
             data_testid=test_id,
         ),
-        copy_button(
-            text,
-            position="absolute",
-            top="0.5rem",
-            right="0.5rem",
-            data_testid=f"copy-{test_id}",
-        ),
-        position="relative",
         width="100%",
         border=styles.BORDER,
         border_radius="var(--radius-3)",
         background=rx.color("gray", 2),
+        overflow="hidden",
     )
 
 
@@ -315,11 +322,12 @@ def _dialect_panel(dialect: Dialect) -> rx.Component:
                     code_panel(
                         DevelopersState.examples[f"{dialect.key}_{language}"],
                         f"example-{dialect.key}-{language}",
+                        label,
                     ),
                     value=language,
                     padding_top="0.75rem",
                 )
-                for language, _ in LANGUAGE_TABS
+                for language, label in LANGUAGE_TABS
             ),
             default_value="curl",
             width="100%",
@@ -327,11 +335,15 @@ def _dialect_panel(dialect: Dialect) -> rx.Component:
         *(
             rx.vstack(
                 rx.text(title, size="2", weight="medium"),
-                code_panel(DevelopersState.examples[key], f"example-{key}"),
+                code_panel(
+                    DevelopersState.examples[key],
+                    f"example-{key}",
+                    language,
+                ),
                 spacing="2",
                 width="100%",
             )
-            for key, title in dialect.extra
+            for key, title, language in dialect.extra
         ),
         spacing="3",
         width="100%",
@@ -347,12 +359,14 @@ def _dialects() -> rx.Component:
                 rx.tabs.list(
                     *(
                         rx.tabs.trigger(
-                            dialect.title, value=dialect.key, data_testid=f"dialect-{dialect.key}"
+                            tr(dialect.title, dialect.title_zh),
+                            value=dialect.key,
+                            data_testid=f"dialect-{dialect.key}",
                         )
                         for dialect in DIALECTS
                     ),
+                    flex_wrap="wrap",
                 ),
-                overflow_x="auto",
                 width="100%",
             ),
             *(rx.tabs.content(_dialect_panel(dialect), value=dialect.key) for dialect in DIALECTS),

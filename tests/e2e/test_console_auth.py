@@ -47,7 +47,8 @@ def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, scre
     page.get_by_role("heading", name="Create your account").wait_for()
     page.screenshot(path=str(screenshot_dir / "signup.png"), full_page=True)
     page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
 
     page.wait_for_url(DASHBOARD)
@@ -120,7 +121,8 @@ def test_signed_in_visitors_skip_the_sign_in_page(page, console_server, screensh
 def test_sign_up_refuses_a_weak_password_inline(page, console_server):
     page.goto(console_server.url("/signup"))
     page.get_by_label("E-mail").fill(_email())
-    page.get_by_label("Password").fill("password")
+    page.get_by_label("Password", exact=True).fill("password")
+    page.get_by_label("Confirm password").fill("password")
     page.get_by_role("button", name="Create account").click()
 
     page.get_by_role("alert").filter(has_text="too common").wait_for()
