@@ -1,0 +1,374 @@
+"""``/voices``: the user's cloned voices — filter by model, rename, new sample, delete, quota."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from console import routes, styles
+from console.components.common import (
+    card,
+    card_title,
+    confirm_dialog,
+    copy_button,
+    empty_state,
+    pager,
+    stat,
+)
+from console.components.forms import field
+from console.components.layout import app_shell, page_header, page_loading
+from console.i18n import tr
+from console.pages.clone import status_badge
+from console.state.my_voices import REPLACE_UPLOAD_ID, MyVoicesState
+from console.state.session import SessionState
+
+
+def _clone_button() -> rx.Component:
+    return rx.link(
+        rx.button(rx.icon("wand-sparkles", size=15), tr("Clone a voice", "复刻新音色")),
+        href=routes.CLONE,
+        data_testid="new-clone",
+    )
+
+
+def _model_filter() -> rx.Component:
+    return rx.select.root(
+        rx.select.trigger(
+            placeholder=tr("All models", "全部模型"), min_width="14rem", data_testid="model-filter"
+        ),
+        rx.select.content(
+            rx.select.item(tr("All models", "全部模型"), value="all"),
+            rx.foreach(
+                MyVoicesState.model_options,
+                lambda model: rx.select.item(model["name"], value=model["id"]),
+            ),
+        ),
+        value=MyVoicesState.model_filter,
+        on_change=MyVoicesState.set_model_filter,
+    )
+
+
+def _actions(row: rx.Var[dict[str, str]]) -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            row["status"] == "OK",
+            rx.link(
+                rx.icon_button(rx.icon("play", size=14), variant="soft", size="1"),
+                href=row["playground"],
+                title=tr("Use in playground", "在体验中心使用"),
+                aria_label=tr("Use in playground", "在体验中心使用"),
+            ),
+        ),
+        rx.icon_button(
+            rx.icon("pencil", size=14),
+            on_click=MyVoicesState.open_rename(row["voice_id"], row["prefix"]),
+            variant="soft",
+            color_scheme="gray",
+            size="1",
+            title=tr("Rename", "重命名"),
+            aria_label=tr("Rename", "重命名"),
+            data_testid="rename",
+        ),
+        rx.icon_button(
+            rx.icon("file-up", size=14),
+            on_click=MyVoicesState.open_replace(row["voice_id"]),
+            variant="soft",
+            color_scheme="gray",
+            size="1",
+            title=tr("Replace sample", "更换样本"),
+            aria_label=tr("Replace sample", "更换样本"),
+            data_testid="replace",
+        ),
+        confirm_dialog(
+            rx.icon_button(
+                rx.icon("trash-2", size=14),
+                variant="soft",
+                color_scheme="red",
+                size="1",
+                title=tr("Delete", "删除"),
+                aria_label=tr("Delete", "删除"),
+                data_testid="delete",
+            ),
+            title=tr("Delete this voice?", "删除此音色？"),
+            text=tr(
+                "The voice and its sample are deleted for good. Requests that use its id "
+                "will fail.",
+                "音色及其样本将被永久删除，使用该音色 ID 的请求将会失败。",
+            ),
+            confirm_label=tr("Delete voice", "删除音色"),
+            on_confirm=MyVoicesState.delete_voice(row["voice_id"]),
+        ),
+        spacing="2",
+        justify="end",
+    )
+
+
+def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["prefix"], size="2", weight="medium", data_testid="voice-prefix"),
+                rx.hstack(
+                    rx.code(row["voice_id"], size="1", variant="ghost", color=styles.TEXT_MUTED),
+                    copy_button(row["voice_id"], label=""),
+                    spacing="1",
+                    align="center",
+                ),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(rx.text(row["model"], size="2", white_space="nowrap")),
+        rx.table.cell(
+            rx.vstack(
+                status_badge(row["status"], size="1"),
+                rx.cond(
+                    row["reason"] != "",
+                    rx.text(row["reason"], size="1", color=rx.color("red", 11), max_width="18rem"),
+                ),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(
+            rx.text(row["created"], size="2", white_space="nowrap", style=styles.NUMERIC)
+        ),
+        rx.table.cell(_actions(row)),
+        align="center",
+        data_testid="voice-row",
+        data_voice_id=row["voice_id"],
+    )
+
+
+def _table() -> rx.Component:
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell(tr("Voice", "音色")),
+                    rx.table.column_header_cell(tr("Model", "模型")),
+                    rx.table.column_header_cell(tr("Status", "状态")),
+                    rx.table.column_header_cell(tr("Created (UTC)", "创建时间（UTC）")),
+                    rx.table.column_header_cell(""),
+                )
+            ),
+            rx.table.body(rx.foreach(MyVoicesState.rows, _row)),
+            variant="ghost",
+            size="2",
+            width="100%",
+            min_width="44rem",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+
+
+def _rename_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("Rename voice", "重命名音色")),
+            rx.dialog.description(
+                tr(
+                    "The name prefix changes; the voice id stays the same.",
+                    "只修改名称前缀，音色 ID 保持不变。",
+                ),
+                size="2",
+                color=styles.TEXT_MUTED,
+            ),
+            rx.form(
+                rx.vstack(
+                    field(
+                        tr("Name prefix", "名称前缀"),
+                        rx.input(
+                            id="rename-prefix",
+                            name="prefix",
+                            default_value=MyVoicesState.rename_value,
+                            max_length=10,
+                            required=True,
+                            auto_focus=True,
+                            width="100%",
+                            data_testid="rename-input",
+                        ),
+                        control_id="rename-prefix",
+                        error=MyVoicesState.rename_error,
+                        hint=tr(
+                            "1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"
+                        ),
+                    ),
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button(
+                                tr("Cancel", "取消"),
+                                variant="soft",
+                                color_scheme="gray",
+                                type="button",
+                            )
+                        ),
+                        rx.button(tr("Save", "保存"), type="submit", data_testid="rename-save"),
+                        spacing="3",
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="4",
+                    margin_top="1rem",
+                ),
+                on_submit=MyVoicesState.save_rename,
+                reset_on_submit=False,
+            ),
+            max_width="26rem",
+        ),
+        open=MyVoicesState.rename_open,
+        on_open_change=MyVoicesState.set_rename_open,
+    )
+
+
+def _replace_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("Replace sample", "更换样本")),
+            rx.dialog.description(
+                tr(
+                    "The voice is enrolled again from the new sample and is DEPLOYING until "
+                    "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
+                    "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
+                    "不超过 10 MB。",
+                ),
+                size="2",
+                color=styles.TEXT_MUTED,
+            ),
+            rx.upload(
+                rx.vstack(
+                    rx.cond(
+                        MyVoicesState.replace_checking,
+                        rx.spinner(size="3"),
+                        rx.icon("upload", size=20, color=rx.color("accent", 11)),
+                    ),
+                    rx.text(
+                        tr(
+                            "Drop an audio file here, or click to choose",
+                            "将音频文件拖到这里，或点击选择",
+                        ),
+                        size="2",
+                        text_align="center",
+                    ),
+                    align="center",
+                    spacing="2",
+                ),
+                id=REPLACE_UPLOAD_ID,
+                multiple=False,
+                max_files=1,
+                accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
+                on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
+                on_drop_rejected=MyVoicesState.sample_rejected,
+                padding="1.5rem 1rem",
+                margin_top="1rem",
+                border=f"1.5px dashed {rx.color('gray', 7)}",
+                border_radius="var(--radius-4)",
+                cursor="pointer",
+                width="100%",
+                data_testid="replace-upload",
+            ),
+            rx.cond(
+                MyVoicesState.replace_problems.length() > 0,
+                rx.callout.root(
+                    rx.callout.icon(rx.icon("circle-alert", size=16)),
+                    rx.vstack(
+                        rx.foreach(
+                            MyVoicesState.replace_problems,
+                            lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
+                        ),
+                        spacing="1",
+                    ),
+                    color_scheme="red",
+                    variant="surface",
+                    margin_top="1rem",
+                    role="alert",
+                    data_testid="replace-problems",
+                ),
+            ),
+            rx.hstack(
+                rx.dialog.close(
+                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
+                ),
+                justify="end",
+                margin_top="1rem",
+            ),
+            max_width="30rem",
+        ),
+        open=MyVoicesState.replace_open,
+        on_open_change=MyVoicesState.set_replace_open,
+    )
+
+
+def _list() -> rx.Component:
+    return card(
+        card_title("list", tr("Cloned voices", "复刻音色"), _model_filter()),
+        rx.cond(
+            MyVoicesState.rows.length() > 0,
+            rx.vstack(
+                _table(),
+                pager(
+                    MyVoicesState.page,
+                    MyVoicesState.pages,
+                    MyVoicesState.previous_page,
+                    MyVoicesState.next_page,
+                    total=MyVoicesState.total,
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            rx.cond(
+                MyVoicesState.model_filter == "all",
+                empty_state(
+                    "mic-vocal",
+                    tr("No cloned voices yet", "还没有复刻音色"),
+                    tr(
+                        "Clone a voice from a 10–20 second recording and use it with any request.",
+                        "用 10–20 秒的录音复刻一个音色，即可在请求中使用。",
+                    ),
+                    _clone_button(),
+                ),
+                empty_state(
+                    "filter",
+                    tr("No voices for this model", "此模型下没有音色"),
+                    tr("Choose another model, or all models.", "请选择其他模型或全部模型。"),
+                ),
+            ),
+        ),
+    )
+
+
+def _content() -> rx.Component:
+    return app_shell(
+        page_header(
+            tr("My voices", "我的音色"),
+            tr(
+                "Voices you cloned. Each one speaks with the model it was made for.",
+                "你复刻的音色，每个音色配合创建时选择的模型使用。",
+            ),
+            _clone_button(),
+        ),
+        rx.grid(
+            stat(
+                "gauge",
+                tr("Voices used", "已用音色"),
+                rx.text.span(MyVoicesState.used, tr(" of ", " / "), MyVoicesState.quota),
+                note=tr(
+                    "Each account may keep up to 1000 cloned voices.",
+                    "每个账户最多保留 1000 个复刻音色。",
+                ),
+                test_id="voice-quota",
+            ),
+            columns=rx.breakpoints(initial="1", md="3"),
+            width="100%",
+        ),
+        _list(),
+        _rename_dialog(),
+        _replace_dialog(),
+        active_href=routes.MY_VOICES,
+    )
+
+
+def my_voices_page() -> rx.Component:
+    return rx.cond(
+        rx.State.is_hydrated & MyVoicesState.loaded & SessionState.signed_in,
+        _content(),
+        page_loading(),
+    )
