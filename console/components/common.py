@@ -144,9 +144,7 @@ def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> 
         rx.icon("copy", size=14),
         label if label is not None else tr("Copy", "复制"),
         on_click=[rx.set_clipboard(text), rx.toast.success(tr("Copied", "已复制"), duration=1500)],
-        variant="soft",
-        size="1",
-        **props,
+        **{"variant": "soft", "size": "1", **props},
     )
 
 

@@ -9,7 +9,7 @@ from console.components.common import card, card_title, empty_state, money, page
 from console.components.forms import form_message
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
-from console.pages.history import TYPE_LABELS, type_label
+from console.pages.history import NARROW_ONLY, TYPE_LABELS, WIDE_ONLY, type_label
 from console.state.billing import SPEND_PERIODS, BillingState
 from console.state.session import SessionState
 
@@ -28,7 +28,6 @@ SERIES_COLORS = {
     "asr": rx.color("cyan", 9),
     "sed": rx.color("amber", 9),
     "voice": rx.color("crimson", 9),
-    "other": rx.color("gray", 9),
 }
 
 
@@ -83,7 +82,14 @@ def _description(row: rx.Var) -> rx.Component:
                     row["charged"],
                     tr(" for ", "，"),
                     _purpose(row),
-                    tr("; unused reservation returned", "；多余预扣已退回"),
+                    rx.cond(
+                        row["refund"] != "",
+                        rx.text.span(
+                            tr("; ¥", "；退回未用预扣 ¥"),
+                            row["refund"],
+                            tr(" of the reservation returned", ""),
+                        ),
+                    ),
                     _key_suffix(row),
                 ),
             ),
@@ -132,7 +138,7 @@ def _redeem_card() -> rx.Component:
                     rx.input(
                         id="redeem-code",
                         name="code",
-                        placeholder="AMP-XXXX-XXXX-XXXX-XXXX",
+                        placeholder=tr("Enter your code", "输入兑换码"),
                         auto_complete="off",
                         max_length=64,
                         font_family=styles.MONO_FAMILY,
@@ -195,7 +201,7 @@ def _chart() -> rx.Component:
                     fill=SERIES_COLORS[series],
                     is_animation_active=False,
                 )
-                for series, en, zh in (*TYPE_LABELS, ("other", "Other", "其他"))
+                for series, en, zh in TYPE_LABELS
             ),
             data=BillingState.chart,
             margin={"top": 8, "right": 8, "left": 0, "bottom": 0},
@@ -347,24 +353,23 @@ def _ledger_filters() -> rx.Component:
     )
 
 
+def _amount(row: rx.Var, **props) -> rx.Component:
+    return rx.text(
+        row["amount"],
+        weight="medium",
+        style=styles.NUMERIC,
+        white_space="nowrap",
+        color=rx.cond(row["credit"] == "1", rx.color("green", 11), rx.color("gray", 12)),
+        **props,
+    )
+
+
 def _entry(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(row["time"], size="1", style=styles.NUMERIC, white_space="nowrap")),
         rx.table.cell(_kind_badge(row["kind"])),
         rx.table.cell(_description(row), min_width="14rem"),
-        rx.table.cell(
-            rx.text(
-                "¥",
-                row["amount"],
-                size="2",
-                weight="medium",
-                style=styles.NUMERIC,
-                white_space="nowrap",
-                color=rx.cond(row["credit"] == "1", rx.color("green", 11), rx.color("gray", 12)),
-            ),
-            text_align="right",
-            data_testid="ledger-amount",
-        ),
+        rx.table.cell(_amount(row, size="2"), text_align="right", data_testid="ledger-amount"),
         rx.table.cell(
             rx.text(money(row["balance_after"]), size="2", white_space="nowrap"),
             text_align="right",
@@ -372,6 +377,32 @@ def _entry(row: rx.Var) -> rx.Component:
         data_testid="ledger-row",
         data_kind=row["kind"],
         align="center",
+    )
+
+
+def _entry_card(row: rx.Var) -> rx.Component:
+    """A ledger line on a narrow screen: what, when, how much, and the balance after."""
+    return rx.vstack(
+        rx.hstack(
+            _kind_badge(row["kind"]), _amount(row, size="3"), justify="between", width="100%"
+        ),
+        _description(row),
+        rx.hstack(
+            rx.text(row["time"], size="1", color=styles.TEXT_SUBTLE, style=styles.NUMERIC),
+            rx.text(
+                tr("Balance ", "余额 "),
+                money(row["balance_after"]),
+                size="1",
+                color=styles.TEXT_MUTED,
+            ),
+            justify="between",
+            width="100%",
+        ),
+        spacing="1",
+        width="100%",
+        padding_y="0.75rem",
+        border_bottom=styles.BORDER,
+        data_testid="ledger-card",
     )
 
 
@@ -424,6 +455,12 @@ def _ledger() -> rx.Component:
                     ),
                     overflow_x="auto",
                     width="100%",
+                    display=WIDE_ONLY,
+                ),
+                rx.box(
+                    rx.foreach(BillingState.entries, _entry_card),
+                    width="100%",
+                    display=NARROW_ONLY,
                 ),
                 pager(
                     BillingState.page,
@@ -455,8 +492,7 @@ def _prices() -> rx.Component:
                 rx.table.header(
                     rx.table.row(
                         rx.table.column_header_cell(tr("Model", "模型")),
-                        rx.table.column_header_cell(tr("Type", "类型")),
-                        rx.table.column_header_cell(tr("Unit", "计费单位")),
+                        rx.table.column_header_cell(tr("Type · unit", "类型 · 计费单位")),
                         rx.table.column_header_cell(tr("Price", "单价"), text_align="right"),
                     )
                 ),
@@ -472,18 +508,22 @@ def _prices() -> rx.Component:
                                 )
                             ),
                             rx.table.cell(
-                                rx.text(
-                                    rx.match(
-                                        row["kind"],
-                                        ("clone", tr("Voice cloning", "声音复刻")),
-                                        type_label(row["kind"]),
+                                rx.vstack(
+                                    rx.text(
+                                        rx.match(
+                                            row["kind"],
+                                            ("clone", tr("Voice cloning", "声音复刻")),
+                                            type_label(row["kind"]),
+                                        ),
+                                        size="2",
                                     ),
-                                    size="2",
-                                    white_space="nowrap",
+                                    rx.text(
+                                        tr(row["unit_en"], row["unit_zh"]),
+                                        size="1",
+                                        color=styles.TEXT_MUTED,
+                                    ),
+                                    spacing="0",
                                 )
-                            ),
-                            rx.table.cell(
-                                rx.text(tr(row["unit_en"], row["unit_zh"]), size="2"),
                             ),
                             rx.table.cell(
                                 rx.text(money(row["price"]), size="2", white_space="nowrap"),

@@ -26,6 +26,9 @@ TYPE_LABELS = (
     ("sed", "Emotion analysis", "情感分析"),
     ("voice", "Voice cloning", "声音复刻"),
 )
+# Tables on wide screens, stacked cards on phones (a table's columns do not fit in 390 px).
+WIDE_ONLY = rx.breakpoints(initial="none", sm="block")
+NARROW_ONLY = rx.breakpoints(initial="block", sm="none")
 STATUS_COLORS = (
     ("succeeded", "green", "Succeeded", "成功"),
     ("failed", "red", "Failed", "失败"),
@@ -199,6 +202,73 @@ def _usage(row: rx.Var) -> rx.Component:
     )
 
 
+def _request_id(row: rx.Var) -> rx.Component:
+    """The request id, shortened on screen (whole on hover and when copied)."""
+    return rx.code(
+        row["request_id"],
+        size="1",
+        variant="ghost",
+        color=styles.TEXT_MUTED,
+        title=row["request_id"],
+        cursor="copy",
+        on_click=[
+            rx.set_clipboard(row["request_id"]),
+            rx.toast.success(tr("Request id copied", "已复制请求 ID"), duration=1500),
+        ],
+        max_width="8.5rem",
+        overflow="hidden",
+        text_overflow="ellipsis",
+        white_space="nowrap",
+        display="block",
+        data_testid="history-request-id",
+    )
+
+
+def _model_lines(row: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(row["model"], size="2", white_space="nowrap"),
+        rx.cond(row["voice"] != "", rx.text(row["voice"], size="1", color=styles.TEXT_MUTED)),
+        rx.cond(row["result"] != "", rx.text(row["result"], size="1", color=styles.TEXT_MUTED)),
+        rx.cond(
+            row["error"] != "",
+            rx.text(row["error"], size="1", color=rx.color("red", 11), max_width="16rem"),
+        ),
+        spacing="0",
+    )
+
+
+def _card(row: rx.Var) -> rx.Component:
+    """An operation on a narrow screen: what, result, cost, and the same actions."""
+    return rx.vstack(
+        rx.hstack(
+            rx.hstack(
+                rx.text(type_label(row["type"]), size="2", weight="medium"),
+                status_badge(row["status"]),
+                spacing="2",
+                align="center",
+            ),
+            rx.text(money(row["cost"]), size="3", weight="medium", data_testid="history-cost"),
+            justify="between",
+            width="100%",
+        ),
+        rx.hstack(_model_lines(row), _usage(row), justify="between", width="100%"),
+        rx.hstack(_request_id(row), key_cell(row), justify="between", width="100%"),
+        rx.hstack(
+            rx.text(row["time"], size="1", color=styles.TEXT_SUBTLE, style=styles.NUMERIC),
+            _actions(row),
+            justify="between",
+            align="center",
+            width="100%",
+        ),
+        spacing="2",
+        width="100%",
+        padding_y="0.75rem",
+        border_bottom=styles.BORDER,
+        data_testid="history-card",
+        data_record=row["id"],
+    )
+
+
 def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
@@ -211,41 +281,14 @@ def _row(row: rx.Var) -> rx.Component:
                 spacing="1",
             ),
         ),
-        rx.table.cell(
-            rx.vstack(
-                rx.text(row["model"], size="2", white_space="nowrap"),
-                rx.cond(
-                    row["voice"] != "",
-                    rx.text(row["voice"], size="1", color=styles.TEXT_MUTED),
-                ),
-                rx.cond(
-                    row["result"] != "",
-                    rx.text(row["result"], size="1", color=styles.TEXT_MUTED),
-                ),
-                rx.cond(
-                    row["error"] != "",
-                    rx.text(row["error"], size="1", color=rx.color("red", 11), max_width="16rem"),
-                ),
-                spacing="0",
-            ),
-        ),
+        rx.table.cell(_model_lines(row)),
         rx.table.cell(_usage(row)),
         rx.table.cell(
             rx.text(money(row["cost"]), size="2", white_space="nowrap"),
             data_testid="history-cost",
         ),
         rx.table.cell(
-            rx.vstack(
-                rx.code(
-                    row["request_id"],
-                    size="1",
-                    variant="ghost",
-                    color=styles.TEXT_MUTED,
-                    data_testid="history-request-id",
-                ),
-                key_cell(row),
-                spacing="1",
-            ),
+            rx.vstack(_request_id(row), key_cell(row), spacing="1"),
         ),
         rx.table.cell(_actions(row)),
         data_testid="history-row",
@@ -277,6 +320,7 @@ def _table() -> rx.Component:
         ),
         overflow_x="auto",
         width="100%",
+        display=WIDE_ONLY,
     )
 
 
@@ -312,6 +356,7 @@ def _list() -> rx.Component:
                 ),
                 rx.vstack(
                     _table(),
+                    rx.box(rx.foreach(HistoryState.rows, _card), width="100%", display=NARROW_ONLY),
                     pager(
                         HistoryState.page,
                         HistoryState.pages,
@@ -331,12 +376,7 @@ def _player() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
             rx.dialog.title(tr("Play audio", "播放音频")),
-            rx.dialog.description(
-                tr("Record ", "记录 "),
-                HistoryState.player_record,
-                size="2",
-                color=styles.TEXT_MUTED,
-            ),
+            rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
             rx.cond(
                 HistoryState.player_url != "",
                 rx.el.audio(
@@ -401,7 +441,7 @@ def _transcript() -> rx.Component:
                 ),
             ),
             rx.hstack(
-                copy_button(HistoryState.transcript_text),
+                copy_button(HistoryState.transcript_text, size="2"),
                 rx.button(
                     rx.icon("download", size=14),
                     tr("Download .txt", "下载 .txt"),

@@ -43,8 +43,8 @@ CHART_SERIES = ("tts", "asr", "sed", "voice")
 
 
 def _signed(micros: int) -> str:
-    text = format_yuan(micros)
-    return text if micros < 0 else f"+{text}"
+    """``+¥5.0000`` or ``-¥0.0050``."""
+    return f"-¥{format_yuan(-micros)}" if micros < 0 else f"+¥{format_yuan(micros)}"
 
 
 def _redeemed_code(note: str) -> str:
@@ -68,6 +68,10 @@ def entry_row(
         "purpose": hold.purpose if hold is not None else "",
         # What the operation finally cost (shown on its capture line).
         "charged": format_yuan(hold.captured_micros or 0) if hold is not None else "",
+        # The unused part of a reservation that a capture gave back, if any.
+        "refund": format_yuan(entry.amount_micros)
+        if entry.kind == "capture" and entry.amount_micros > 0
+        else "",
         "code": _redeemed_code(entry.note) if entry.kind == "redeem" else "",
         "note": entry.note if entry.kind in ("grant", "adjustment") else "",
         "key_name": key_name,
@@ -124,11 +128,11 @@ def read_spend(user_id: int, days: int) -> SpendReport:
         per_key = ledger.spend_by_key(session, user_id, since=since)
         per_model = history.usage_totals(session, user_id=user_id, since=since, group_by="model")
         keys = {k.id: k for k in list_keys(session, user_id) if k.id is not None}
+    # Holds are made by the speech use cases with the operation type as their purpose.
     micros: dict[str, dict[str, int]] = {}
     for spend in per_day:
-        series = spend.purpose if spend.purpose in CHART_SERIES else "other"
         day = micros.setdefault(spend.day, {})
-        day[series] = day.get(series, 0) + spend.charged_micros
+        day[spend.purpose] = day.get(spend.purpose, 0) + spend.charged_micros
     chart = []
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -136,7 +140,7 @@ def read_spend(user_id: int, days: int) -> SpendReport:
         # Bar heights only: every figure the reader sees is a format_yuan string.
         chart.append(
             {"day": day.strftime("%m-%d")}
-            | {name: amounts.get(name, 0) / 1_000_000 for name in (*CHART_SERIES, "other")}
+            | {name: amounts.get(name, 0) / 1_000_000 for name in CHART_SERIES}
         )
     total = sum(s.charged_micros for s in per_day)
     model_total = sum(t.cost_micros for t in per_model)

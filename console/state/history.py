@@ -187,6 +187,7 @@ class HistoryState(rx.State):
     player_open: bool = False
     player_url: str = ""
     player_record: str = ""
+    player_title: str = ""
     transcript_open: bool = False
     transcript_text: str = ""
     transcript_cut: bool = False
@@ -305,6 +306,9 @@ class HistoryState(rx.State):
             return await self._not_found("That audio is not available.", "该音频不可用。")
         self.player_url = url
         self.player_record = str(number)
+        # Display only: the row the browser already shows, if it is on this page.
+        shown = next((r for r in self.rows if r["id"] == str(number)), None)
+        self.player_title = f"{shown['model']} · {shown['time']} UTC" if shown else ""
         self.player_open = True
         return None
 
