@@ -355,7 +355,10 @@ def _model_row(row: rx.Var[dict[str, str]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.code(row["id"], variant="ghost", size="1"), white_space="nowrap"),
         rx.table.cell(rx.badge(row["kind"], variant="soft", color_scheme="gray")),
-        rx.table.cell(row["provider"], white_space="nowrap"),
+        rx.table.cell(
+            rx.cond(row["provider"] == "offline", tr("Offline", "离线"), row["provider"]),
+            white_space="nowrap",
+        ),
         rx.table.cell(rx.text(row["engine"], size="1", color=styles.TEXT_MUTED)),
         rx.table.cell(
             rx.text.span("¥", row["price"], price_unit(row["unit"]), style=styles.NUMERIC),

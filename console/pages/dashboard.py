@@ -156,14 +156,18 @@ def _figures() -> rx.Component:
     )
 
 
+# Axis labels in the page's small text size and muted colour.
+_TICKS = {"fontSize": 12, "fill": styles.TEXT_SUBTLE}
+
+
 def _bar_chart(metric: str, name: Any) -> rx.Component:
     return rx.recharts.bar_chart(
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
         rx.recharts.x_axis(
-            data_key="day", interval="preserveStartEnd", tick_line=False, font_size=12
+            data_key="day", interval="preserveStartEnd", tick_line=False, tick=_TICKS
         ),
         rx.recharts.y_axis(
-            allow_decimals=metric == "seconds", width=44, tick_line=False, font_size=12
+            allow_decimals=metric == "seconds", width=44, tick_line=False, tick=_TICKS
         ),
         rx.recharts.graphing_tooltip(cursor={"fill": rx.color("accent", 3)}),
         # No grow-in animation: the figures are the point, and a screenshot shows them at once.
