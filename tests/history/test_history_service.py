@@ -41,64 +41,64 @@ def _ledger_snapshot(db: Database, user_id: int) -> tuple[int, list[tuple[str, i
 
 
 def test_deleting_a_record_removes_it_and_its_audio_but_not_the_ledger(
-    db: Database, settings: Settings, tmp_path
+    any_db: Database, settings: Settings, tmp_path
 ) -> None:
-    user_id = make_user(db, settings, balance_micros=YUAN)
+    user_id = make_user(any_db, settings, balance_micros=YUAN)
     store = LocalObjectStore(tmp_path / "objects", settings.secret_key)
-    with db.write() as session:
+    with any_db.write() as session:
         stored = store_bytes(
             session, store, user_id=user_id, kind="tts", ext="wav", data=b"RIFF....WAVE"
         )
         key = stored.key
-    record_id = _charged_record(db, user_id, "req-1", 12_345, output_key=key)
-    before = _ledger_snapshot(db, user_id)
+    record_id = _charged_record(any_db, user_id, "req-1", 12_345, output_key=key)
+    before = _ledger_snapshot(any_db, user_id)
 
-    with db.write() as session:
+    with any_db.write() as session:
         history.delete_record(session, user_id=user_id, record_id=record_id, store=store)
 
-    with db.read() as session:
+    with any_db.read() as session:
         assert session.get(HistoryRecord, record_id) is None
         assert find_object(session, key) is None
     assert not store.exists(key)
-    assert _ledger_snapshot(db, user_id) == before
-    with db.read() as session:
+    assert _ledger_snapshot(any_db, user_id) == before
+    with any_db.read() as session:
         assert ledger.unreconciled_users(session) == []
 
 
-def test_someone_elses_record_cannot_be_deleted(db: Database, settings: Settings) -> None:
-    owner = make_user(db, settings, balance_micros=YUAN)
-    intruder = make_user(db, settings, balance_micros=YUAN)
-    record_id = _charged_record(db, owner, "req-a", 10_000)
+def test_someone_elses_record_cannot_be_deleted(any_db: Database, settings: Settings) -> None:
+    owner = make_user(any_db, settings, balance_micros=YUAN)
+    intruder = make_user(any_db, settings, balance_micros=YUAN)
+    record_id = _charged_record(any_db, owner, "req-a", 10_000)
 
-    with db.write() as session, pytest.raises(NotFoundError):
+    with any_db.write() as session, pytest.raises(NotFoundError):
         history.delete_record(session, user_id=intruder, record_id=record_id)
-    with db.write() as session, pytest.raises(NotFoundError):
+    with any_db.write() as session, pytest.raises(NotFoundError):
         history.delete_record(session, user_id=intruder, record_id=record_id + 999)
 
-    with db.read() as session:
+    with any_db.read() as session:
         assert session.get(HistoryRecord, record_id) is not None
 
 
-def test_a_running_operation_cannot_be_deleted(db: Database, settings: Settings) -> None:
-    user_id = make_user(db, settings, balance_micros=YUAN)
-    with db.write() as session:
+def test_a_running_operation_cannot_be_deleted(any_db: Database, settings: Settings) -> None:
+    user_id = make_user(any_db, settings, balance_micros=YUAN)
+    with any_db.write() as session:
         row = history.record(session, user_id=user_id, type="asr", status="running")
         record_id = row.id
     assert record_id is not None
 
-    with db.write() as session, pytest.raises(ConflictError):
+    with any_db.write() as session, pytest.raises(ConflictError):
         history.delete_record(session, user_id=user_id, record_id=record_id)
-    with db.read() as session:
+    with any_db.read() as session:
         assert session.get(HistoryRecord, record_id) is not None
 
 
 def test_usage_totals_group_succeeded_operations_costliest_first(
-    db: Database, settings: Settings
+    any_db: Database, settings: Settings
 ) -> None:
-    user_id = make_user(db, settings, balance_micros=YUAN)
-    other = make_user(db, settings, balance_micros=YUAN)
-    key_id, _ = make_key(db, settings, user_id)
-    with db.write() as session:
+    user_id = make_user(any_db, settings, balance_micros=YUAN)
+    other = make_user(any_db, settings, balance_micros=YUAN)
+    key_id, _ = make_key(any_db, settings, user_id)
+    with any_db.write() as session:
         for model, cost, key in (
             ("tts-1", 3_000, key_id),
             ("tts-1", 4_000, None),
@@ -116,7 +116,7 @@ def test_usage_totals_group_succeeded_operations_costliest_first(
         history.record(session, user_id=user_id, type="tts", model="tts-1", status="failed")
         history.record(session, user_id=other, type="tts", model="tts-1", cost_micros=99_000)
 
-    with db.read() as session:
+    with any_db.read() as session:
         by_model = history.usage_totals(session, user_id=user_id, group_by="model")
         by_key = history.usage_totals(session, user_id=user_id, group_by="key")
         later = history.usage_totals(
@@ -132,17 +132,17 @@ def test_usage_totals_group_succeeded_operations_costliest_first(
 
 
 def test_history_records_count_is_unchanged_for_others_after_a_delete(
-    db: Database, settings: Settings
+    any_db: Database, settings: Settings
 ) -> None:
-    first = make_user(db, settings, balance_micros=YUAN)
-    second = make_user(db, settings, balance_micros=YUAN)
-    mine = _charged_record(db, first, "req-x", 1_000)
-    _charged_record(db, second, "req-y", 1_000)
+    first = make_user(any_db, settings, balance_micros=YUAN)
+    second = make_user(any_db, settings, balance_micros=YUAN)
+    mine = _charged_record(any_db, first, "req-x", 1_000)
+    _charged_record(any_db, second, "req-y", 1_000)
 
-    with db.write() as session:
+    with any_db.write() as session:
         history.delete_record(session, user_id=first, record_id=mine)
 
-    with db.read() as session:
+    with any_db.read() as session:
         counts = dict(
             session.execute(
                 select(HistoryRecord.user_id, func.count()).group_by(HistoryRecord.user_id)
