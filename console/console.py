@@ -26,16 +26,20 @@ from api.settings import get_settings
 from console import routes, styles
 from console.components.layout import LOGO
 from console.pages.admin import admin_page
+from console.pages.billing import billing_page
 from console.pages.dashboard import dashboard_page
 from console.pages.developers import developers_page
+from console.pages.history import history_page
 from console.pages.index import index_page
 from console.pages.not_found import not_found_page
 from console.pages.signin import signin_page
 from console.pages.signup import signup_page
 from console.state.admin import AdminState
 from console.state.auth import AuthState
+from console.state.billing import BillingState
 from console.state.dashboard import DashboardState
 from console.state.developers import DevelopersState
+from console.state.history import HistoryState
 from console.state.session import SessionState
 
 api = create_api(AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()))
@@ -65,6 +69,8 @@ _PAGES = (
     (signin_page, routes.SIGNIN, "Sign in", AuthState.load),
     (signup_page, routes.SIGNUP, "Create your account", AuthState.load),
     (dashboard_page, routes.DASHBOARD, "Overview", DashboardState.load),
+    (billing_page, routes.BILLING, "Billing", BillingState.load),
+    (history_page, routes.HISTORY, "History", HistoryState.load),
     (admin_page, routes.ADMIN, "Admin", AdminState.load),
     (developers_page, routes.DEVELOPERS, "API guide", DevelopersState.load),
     (not_found_page, "404", "Page not found", None),
