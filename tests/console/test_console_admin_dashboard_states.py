@@ -7,6 +7,7 @@ and learns nothing; each user's dashboard and guide show only their own figures 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -289,3 +290,23 @@ async def test_sign_up_checks_speak_chinese(db: Database, settings: Settings) ->
     assert auth.email_error == "请输入有效的电子邮箱地址。"
     assert auth.password_error == "这个密码太常见了，请换一个不易被猜到的密码。"
     assert auth.confirm_error == PASSWORDS_DIFFER[1]
+
+
+@pytest.mark.parametrize(
+    ("password", "email"),
+    [
+        ("short", ""),
+        ("x" * 1025, ""),
+        ("password", ""),
+        ("someone-else", "someone-else@example.com"),
+    ],
+)
+def test_every_password_rule_reads_in_chinese(password: str, email: str) -> None:
+    from api.errors import InvalidInputError
+    from api.security import check_password_policy
+    from console.state.auth import describe
+
+    with pytest.raises(InvalidInputError) as caught:
+        check_password_policy(password, email=email)
+    english, chinese = describe(caught.value, "en"), describe(caught.value, "zh")
+    assert english != chinese and re.search(r"[\u4e00-\u9fff]", chinese)
