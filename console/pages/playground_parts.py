@@ -1,0 +1,172 @@
+"""Pieces the playground's three tabs share: option pickers, the upload-or-record box, result
+figures and cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.event import EventType
+
+from console import styles
+from console.components.common import card, card_title
+from console.components.recorder import recorder_buttons, zone_id
+from console.i18n import tr
+
+AUDIO_ACCEPT = {
+    "audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".webm", ".aiff"]
+}
+
+
+def option(label: Any, control: rx.Component, *, hint: Any = None) -> rx.Component:
+    """A labelled control in an options card."""
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium", color=rx.color("gray", 12)),
+        control,
+        rx.text(hint, size="1", color=styles.TEXT_SUBTLE) if hint is not None else rx.fragment(),
+        spacing="1",
+        width="100%",
+    )
+
+
+def model_picker(
+    models: rx.Var, value: rx.Var[str], on_change: EventType[str], *, test_id: str
+) -> rx.Component:
+    """A select of catalog models, each with its price."""
+    return rx.select.root(
+        rx.select.trigger(width="100%", data_testid=test_id),
+        rx.select.content(
+            rx.foreach(
+                models,
+                lambda model: rx.select.item(
+                    rx.text.span(model["name"], " · ", model["price"]), value=model["id"]
+                ),
+            ),
+        ),
+        value=value,
+        on_change=on_change,
+    )
+
+
+def plain_picker(
+    values: rx.Var, value: rx.Var[str], on_change: EventType[str], *, test_id: str
+) -> rx.Component:
+    """A select of plain values (formats, rates, languages)."""
+    return rx.select.root(
+        rx.select.trigger(width="100%", data_testid=test_id),
+        rx.select.content(rx.foreach(values, lambda item: rx.select.item(item, value=item))),
+        value=value,
+        on_change=on_change,
+    )
+
+
+def figure(label: Any, value: Any, *, test_id: str) -> rx.Component:
+    """A small result figure (cost, duration) under a run."""
+    return rx.vstack(
+        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
+        rx.text(value, size="3", weight="bold", style=styles.NUMERIC, data_testid=test_id),
+        spacing="0",
+        min_width="5.5rem",
+    )
+
+
+def audio_input(
+    *,
+    upload_id: str,
+    on_drop: EventType[Any],
+    busy: rx.Var[bool],
+    recording: rx.Var[bool],
+    file_name: rx.Var[str],
+    on_record_started: EventType[Any],
+    on_record_stopped: EventType[()],
+    prefix: str,
+) -> rx.Component:
+    """Drop or choose an audio file, or record one from the microphone."""
+    zone = rx.upload(
+        rx.vstack(
+            rx.center(
+                rx.icon("upload", size=20, color=rx.color("accent", 11)),
+                width="2.75rem",
+                height="2.75rem",
+                border_radius="full",
+                background=rx.color("accent", 3),
+            ),
+            rx.text(
+                tr("Drop an audio file here, or click to choose", "拖放音频文件到此处，或点击选择"),
+                size="2",
+                weight="medium",
+                text_align="center",
+            ),
+            rx.text(
+                tr(
+                    "WAV, MP3, M4A, FLAC, OGG or WebM, checked by content",
+                    "支持 WAV、MP3、M4A、FLAC、OGG、WebM，按内容识别格式",
+                ),
+                size="1",
+                color=styles.TEXT_SUBTLE,
+                text_align="center",
+            ),
+            spacing="2",
+            align="center",
+        ),
+        id=upload_id,
+        multiple=False,
+        max_files=1,
+        accept=AUDIO_ACCEPT,
+        on_drop=on_drop,
+        disabled=busy,
+        border=f"1px dashed {rx.color('gray', 7)}",
+        border_radius="var(--radius-4)",
+        padding="1.5rem 1rem",
+        width="100%",
+        cursor="pointer",
+        _hover={"background": rx.color("gray", 2)},
+        data_testid=f"{prefix}-upload",
+    )
+    record = recorder_buttons(
+        upload_id,
+        recording=recording,
+        on_started=on_record_started,
+        on_stopped=on_record_stopped,
+        disabled=busy,
+    )
+    return rx.vstack(
+        rx.box(zone, id=zone_id(upload_id), width="100%"),
+        rx.flex(
+            record,
+            rx.cond(
+                busy,
+                rx.hstack(
+                    rx.spinner(size="2"),
+                    rx.text(tr("Working on ", "正在处理 "), file_name, "…", size="2"),
+                    spacing="2",
+                    align="center",
+                    data_testid=f"{prefix}-busy",
+                ),
+                rx.cond(
+                    file_name != "",
+                    rx.text(
+                        tr("Last file: ", "上一个文件："),
+                        file_name,
+                        size="2",
+                        color=styles.TEXT_MUTED,
+                    ),
+                ),
+            ),
+            gap="3",
+            align="center",
+            wrap="wrap",
+            width="100%",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def result_card(
+    icon: str, title: Any, *children: rx.Component, spacing: str = "3", **props: Any
+) -> rx.Component:
+    """A card of a tab (options, input, result), its children ``spacing`` apart."""
+    return card(
+        card_title(icon, title), rx.vstack(*children, spacing=spacing, width="100%"), **props
+    )

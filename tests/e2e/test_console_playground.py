@@ -1,0 +1,229 @@
+"""The playground in a real browser: a newcomer synthesizes Chinese and English speech and hears
+it stream, transcribes an uploaded file and a microphone recording, and scores emotions; every
+run is charged and recorded like an API call.
+
+Chromium gets a fake microphone (a beep) and may autoplay; see the ``browser`` fixture below.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from api import audio
+from api.billing import ledger
+from api.engines.base import SynthesisRequest
+from api.engines.registry import get_registry
+from api.history.models import HistoryRecord
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "violet-harbor-lantern-42"
+DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
+FAKE_MEDIA_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PLAYER_READY = """() => {
+  const player = document.querySelector('[data-testid="tts-player"]');
+  return !!player && player.readyState >= 2 && player.duration > 0 && !player.error;
+}"""
+ENGLISH_SPEECH = "Hello world. This is a test of speech recognition."
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium with a fake microphone (this module only: other pages need no media)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory, console_server: Server) -> Path:
+    """English speech from the offline Piper voice, as a WAV file to upload."""
+    engine = get_registry(console_server.settings).tts("piper")
+    pcm = engine.synthesize(SynthesisRequest(text=ENGLISH_SPEECH, voice="joe"))
+    path = tmp_path_factory.mktemp("playground") / "hello.wav"
+    path.write_bytes(audio.encode(pcm, "wav"))
+    return path
+
+
+def _sign_up(page, server: Server) -> str:
+    email = f"e2e-playground-{uuid.uuid4().hex[:10]}@example.com"
+    page.goto(server.url("/signup"))
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(DASHBOARD)
+    return email
+
+
+def _account(server: Server, email: str) -> tuple[int, int, list[HistoryRecord]]:
+    """(user id, balance in µ¥, history newest first) straight from the database."""
+    from api.accounts.models import User
+
+    database = server.database()
+    try:
+        with database.read() as session:
+            user = session.exec(select(User).where(User.email == email)).one()
+            balance = ledger.balance_of(session, user.id)
+            records = list(
+                session.exec(
+                    select(HistoryRecord)
+                    .where(HistoryRecord.user_id == user.id)
+                    .order_by(HistoryRecord.id.desc())
+                )
+            )
+            for record in records:
+                session.expunge(record)
+            return user.id, balance, records
+    finally:
+        database.dispose()
+
+
+def _choose(page, trigger_test_id: str, option_name: str) -> None:
+    page.get_by_test_id(trigger_test_id).click()
+    page.get_by_role("option", name=option_name).click()
+
+
+def _speak(page, text: str) -> str:
+    """Type, generate, and wait until the player has playable audio; returns the shown cost."""
+    previous = (
+        page.get_by_test_id("tts-player").get_attribute("src")
+        if page.get_by_test_id("tts-player").count()
+        else None
+    )
+    page.get_by_test_id("tts-text").fill(text)
+    expected = str(len(text))
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=\"tts-characters\"]')?.textContent === n",
+        arg=expected,
+    )
+    assert page.get_by_test_id("tts-estimate").inner_text() != "0.0000"
+    page.get_by_test_id("tts-generate").click()
+    page.wait_for_function(
+        "old => { const p = document.querySelector('[data-testid=\"tts-player\"]');"
+        " return !!p && !!p.getAttribute('src') && p.getAttribute('src') !== old; }",
+        arg=previous,
+    )
+    assert (
+        page.get_by_test_id("tts-player").get_attribute("src").startswith("/api/playground/speech/")
+    )
+    page.wait_for_function(PLAYER_READY, timeout=60_000)
+    page.get_by_test_id("tts-cost").wait_for(timeout=60_000)
+    return page.get_by_test_id("tts-cost").inner_text()
+
+
+def test_playground_speech_recognition_emotion_and_microphone(
+    page, console_server: Server, screenshot_dir: Path, speech_wav: Path
+):
+    page.context.grant_permissions(["microphone"], origin=console_server.base_url)
+    email = _sign_up(page, console_server)
+    _, start_balance, _ = _account(console_server, email)
+
+    # --- text to speech, Chinese then English, streamed into the player --------------------
+    page.goto(console_server.url("/playground"))
+    page.get_by_test_id("tts-text").wait_for()
+    assert page.get_by_test_id("playground-balance").inner_text() == "¥100.0000"
+    chinese_cost = _speak(page, "你好，欢迎来到语音合成体验中心。")
+    assert chinese_cost.startswith("¥") and chinese_cost != "¥0.0000"
+    english_cost = _speak(page, "Hello, and welcome to the Amphion playground.")
+    assert float(page.get_by_test_id("tts-duration").inner_text().split()[0]) > 0.5
+    page.get_by_test_id("tts-download").wait_for()
+    page.screenshot(path=str(screenshot_dir / "playground-tts.png"), full_page=True)
+
+    _, balance, records = _account(console_server, email)
+    speech = [r for r in records if r.type == "tts"]
+    assert [r.status for r in speech] == ["succeeded", "succeeded"]
+    assert all(r.api_key_id is None and r.output_key for r in speech)
+    spent = sum(r.cost_micros for r in speech)
+    assert spent > 0 and balance == start_balance - spent
+    assert english_cost == f"¥{speech[0].cost_micros / 1e6:.4f}"
+    page.wait_for_function(
+        "b => document.querySelector('[data-testid=\"playground-balance\"]').textContent === b",
+        arg=f"¥{balance / 1e6:.4f}",
+    )
+
+    # --- speech to text on an uploaded WAV ---------------------------------------------------
+    page.get_by_test_id("tab-asr").click()
+    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(speech_wav))
+    transcript = page.get_by_test_id("asr-text")
+    transcript.wait_for(timeout=90_000)
+    assert "test" in transcript.inner_text().lower()
+    page.get_by_test_id("asr-segments").wait_for()
+    assert page.get_by_test_id("asr-cost").inner_text().startswith("¥")
+    with page.expect_download() as download:
+        page.get_by_test_id("asr-download-srt").click()
+    subtitles = Path(download.value.path()).read_text()
+    assert "-->" in subtitles and "test" in subtitles.lower()
+    page.screenshot(path=str(screenshot_dir / "playground-asr.png"), full_page=True)
+
+    # --- the microphone (Chromium's fake device beeps): the run must succeed -----------------
+    page.get_by_test_id("record-start").click()
+    page.get_by_test_id("record-stop").wait_for()
+    page.wait_for_timeout(1500)
+    page.get_by_test_id("record-stop").click()
+    page.get_by_text(re.compile(r"Last file: recording\.(webm|ogg|m4a)")).wait_for(timeout=90_000)
+    _, _, records = _account(console_server, email)
+    recorded = [r for r in records if r.type == "asr" and "recording" in str(r.input_summary)]
+    assert len(recorded) == 1 and recorded[0].status == "succeeded"
+    assert recorded[0].cost_micros > 0
+
+    # --- emotion on the same WAV ------------------------------------------------------------
+    page.get_by_test_id("tab-sed").click()
+    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(speech_wav))
+    page.get_by_test_id("sed-chart").wait_for(timeout=90_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
+        ".length === 7"
+    )
+    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
+    page.screenshot(path=str(screenshot_dir / "playground-sed.png"), full_page=True)
+
+    _, balance, records = _account(console_server, email)
+    assert sorted({r.type for r in records}) == ["asr", "sed", "tts"]
+    assert all(r.status == "succeeded" for r in records)
+    assert balance == start_balance - sum(r.cost_micros for r in records)
+
+    # --- Chinese, and a phone-sized screen ---------------------------------------------------
+    page.context.add_cookies(
+        [{"name": "amphion_lang", "value": "zh", "url": console_server.base_url}]
+    )
+    page.goto(console_server.url("/playground"))
+    page.get_by_role("heading", name="体验中心").wait_for()
+    page.screenshot(path=str(screenshot_dir / "playground-tts-zh.png"), full_page=True)
+    page.get_by_test_id("tab-asr").click()
+    page.get_by_text("拖放音频文件到此处，或点击选择").wait_for()
+    page.screenshot(path=str(screenshot_dir / "playground-asr-zh.png"), full_page=True)
+    page.get_by_test_id("tab-sed").click()
+    page.screenshot(path=str(screenshot_dir / "playground-sed-zh.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_test_id("tab-tts").click()
+    page.get_by_test_id("tts-generate").wait_for()
+    page.screenshot(path=str(screenshot_dir / "playground-tts-390.png"), full_page=True)
+
+
+def test_links_from_the_voice_library_preset_model_and_voice(page, console_server: Server):
+    _sign_up(page, console_server)
+    page.goto(console_server.url("/playground?model=tts-1&voice=nova"))
+    page.get_by_test_id("tts-model").wait_for()
+    assert "TTS-1" in page.get_by_test_id("tts-model").inner_text()
+    assert "nova" in page.get_by_test_id("tts-voice").inner_text().lower()
+    # Another model's voice is not taken: the model's first voice is.
+    page.goto(console_server.url("/playground?model=Qwen3-TTS&voice=nova"))
+    page.get_by_test_id("tts-voice").wait_for()
+    assert "Qwen3 TTS" in page.get_by_test_id("tts-model").inner_text()
+    assert "nova" not in page.get_by_test_id("tts-voice").inner_text().lower()
