@@ -98,9 +98,16 @@ class SessionState(rx.State):
         return self.email[:1].upper()
 
     def _show(self, principal: Principal | None) -> None:
-        self.signed_in = principal is not None
-        self.email = principal.email if principal is not None else ""
-        self.is_admin = principal is not None and principal.is_admin
+        shown = (
+            principal is not None,
+            principal.email if principal is not None else "",
+            principal is not None and principal.is_admin,
+        )
+        # Only a change is assigned: any assignment sends the vars to the browser again, and
+        # every page's outer rx.cond reads signed_in, so the whole page would re-render after
+        # each event (measured by bench.console_roundtrip).
+        if (self.signed_in, self.email, self.is_admin) != shown:
+            self.signed_in, self.email, self.is_admin = shown
 
     @rx.event
     async def route_index(self):
