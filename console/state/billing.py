@@ -39,6 +39,7 @@ logger = logging.getLogger("amphion.console")
 
 PAGE_SIZE = 20
 SPEND_PERIODS = (7, 30, 90)
+EXPORT_MAX_ROWS = 100_000
 CHART_SERIES = ("tts", "asr", "sed", "voice")
 
 
@@ -204,6 +205,7 @@ def export_ledger(user_id: int, *, kind: str, since: str, until: str) -> tuple[s
             kinds=(kind,) if kind in ENTRY_KINDS else (),
             since=start,
             until=end,
+            max_rows=EXPORT_MAX_ROWS,
         )
 
 
@@ -404,11 +406,13 @@ class BillingState(rx.State):
         """The ledger under the current filters as a CSV download."""
         principal = await signed_in_principal(self)
         if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
+            yield rx.redirect(routes.SIGNIN, replace=True)
+            return
         lang = await language_of(self)
         self.exporting = True
+        yield
         try:
-            text, _ = await asyncio.to_thread(
+            text, rows = await asyncio.to_thread(
                 export_ledger,
                 principal.user_id,
                 kind=self.kind,
@@ -417,12 +421,22 @@ class BillingState(rx.State):
             )
         except Exception:
             logger.exception("exporting the ledger failed")
-            return rx.toast.error(pick(lang, "The export failed. Try again.", "导出失败，请重试。"))
+            yield rx.toast.error(pick(lang, "The export failed. Try again.", "导出失败，请重试。"))
+            return
         finally:
             self.exporting = False
         stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+        if rows >= EXPORT_MAX_ROWS:
+            yield rx.toast.info(
+                pick(
+                    lang,
+                    f"The file has the newest {EXPORT_MAX_ROWS:,} entries; "
+                    "narrow the dates to export older ones.",
+                    f"文件包含最新的 {EXPORT_MAX_ROWS:,} 条明细，如需更早的记录请缩小日期范围。",
+                )
+            )
         # The byte-order mark makes spreadsheet programs read the notes as UTF-8.
-        return rx.download(
+        yield rx.download(
             data="\ufeff" + text,
             filename=f"amphion-ledger-{stamp}.csv",
             mime_type="text/csv;charset=utf-8",
