@@ -51,7 +51,7 @@ def _code_block(text: rx.Var[str], test_id: str) -> rx.Component:
             font_size="0.8125rem",
             line_height="1.6",
             white_space="pre-wrap",
-            word_break="break-all",
+            overflow_wrap="anywhere",
             margin="0",
             data_testid=test_id,
         ),
@@ -165,7 +165,7 @@ def _create_form() -> rx.Component:
                     error=KeysState.rpm_error,
                 ),
                 columns=rx.breakpoints(initial="1", sm="3"),
-                gap="3",
+                spacing="3",
                 width="100%",
             ),
             rx.vstack(
@@ -456,8 +456,77 @@ def _row(row: rx.Var) -> rx.Component:
     )
 
 
+def _card_fact(label: object, value: rx.Component) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
+        value,
+        spacing="0",
+    )
+
+
+def _key_card(row: rx.Var) -> rx.Component:
+    """One key on a small screen, where the table would not fit."""
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.text(row["name"], size="2", weight="medium", color=rx.color("gray", 12)),
+                rx.code(
+                    row["masked"],
+                    size="1",
+                    variant="ghost",
+                    color=styles.TEXT_MUTED,
+                    font_family=styles.MONO_FAMILY,
+                ),
+                spacing="1",
+                min_width="0",
+            ),
+            _status_badge(row["status"]),
+            justify="between",
+            align="start",
+            width="100%",
+        ),
+        rx.text(row["scopes"], size="1", color=styles.TEXT_MUTED),
+        rx.grid(
+            _card_fact(tr("Created (UTC)", "创建时间（UTC）"), rx.text(row["created"], size="1")),
+            _card_fact(
+                tr("Last used", "最近使用"),
+                rx.text(_dash_if_empty(row["last_used"], tr("Never", "从未使用")), size="1"),
+            ),
+            _card_fact(
+                tr("Expires", "过期时间"),
+                rx.text(_dash_if_empty(row["expires"], tr("Never", "永不")), size="1"),
+            ),
+            _card_fact(tr("Limits", "限额"), _limits(row)),
+            columns="2",
+            spacing="3",
+            width="100%",
+        ),
+        _actions(row),
+        spacing="3",
+        width="100%",
+        padding="0.875rem",
+        border=styles.BORDER,
+        border_radius="var(--radius-3)",
+        opacity=rx.cond(row["status"] == "revoked", "0.7", "1"),
+        data_testid="key-card",
+    )
+
+
 def _header_cell(english: str, chinese: str) -> rx.Component:
     return rx.table.column_header_cell(tr(english, chinese), white_space="nowrap")
+
+
+def _key_list() -> rx.Component:
+    """A table on wide screens, a column of cards on narrow ones."""
+    return rx.fragment(
+        _key_table(),
+        rx.vstack(
+            rx.foreach(KeysState.rows, _key_card),
+            spacing="3",
+            width="100%",
+            display=["flex", "flex", "none"],
+        ),
+    )
 
 
 def _key_table() -> rx.Component:
@@ -483,6 +552,7 @@ def _key_table() -> rx.Component:
         ),
         width="100%",
         overflow_x="auto",
+        display=["none", "none", "block"],
     )
 
 
@@ -501,7 +571,7 @@ def _keys_card() -> rx.Component:
         rx.cond(
             KeysState.has_keys,
             rx.vstack(
-                _key_table(),
+                _key_list(),
                 rx.cond(
                     KeysState.pages > 1,
                     pager(

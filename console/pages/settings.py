@@ -54,7 +54,7 @@ def _profile() -> rx.Component:
                 ),
             ),
             columns=rx.breakpoints(initial="1", sm="3"),
-            gap="4",
+            spacing="4",
             width="100%",
         ),
     )
@@ -133,7 +133,7 @@ def _password() -> rx.Component:
                         error=SettingsState.confirm_error,
                     ),
                     columns=rx.breakpoints(initial="1", sm="2"),
-                    gap="4",
+                    spacing="4",
                     width="100%",
                 ),
                 rx.button(
@@ -219,6 +219,8 @@ def _provider_row(row: rx.Var) -> rx.Component:
             width="100%",
         ),
         rx.form(
+            # The provider rides in the form: a submit handler cannot see the list's row.
+            rx.el.input(type="hidden", name="provider", value=provider),
             rx.flex(
                 rx.input(
                     name="api_key",
@@ -244,7 +246,7 @@ def _provider_row(row: rx.Var) -> rx.Component:
                 width="100%",
             ),
             id=f"provider-form-{provider}",
-            on_submit=lambda form: SettingsState.save_provider_key(provider, form),
+            on_submit=SettingsState.save_provider_key,
             reset_on_submit=False,
             width="100%",
         ),

@@ -276,16 +276,17 @@ class SettingsState(rx.State):
         self.key_errors = errors
 
     @rx.event
-    async def save_provider_key(self, provider: str, form: dict[str, Any]):
-        """Seal and store the caller's key for ``provider`` (replacing any earlier one)."""
+    async def save_provider_key(self, form: dict[str, Any]):
+        """Seal and store the caller's key for the form's provider (replacing any earlier one)."""
         principal = await self._principal_or_leave()
         if principal is None:
             return rx.redirect(routes.SIGNIN, replace=True)
-        provider = str(provider)
+        form = form if isinstance(form, dict) else {}
+        provider = str(form.get("provider", ""))
         if provider not in {row["provider"] for row in self.providers}:
             return None  # not a provider this page offered: nothing to do
         lang = await language_of(self)
-        api_key = str((form or {}).get("api_key", "")) if isinstance(form, dict) else ""
+        api_key = str(form.get("api_key", ""))
         if not api_key.strip():
             self._set_key_error(provider, pick(lang, *ENTER_KEY))
             return None

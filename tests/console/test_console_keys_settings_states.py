@@ -253,10 +253,13 @@ async def test_provider_keys_are_sealed_and_never_shown_back(
     (row,) = state.providers
     assert row["provider"] == "dashscope" and row["is_set"] == ""
 
-    await SettingsState.save_provider_key.fn(state, "dashscope", {"api_key": "bad key"})
+    async def save(provider: str, api_key: str) -> None:
+        await SettingsState.save_provider_key.fn(state, {"provider": provider, "api_key": api_key})
+
+    await save("dashscope", "bad key")
     assert state.key_errors.get("dashscope")
-    await SettingsState.save_provider_key.fn(state, "fish", {"api_key": PROVIDER_KEY})
-    await SettingsState.save_provider_key.fn(state, "dashscope", {"api_key": PROVIDER_KEY})
+    await save("fish", PROVIDER_KEY)  # no own-key model of that provider: ignored
+    await save("dashscope", PROVIDER_KEY)
     (row,) = state.providers
     assert (row["is_set"], row["last4"]) == ("1", "XYZW") and not state.key_errors
     assert PROVIDER_KEY.encode() not in pickle.dumps(state)
