@@ -54,19 +54,28 @@ def _shell_json(body: dict[str, object]) -> str:
     return "'" + _json(body).replace("\n", "\n  ") + "'"
 
 
-def _curl(key: str, url: str, auth: str, body: dict[str, object], output: str) -> str:
-    return (
-        f'export {KEY_VARIABLE}="{key}"  # your full key\n\n'
-        f'curl -X POST "{url}" \\\n'
+def _export(key: str) -> str:
+    return f'export {KEY_VARIABLE}="{key}"  # your full key\n\n'
+
+
+def _curl(key: str, url: str, auth: str, body: dict[str, object], output: str | None) -> str:
+    request = (
+        _export(key) + f'curl -X POST "{url}" \\\n'
         f'  -H "{auth}" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d {_shell_json(body)} \\\n"
-        f"  --output {output}"
+        f"  -d {_shell_json(body)}"
     )
+    return request + (f" \\\n  --output {output}" if output else "")
 
 
-def _python(key: str, url: str, auth_name: str, auth_value: str, body: dict, output: str) -> str:
+def _python(
+    key: str, url: str, auth_name: str, auth_value: str, body: dict, output: str | None
+) -> str:
     body_text = _json(body, 4).replace("\n", "\n    ")
+    if output:
+        answer = f'with open("{output}", "wb") as f:\n    f.write(response.content)\n'
+    else:
+        answer = 'print(response.json()["data"])\n'
     return (
         "import os\n\nimport requests\n\n"
         f'API_KEY = os.environ.get("{KEY_VARIABLE}", "{key}")  # your full key\n\n'
@@ -76,31 +85,35 @@ def _python(key: str, url: str, auth_name: str, auth_value: str, body: dict, out
         f"    json={body_text},\n"
         "    timeout=60,\n"
         ")\n"
-        "response.raise_for_status()\n"
-        f'with open("{output}", "wb") as f:\n'
-        "    f.write(response.content)\n"
+        "response.raise_for_status()\n" + answer
     )
 
 
-def _javascript(key: str, url: str, auth_name: str, auth_value: str, body: dict, output: str):
+def _javascript(
+    key: str, url: str, auth_name: str, auth_value: str, body: dict, output: str | None
+) -> str:
     body_text = _json(body, 2).replace("\n", "\n  ")
+    if output:
+        imports = 'import { writeFile } from "node:fs/promises";\n\n'
+        answer = f'await writeFile("{output}", Buffer.from(await response.arrayBuffer()));\n'
+    else:
+        imports, answer = "", "console.log((await response.json()).data);\n"
     return (
-        'import { writeFile } from "node:fs/promises";\n\n'
-        f'const API_KEY = process.env.{KEY_VARIABLE} ?? "{key}"; // your full key\n\n'
+        imports + f'const API_KEY = process.env.{KEY_VARIABLE} ?? "{key}"; // your full key\n\n'
         f'const response = await fetch("{url}", {{\n'
         '  method: "POST",\n'
         f'  headers: {{ "{auth_name}": {auth_value}, "Content-Type": "application/json" }},\n'
         f"  body: JSON.stringify({body_text}),\n"
         "});\n"
-        "if (!response.ok) throw new Error(await response.text());\n"
-        f'await writeFile("{output}", Buffer.from(await response.arrayBuffer()));\n'
+        "if (!response.ok) throw new Error(await response.text());\n" + answer
     )
 
 
 def _speech_examples(
-    key: str, url: str, body: dict[str, object], output: str, *, bearer: bool
+    key: str, url: str, body: dict[str, object], output: str | None, *, bearer: bool
 ) -> dict[str, str]:
-    """curl, Python and JavaScript of one JSON POST whose answer is saved to ``output``."""
+    """curl, Python and JavaScript of one JSON POST whose audio answer is saved to ``output``
+    (``None``: the answer is a JSON envelope, whose ``data`` is printed)."""
     if bearer:
         shell_auth = f"Authorization: Bearer ${KEY_VARIABLE}"
         name, py_value, js_value = "Authorization", 'f"Bearer {API_KEY}"', "`Bearer ${API_KEY}`"
@@ -140,7 +153,7 @@ def build_examples(base_url: str, key: str) -> dict[str, str]:
                 "voice": "longanyang",
                 "text": "你好，欢迎使用语音合成服务！",
             },
-            "result.json",
+            None,
             bearer=True,
         ),
         # Seeds 002 and 003: OpenAI-compatible speech.
@@ -173,7 +186,7 @@ def build_examples(base_url: str, key: str) -> dict[str, str]:
         for language, text in snippets.items():
             examples[f"{dialect}_{language}"] = text
     examples["amphion_sed"] = (
-        f'curl -X POST "{base}/sed/v1/audio/analyze" \\\n'
+        _export(key) + f'curl -X POST "{base}/sed/v1/audio/analyze" \\\n'
         f'  -H "X-API-Key: ${KEY_VARIABLE}" \\\n'
         '  -F "file=@audio.wav"'
     )
