@@ -56,7 +56,12 @@ def _purpose(row: rx.Var) -> rx.Component:
 def _key_suffix(row: rx.Var) -> rx.Component:
     return rx.cond(
         row["key_mask"] != "",
-        rx.text.span(" · ", row["key_name"], " ", rx.code(row["key_mask"], size="1")),
+        rx.text.span(
+            " · ",
+            row["key_name"],
+            " ",
+            rx.code(row["key_mask"], size="1", white_space="nowrap"),
+        ),
     )
 
 

@@ -317,6 +317,14 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
         format_yuan(e.balance_after_micros) for e in entries
     ]
 
+    # Dark mode keeps every figure readable (switched back afterwards).
+    page.get_by_test_id("color-mode-switch").first.click()
+    page.wait_for_function("() => document.documentElement.classList.contains('dark')")
+    _settled(page)
+    page.screenshot(path=str(screenshot_dir / "billing-dark.png"), full_page=True)
+    page.get_by_test_id("color-mode-switch").first.click()
+    page.wait_for_function("() => !document.documentElement.classList.contains('dark')")
+
     # --- Chinese, and a phone-sized screen ----------------------------------------------------
     page.get_by_test_id("language-switch").first.click()
     page.get_by_role("heading", name="费用中心").wait_for()
