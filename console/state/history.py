@@ -313,11 +313,11 @@ class HistoryState(rx.State):
         return None
 
     @rx.event
-    def set_player_open(self, value: bool) -> None:
+    async def set_player_open(self, value: bool) -> None:
         """Closing the dialog stops the audio (the element goes away with the link)."""
-        self.player_open = bool(value)
-        if not self.player_open:
-            self.player_url = ""
+        # Only opened by ``play``; anyone signed out loses the link as well.
+        if not value or await signed_in_principal(self) is None:
+            self.player_open, self.player_url = False, ""
 
     @rx.event
     async def download_audio(self, record_id: str):
@@ -351,10 +351,10 @@ class HistoryState(rx.State):
         return None
 
     @rx.event
-    def set_transcript_open(self, value: bool) -> None:
-        self.transcript_open = bool(value)
-        if not self.transcript_open:
-            self.transcript_text = ""
+    async def set_transcript_open(self, value: bool) -> None:
+        """Closing the dialog forgets the transcript (only ``show_transcript`` opens it)."""
+        if not value or await signed_in_principal(self) is None:
+            self.transcript_open, self.transcript_text = False, ""
             self._transcript_record = 0
 
     @rx.event

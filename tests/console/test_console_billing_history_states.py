@@ -150,6 +150,9 @@ async def test_user_b_cannot_see_or_touch_user_a_records(
         await HistoryState.delete.fn(bobs_history, junk)
         await HistoryState.play.fn(bobs_history, junk)
 
+    # Asking the dialogs to open by themselves shows nothing either.
+    await HistoryState.set_player_open.fn(bobs_history, True)
+    await HistoryState.set_transcript_open.fn(bobs_history, True)
     assert bobs_history.player_url == "" and not bobs_history.player_open
     assert bobs_history.transcript_text == "" and not bobs_history.transcript_open
     assert await HistoryState.download_transcript.fn(bobs_history) is None
