@@ -32,9 +32,12 @@ def _input_card() -> rx.Component:
             option(
                 tr("Language", "语言"),
                 plain_picker(
-                    State.languages, State.language, State.set_language, test_id="asr-language"
+                    State.languages,
+                    State.language,
+                    State.set_language,
+                    test_id="asr-language",
+                    named={"auto": tr("Detect automatically", "自动检测")},
                 ),
-                hint=tr("“auto” detects it.", "“auto” 表示自动检测。"),
             ),
             columns=rx.breakpoints(initial="1", sm="2"),
             spacing="3",
@@ -82,7 +85,7 @@ def _segment_row(segment: rx.Var) -> rx.Component:
 def _result_card() -> rx.Component:
     figures = rx.flex(
         figure(tr("Language", "语言"), State.detected_language, test_id="asr-detected-language"),
-        figure(tr("Emotion", "情感"), State.emotion, test_id="asr-emotion"),
+        figure(tr("Emotion", "情感"), tr(State.emotion, State.emotion_zh), test_id="asr-emotion"),
         figure(tr("Duration", "时长"), State.duration, test_id="asr-duration"),
         figure(tr("Cost", "费用"), rx.text.span("¥", State.cost), test_id="asr-cost"),
         gap="4",

@@ -39,7 +39,8 @@ def model_picker(
             rx.foreach(
                 models,
                 lambda model: rx.select.item(
-                    rx.text.span(model["name"], " · ", model["price"]), value=model["id"]
+                    rx.text.span(model["name"], " · ", tr(model["price"], model["price_zh"])),
+                    value=model["id"],
                 ),
             ),
         ),
@@ -49,12 +50,25 @@ def model_picker(
 
 
 def plain_picker(
-    values: rx.Var, value: rx.Var[str], on_change: EventType[str], *, test_id: str
+    values: rx.Var,
+    value: rx.Var[str],
+    on_change: EventType[str],
+    *,
+    test_id: str,
+    named: dict[str, Any] | None = None,
 ) -> rx.Component:
-    """A select of plain values (formats, rates, languages)."""
+    """A select of plain values (formats, rates, languages); ``named`` gives some of them a
+    display name (e.g. ``{"default": tr("Default", "默认")}``)."""
+
+    def label(item: rx.Var) -> Any:
+        shown: Any = item
+        for special, name in (named or {}).items():
+            shown = rx.cond(item == special, name, shown)
+        return shown
+
     return rx.select.root(
         rx.select.trigger(width="100%", data_testid=test_id),
-        rx.select.content(rx.foreach(values, lambda item: rx.select.item(item, value=item))),
+        rx.select.content(rx.foreach(values, lambda item: rx.select.item(label(item), value=item))),
         value=value,
         on_change=on_change,
     )
@@ -132,7 +146,7 @@ def audio_input(
     )
     return rx.vstack(
         rx.box(zone, id=zone_id(upload_id), width="100%"),
-        rx.flex(
+        rx.hstack(
             record,
             rx.cond(
                 busy,
@@ -153,7 +167,7 @@ def audio_input(
                     ),
                 ),
             ),
-            gap="3",
+            spacing="3",
             align="center",
             wrap="wrap",
             width="100%",

@@ -39,7 +39,9 @@ def _chart() -> rx.Component:
     return rx.box(
         rx.recharts.bar_chart(
             rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
-            rx.recharts.x_axis(data_key="label", tick_line=False, font_size=12),
+            rx.recharts.x_axis(
+                data_key=tr("label", "label_zh"), tick_line=False, font_size=12, interval=0
+            ),
             rx.recharts.y_axis(unit="%", width=44, tick_line=False, font_size=12),
             rx.recharts.graphing_tooltip(cursor=False),
             rx.recharts.bar(
@@ -68,7 +70,9 @@ def _result_card() -> rx.Component:
             State.has_result,
             rx.vstack(
                 rx.flex(
-                    figure(tr("Strongest", "主要情感"), State.top, test_id="sed-top"),
+                    figure(
+                        tr("Strongest", "主要情感"), tr(State.top, State.top_zh), test_id="sed-top"
+                    ),
                     figure(tr("Duration", "时长"), State.duration, test_id="sed-duration"),
                     figure(tr("Cost", "费用"), rx.text.span("¥", State.cost), test_id="sed-cost"),
                     gap="4",

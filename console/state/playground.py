@@ -20,6 +20,7 @@ from reflex.event import EventSpec
 
 from api.billing import ledger
 from api.billing.money import format_yuan
+from api.catalog.catalog import ModelSpec
 from api.db import get_database
 from api.errors import DomainError, InsufficientBalanceError, PayloadTooLargeError
 from api.http.speech import read_upload
@@ -52,6 +53,31 @@ def friendly_error(error: BaseException, lang: str) -> str:
         "Something went wrong on our side and nothing was charged. Please try again.",
         "服务暂时出现问题，本次未扣费，请稍后重试。",
     )
+
+
+_UNITS_ZH = {"call": "次", "1k characters": "千字符", "10k characters": "万字符", "second": "秒"}
+# The seven labels of seeds 000/001, as the console shows them in Chinese.
+EMOTIONS_ZH = {
+    "happy": "高兴",
+    "neutral": "平静",
+    "sad": "悲伤",
+    "angry": "愤怒",
+    "fearful": "恐惧",
+    "surprised": "惊讶",
+    "disgusted": "厌恶",
+}
+
+
+def model_entry(model: ModelSpec) -> dict[str, str]:
+    """A model as a picker shows it: id, name, and its price in English and Chinese."""
+    price = model.price.describe()  # "¥0.005 / call"
+    amount, _, unit = price.partition(" / ")
+    return {
+        "id": model.id,
+        "name": model.name,
+        "price": price,
+        "price_zh": f"{amount} / {_UNITS_ZH.get(unit, unit)}",
+    }
 
 
 def read_balance(user_id: int) -> str:

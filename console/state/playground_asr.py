@@ -19,10 +19,12 @@ from api.speech.subtitles import timestamp, to_srt, to_vtt
 from console import routes
 from console.i18n import language_of, pick
 from console.state.playground import (
+    EMOTIONS_ZH,
     AudioInputMixin,
     PlaygroundState,
     console_caller,
     friendly_error,
+    model_entry,
     seconds,
     speech_context,
     take_upload,
@@ -39,7 +41,7 @@ DOWNLOADS = ("txt", "srt", "vtt")
 def asr_models() -> list[dict[str, str]]:
     """Recognition models answered in one call (the file-transcription job is the API's)."""
     return [
-        {"id": model.id, "name": model.name, "price": model.price.describe()}
+        model_entry(model)
         for model in speech_context().catalog.models("asr")
         if model.call_type == "sync"
     ]
@@ -61,6 +63,7 @@ class PlaygroundAsrState(AudioInputMixin, rx.State):
     segments: list[dict[str, str]] = []
     detected_language: str = ""
     emotion: str = ""
+    emotion_zh: str = ""
     duration: str = ""
     cost: str = ""
     _transcript: Transcript | None = None
@@ -152,6 +155,7 @@ class PlaygroundAsrState(AudioInputMixin, rx.State):
             ]
             self.detected_language = transcript.language or ""
             self.emotion = result.emotion.top if result.emotion is not None else ""
+            self.emotion_zh = EMOTIONS_ZH.get(self.emotion, self.emotion)
             self.duration = seconds(result.duration_ms)
             self.cost = format_yuan(result.cost_micros)
             page = await self.get_state(PlaygroundState)

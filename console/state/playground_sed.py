@@ -16,10 +16,12 @@ from api.speech.recognition import DEFAULT_MAX_FILE_MB, analyze_emotion
 from console import routes
 from console.i18n import language_of, pick
 from console.state.playground import (
+    EMOTIONS_ZH,
     AudioInputMixin,
     PlaygroundState,
     console_caller,
     friendly_error,
+    model_entry,
     seconds,
     speech_context,
     take_upload,
@@ -31,10 +33,7 @@ DEFAULT_MODEL = "Zipformer-SED"
 
 
 def sed_models() -> list[dict[str, str]]:
-    return [
-        {"id": model.id, "name": model.name, "price": model.price.describe()}
-        for model in speech_context().catalog.models("sed")
-    ]
+    return [model_entry(model) for model in speech_context().catalog.models("sed")]
 
 
 def upload_limit(model_id: str) -> int:
@@ -50,6 +49,7 @@ class PlaygroundSedState(AudioInputMixin, rx.State):
     has_result: bool = False
     scores: list[dict[str, str | float]] = []
     top: str = ""
+    top_zh: str = ""
     heuristic: bool = False
     duration: str = ""
     cost: str = ""
@@ -114,10 +114,15 @@ class PlaygroundSedState(AudioInputMixin, rx.State):
             self.busy = False
             self.has_result = True
             self.scores = [
-                {"label": label, "score": round(score * 100, 1)}
+                {
+                    "label": label,
+                    "label_zh": EMOTIONS_ZH.get(label, label),
+                    "score": round(score * 100, 1),
+                }
                 for label, score in analysis.result.scores
             ]
             self.top = analysis.result.top
+            self.top_zh = EMOTIONS_ZH.get(self.top, self.top)
             self.heuristic = analysis.result.heuristic
             self.duration = seconds(analysis.duration_ms)
             self.cost = format_yuan(analysis.cost_micros)

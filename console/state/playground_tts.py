@@ -40,6 +40,7 @@ from console.state.playground import (
     PlaygroundState,
     console_caller,
     friendly_error,
+    model_entry,
     seconds,
     speech_context,
 )
@@ -61,10 +62,7 @@ def _ticket_store():
 
 def tts_models() -> list[dict[str, str]]:
     """Every text-to-speech model of the catalog, with its price."""
-    return [
-        {"id": model.id, "name": model.name, "price": model.price.describe()}
-        for model in speech_context().catalog.models("tts")
-    ]
+    return [model_entry(model) for model in speech_context().catalog.models("tts")]
 
 
 @dataclass(frozen=True)
@@ -183,6 +181,8 @@ class PlaygroundTtsState(rx.State):
         if wanted_model not in {m["id"] for m in self.models}:
             wanted_model = DEFAULT_MODEL
         await self._use_model(principal.user_id, wanted_model, query.get("voice") or self.voice)
+        if self.audio_src.startswith(STREAM_PATH):  # a stream link works once: not again
+            self.audio_src, self.autoplay = self._replay_url, False
         page.loaded = True
         return None
 
@@ -312,6 +312,8 @@ class PlaygroundTtsState(rx.State):
             self.billed_characters = summary.characters
             self.download_url = summary.download_url
             self._replay_url = summary.replay_url
+            if not self.audio_src:  # the page was reloaded while the stream ran
+                self.audio_src, self.autoplay = summary.replay_url, False
             page = await self.get_state(PlaygroundState)
             await page._refresh_balance(principal)
 

@@ -204,6 +204,9 @@ def test_playground_speech_recognition_emotion_and_microphone(
     )
     page.goto(console_server.url("/playground"))
     page.get_by_role("heading", name="体验中心").wait_for()
+    # The stream link worked once; after a reload the player holds the stored file.
+    assert page.get_by_test_id("tts-player").get_attribute("src").startswith("/files/")
+    page.wait_for_function(PLAYER_READY)
     page.screenshot(path=str(screenshot_dir / "playground-tts-zh.png"), full_page=True)
     page.get_by_test_id("tab-asr").click()
     page.get_by_text("拖放音频文件到此处，或点击选择").wait_for()
@@ -216,8 +219,10 @@ def test_playground_speech_recognition_emotion_and_microphone(
     page.screenshot(path=str(screenshot_dir / "playground-tts-390.png"), full_page=True)
 
 
-def test_links_from_the_voice_library_preset_model_and_voice(page, console_server: Server):
-    _sign_up(page, console_server)
+def test_links_preset_model_and_voice_and_a_short_balance_is_a_friendly_toast(
+    page, console_server: Server
+):
+    email = _sign_up(page, console_server)
     page.goto(console_server.url("/playground?model=tts-1&voice=nova"))
     page.get_by_test_id("tts-model").wait_for()
     assert "TTS-1" in page.get_by_test_id("tts-model").inner_text()
@@ -227,3 +232,17 @@ def test_links_from_the_voice_library_preset_model_and_voice(page, console_serve
     page.get_by_test_id("tts-voice").wait_for()
     assert "Qwen3 TTS" in page.get_by_test_id("tts-model").inner_text()
     assert "nova" not in page.get_by_test_id("tts-voice").inner_text().lower()
+
+    # With the balance spent elsewhere, Generate explains instead of failing.
+    user_id, balance, _ = _account(console_server, email)
+    database = console_server.database()
+    try:
+        with database.write() as session:
+            ledger.hold(session, user_id, balance, idempotency_key="e2e-drain")
+    finally:
+        database.dispose()
+    page.get_by_test_id("tts-text").fill("Hello there.")
+    page.get_by_test_id("tts-generate").click()
+    page.get_by_text("Your balance is too low for this request").wait_for()
+    assert page.get_by_test_id("tts-player").count() == 0
+    assert _account(console_server, email)[2] == []  # nothing recorded, nothing charged
