@@ -120,12 +120,12 @@ def _guidance() -> rx.Component:
 
 
 def _check_row(row: rx.Var[dict[str, str]]) -> rx.Component:
-    ok = row["verdict"] == "ok"
     return rx.hstack(
-        rx.cond(
-            ok,
-            rx.icon("circle-check", size=16, color=rx.color("grass", 10), flex_shrink="0"),
-            rx.icon("circle-x", size=16, color=rx.color("red", 10), flex_shrink="0"),
+        rx.match(
+            row["verdict"],
+            ("ok", rx.icon("circle-check", size=16, color=rx.color("grass", 10), flex_shrink="0")),
+            ("fail", rx.icon("circle-x", size=16, color=rx.color("red", 10), flex_shrink="0")),
+            rx.icon("circle-minus", size=16, color=styles.TEXT_SUBTLE, flex_shrink="0"),
         ),
         rx.vstack(
             rx.text(tr(row["label_en"], row["label_zh"]), size="2", weight="medium"),
@@ -488,7 +488,7 @@ def _try_step() -> rx.Component:
                 variant="ghost",
                 color_scheme="gray",
             ),
-            gap="3",
+            spacing="3",
             wrap="wrap",
             align="center",
         ),

@@ -133,7 +133,7 @@ def _voice_card(voice: rx.Var[dict[str, Any]]) -> rx.Component:
             ),
             _fact("tag", voice["category"]),
             _fact("languages", voice["languages"]),
-            gap="3",
+            spacing="3",
             wrap="wrap",
         ),
         rx.flex(
@@ -150,7 +150,7 @@ def _voice_card(voice: rx.Var[dict[str, Any]]) -> rx.Component:
                     radius="full",
                 ),
             ),
-            gap="1",
+            spacing="1",
             wrap="wrap",
         ),
         rx.spacer(),
@@ -173,25 +173,30 @@ def _voice_card(voice: rx.Var[dict[str, Any]]) -> rx.Component:
 def _player() -> rx.Component:
     return rx.cond(
         VoiceLibraryState.preview_url != "",
-        rx.hstack(
-            rx.icon("volume-2", size=16, color=rx.color("accent", 11), flex_shrink="0"),
-            rx.text(
-                VoiceLibraryState.preview_name,
-                size="2",
-                weight="medium",
-                white_space="nowrap",
-                data_testid="preview-name",
+        rx.flex(
+            rx.hstack(
+                rx.icon("volume-2", size=16, color=rx.color("accent", 11), flex_shrink="0"),
+                rx.text(
+                    VoiceLibraryState.preview_name,
+                    size="2",
+                    weight="medium",
+                    white_space="nowrap",
+                    data_testid="preview-name",
+                ),
+                spacing="2",
+                align="center",
             ),
             rx.el.audio(
                 src=VoiceLibraryState.preview_url,
                 controls=True,
                 auto_play=True,
                 preload="auto",
-                style={"width": "100%", "height": "2.25rem"},
+                style={"width": "100%", "height": "2.25rem", "min_width": "0"},
                 data_testid="preview-audio",
             ),
-            spacing="3",
-            align="center",
+            direction=rx.breakpoints(initial="column", sm="row"),
+            spacing="2",
+            align=rx.breakpoints(initial="start", sm="center"),
             width="100%",
             padding="0.6rem 1rem",
             background=styles.SURFACE,

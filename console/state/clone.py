@@ -121,13 +121,17 @@ def _figure(key: str, found: SampleAssessment) -> str:
 
 
 def check_rows(found: SampleAssessment) -> list[dict[str, str]]:
-    """One display row per rule: label, requirement, measured figure, and "ok" or "fail"."""
+    """One display row per rule: label, requirement, measured figure, and "ok", "fail" or
+    "skip" (not measured)."""
     codes = {problem.code for problem in found.problems}
     unreadable = bool(codes & {"unreadable", "too_large"})
     rows = []
     for check in _CHECKS:
         figure = "—" if unreadable else _figure(check.key, found)
-        failed = unreadable or bool(codes & set(check.failing_codes)) or figure == "—"
+        failed = bool(codes & set(check.failing_codes))
+        # Not measured: the file could not be read, or an earlier problem (silence) stops the
+        # analysis before this figure.
+        verdict = "fail" if failed else "skip" if figure == "—" else "ok"
         rows.append(
             {
                 "key": check.key,
@@ -136,7 +140,7 @@ def check_rows(found: SampleAssessment) -> list[dict[str, str]]:
                 "requirement_en": check.requirement_en,
                 "requirement_zh": check.requirement_zh,
                 "figure": figure,
-                "verdict": "fail" if failed else "ok",
+                "verdict": verdict,
             }
         )
     return rows

@@ -15,7 +15,7 @@ from typing import Any
 import reflex as rx
 
 from api.engines.clone import MAX_SAMPLE_BYTES
-from api.errors import DomainError
+from api.errors import DomainError, NotFoundError
 from api.principal import Principal
 from api.speech import cloning
 from api.voices import service as voices
@@ -183,6 +183,15 @@ class MyVoicesState(rx.State):
         lang = await language_of(self)
         try:
             await asyncio.to_thread(action)
+        except NotFoundError:  # deleted meanwhile, or never this user's: the same answer
+            await self._refresh(principal)
+            return rx.toast.error(
+                pick(
+                    lang,
+                    "Voice not found: it may have been deleted.",
+                    "找不到该音色，可能已被删除。",
+                )
+            )
         except DomainError as refused:
             await self._refresh(principal)
             return rx.toast.error(refused.message)

@@ -100,6 +100,12 @@ def _history_of(server: Server, email: str) -> list[HistoryRecord]:
         database.dispose()
 
 
+def _shot(page, path: Path) -> None:
+    """A full-page screenshot from the top (so sticky bars sit where a visitor sees them)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=True)
+
+
 def _switch_language(page, *, to: str) -> None:
     """Click the language switch and wait until the page speaks ``to`` ("zh" or "en")."""
     page.get_by_test_id("language-switch").first.click()
@@ -116,7 +122,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     # Step 1: consent and an uploaded sample, checked at once.
     page.goto(console_server.url("/voices/clone"))
     page.get_by_test_id("consent").wait_for()
-    page.screenshot(path=str(screenshot_dir / "clone-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-en.png")
     continue_button = page.get_by_test_id("continue")
     assert continue_button.is_disabled()
     _upload_sample(page, sample_wav(), "my-voice.wav")
@@ -127,7 +133,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     assert checks.count() == 5
     assert page.locator('[data-testid="sample-check"][data-verdict="ok"]').count() == 5
     assert "16 kHz" in page.get_by_test_id("sample-check").nth(1).inner_text()
-    page.screenshot(path=str(screenshot_dir / "clone-checked-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-checked-en.png")
     assert continue_button.is_disabled()  # no consent yet
     page.get_by_test_id("consent").click()
     continue_button.click()
@@ -159,10 +165,10 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     assert page.get_by_test_id("try-cost").inner_text().startswith("Charged ¥0.00")
     spoken = [row for row in _history_of(console_server, email) if row.type == "tts"]
     assert len(spoken) == 1 and spoken[0].voice == voice_id and spoken[0].status == "succeeded"
-    page.screenshot(path=str(screenshot_dir / "clone-try-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-try-en.png")
     _switch_language(page, to="zh")
     page.get_by_text("试听你的音色").wait_for()
-    page.screenshot(path=str(screenshot_dir / "clone-try-zh.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-try-zh.png")
     _switch_language(page, to="en")
 
     # My voices: listed with its status and the quota; rename; delete after confirming.
@@ -171,7 +177,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     row.wait_for()
     assert page.get_by_test_id("voice-quota").inner_text().strip() == "1 of 1000"
     assert "OK" in row.inner_text()
-    page.screenshot(path=str(screenshot_dir / "my-voices-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "my-voices-en.png")
     row.get_by_test_id("rename").click()
     page.get_by_test_id("rename-input").fill("renamed_1")
     page.get_by_test_id("rename-save").click()
@@ -180,7 +186,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     assert _voices_of(console_server, email)[0].prefix == "renamed_1"
     _switch_language(page, to="zh")
     page.get_by_text("复刻音色").first.wait_for()
-    page.screenshot(path=str(screenshot_dir / "my-voices-zh.png"), full_page=True)
+    _shot(page, screenshot_dir / "my-voices-zh.png")
     _switch_language(page, to="en")
     row.get_by_test_id("delete").click()
     page.get_by_test_id("confirm").click()
@@ -202,17 +208,17 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     )
     page.get_by_test_id("consent").click()
     assert page.get_by_test_id("continue").is_disabled()
-    page.screenshot(path=str(screenshot_dir / "clone-refused-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-refused-en.png")
     _switch_language(page, to="zh")
     page.get_by_text("样本没有声音或音量过低").wait_for()
-    page.screenshot(path=str(screenshot_dir / "clone-refused-zh.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-refused-zh.png")
     assert _voices_of(console_server, email) == []
 
     # The clone wizard on a phone.
     _switch_language(page, to="en")
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_text("Your voice sample").wait_for()
-    page.screenshot(path=str(screenshot_dir / "clone-390.png"), full_page=True)
+    _shot(page, screenshot_dir / "clone-390.png")
 
 
 def _card_count(page) -> int:
@@ -237,7 +243,7 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
     page.get_by_test_id("voice-card").first.wait_for()
     everything = _card_count(page)
     assert everything >= 20
-    page.screenshot(path=str(screenshot_dir / "voice-library-en.png"), full_page=True)
+    _shot(page, screenshot_dir / "voice-library-en.png")
 
     # Each filter narrows the cards to voices that have what was chosen.
     _choose(page, "filter-model", "Piper (joe, en-US)")
@@ -276,10 +282,50 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
     first.get_by_test_id("play-preview").click()
     _wait_playable(page, "preview-audio")
     assert page.get_by_test_id("preview-name").inner_text() == name
-    page.screenshot(path=str(screenshot_dir / "voice-library-preview-en.png"), full_page=True)
+    # The player sticks to the bottom of the window: a window-sized shot shows it in place.
+    page.screenshot(path=str(screenshot_dir / "voice-library-preview-en.png"))
 
     _switch_language(page, to="zh")
     page.get_by_text("音色库").first.wait_for()
-    page.screenshot(path=str(screenshot_dir / "voice-library-zh.png"), full_page=True)
+    _shot(page, screenshot_dir / "voice-library-zh.png")
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(screenshot_dir / "voice-library-390-zh.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(screenshot_dir / "voice-library-390-zh.png"))
+
+
+def test_a_sample_recorded_from_the_microphone_is_checked_like_an_upload(
+    browser, console_server, tmp_path: Path
+) -> None:
+    """Chromium's fake microphone plays a speech file; the recording arrives and is checked."""
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    speech = tmp_path / "speech.wav"
+    speech.write_bytes(audio.encode(audio.decode(sample_wav()).pcm, "wav", sample_rate=48000))
+    microphone = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={speech}",
+        ],
+    )
+    try:
+        context = microphone.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        _sign_up(page, console_server)
+        page.goto(console_server.url("/voices/clone"))
+        page.get_by_test_id("record-start").click()
+        page.get_by_test_id("record-stop").wait_for()
+        page.wait_for_timeout(12_500)  # a little more than the 10 s a sample needs
+        page.get_by_test_id("record-stop").click()
+        verdict = page.get_by_test_id("sample-verdict")
+        verdict.wait_for()
+        assert "recording.webm" in verdict.inner_text()
+        assert "Usable" in verdict.inner_text()  # the fake microphone "reads" the story
+        length = page.get_by_test_id("sample-check").first.inner_text()
+        measured = float(re.findall(r"([\d.]+) s", length)[-1])  # after the "10–60 s" rule
+        assert 10.0 <= measured <= 16.0
+    finally:
+        microphone.close()
