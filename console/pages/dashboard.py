@@ -196,27 +196,28 @@ def _usage_chart() -> rx.Component:
             "chart-column",
             tr(f"Usage, last {CHART_DAYS} days", f"近 {CHART_DAYS} 天用量"),
         ),
-        rx.tabs.root(
-            rx.tabs.list(
-                *(rx.tabs.trigger(label, value=metric) for metric, label in series),
-                size="1",
-            ),
-            *(
-                rx.tabs.content(_bar_chart(metric, label), value=metric, padding_top="1rem")
-                for metric, label in series
-            ),
-            default_value="calls",
-            width="100%",
-        ),
         rx.cond(
-            ~DashboardState.has_usage,
-            rx.text(
-                tr(
-                    "No calls yet: try the playground or the API, and your usage shows here.",
-                    "暂无调用：去体验中心或通过 API 试一试，用量会显示在这里。",
+            DashboardState.has_usage,
+            rx.tabs.root(
+                rx.tabs.list(
+                    *(rx.tabs.trigger(label, value=metric) for metric, label in series),
+                    size="1",
                 ),
-                size="2",
-                color=styles.TEXT_MUTED,
+                *(
+                    rx.tabs.content(_bar_chart(metric, label), value=metric, padding_top="1rem")
+                    for metric, label in series
+                ),
+                default_value="calls",
+                width="100%",
+            ),
+            empty_state(
+                "chart-column",
+                tr("No usage yet", "暂无用量"),
+                tr(
+                    "Try the playground or the API: calls, characters and audio seconds "
+                    "show here by day.",
+                    "去体验中心或通过 API 试一试：每天的调用次数、字符数和音频秒数会显示在这里。",
+                ),
             ),
         ),
         data_testid="usage-chart",

@@ -157,6 +157,11 @@ def test_dashboard_shows_balance_chart_and_recent_activity(page, console_server,
     page.get_by_test_id("balance").wait_for()
     page.screenshot(path=str(screenshot_dir / "dashboard-390-zh.png"), full_page=True)
 
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_test_id("color-mode-switch").first.click()
+    page.locator("html.dark").wait_for(state="attached")
+    page.screenshot(path=str(screenshot_dir / "dashboard-dark-zh.png"), full_page=True)
+
 
 def test_a_low_balance_is_flagged(page, console_server, screenshot_dir):
     user = _account(console_server, balance_yuan=5)
@@ -168,6 +173,7 @@ def test_a_low_balance_is_flagged(page, console_server, screenshot_dir):
     assert page.get_by_test_id("balance").inner_text() == "¥5.0000"
     # A new account has no usage yet: the empty state says where to start.
     assert page.get_by_test_id("recent-activity").get_by_test_id("empty-state").is_visible()
+    assert page.get_by_test_id("usage-chart").get_by_test_id("empty-state").is_visible()
     page.screenshot(path=str(screenshot_dir / "dashboard-low-balance.png"), full_page=True)
 
 
