@@ -37,6 +37,12 @@ PAGES = (
     routes.HISTORY,
     routes.MY_VOICES,
     routes.BILLING,
+    routes.KEYS,
+    routes.PLAYGROUND,
+    routes.CLONE,
+    routes.VOICE_LIBRARY,
+    routes.SETTINGS,
+    routes.DEVELOPERS,
 )
 # Frames of Reflex's socket.io channel that carry state: 42/_event,["event",{"delta":...}]
 _EVENT_FRAME = re.compile(r"^42/_event,")
