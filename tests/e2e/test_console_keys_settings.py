@@ -131,6 +131,7 @@ def _shot(page, path: Path, *, full_page: bool = True) -> None:
     drawn where the page was scrolled to), once toasts have gone and dialogs have opened."""
     toasts = page.locator("[data-sonner-toast]")
     if toasts.count():  # let a "Saved" toast fade rather than cover the page
+        page.mouse.move(0, 0)  # a pointer resting on a toast keeps it open
         toasts.first.wait_for(state="detached", timeout=10_000)
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(400)
