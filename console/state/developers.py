@@ -191,8 +191,9 @@ def build_examples(base_url: str, key: str) -> dict[str, str]:
         '  -F "file=@audio.wav"'
     )
     examples["openai_sdk"] = (
-        "from openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{base}/v1", api_key="{key}")  # your full key\n'
+        "import os\n\nfrom openai import OpenAI\n\n"
+        f'API_KEY = os.environ.get("{KEY_VARIABLE}", "{key}")  # your full key\n'
+        f'client = OpenAI(base_url="{base}/v1", api_key=API_KEY)\n'
         "with client.audio.speech.with_streaming_response.create(\n"
         '    model="tts-1", voice="alloy", input="Hello!"\n'
         ") as response:\n"
