@@ -42,6 +42,17 @@ def _tab(value: str, icon: str, label: Any) -> rx.Component:
     )
 
 
+def _panel(content: rx.Component, value: str) -> rx.Component:
+    # Kept mounted while another tab shows: a stream keeps playing, a recording keeps going.
+    return rx.tabs.content(
+        content,
+        value=value,
+        force_mount=True,
+        padding_top="1.25rem",
+        style={"&[data-state='inactive']": {"display": "none"}},
+    )
+
+
 def _playground() -> rx.Component:
     return app_shell(
         page_header(
@@ -60,9 +71,9 @@ def _playground() -> rx.Component:
                 size="2",
                 overflow_x="auto",
             ),
-            rx.tabs.content(tts_panel(), value="tts", padding_top="1.25rem"),
-            rx.tabs.content(asr_panel(), value="asr", padding_top="1.25rem"),
-            rx.tabs.content(sed_panel(), value="sed", padding_top="1.25rem"),
+            _panel(tts_panel(), "tts"),
+            _panel(asr_panel(), "asr"),
+            _panel(sed_panel(), "sed"),
             default_value="tts",
             width="100%",
         ),

@@ -35,14 +35,18 @@ logger = logging.getLogger("amphion.console")
 DEFAULT_UPLOAD_MB = 25
 
 
+def low_balance(lang: str) -> str:
+    return pick(
+        lang,
+        "Your balance is too low for this request. Top up in Billing and try again.",
+        "余额不足，无法完成本次请求。请前往费用中心充值后重试。",
+    )
+
+
 def friendly_error(error: BaseException, lang: str) -> str:
     """What a toast says about a failed run: the domain's own words, never internals."""
     if isinstance(error, InsufficientBalanceError):
-        return pick(
-            lang,
-            "Your balance is too low for this request. Top up in Billing and try again.",
-            "余额不足，无法完成本次请求。请前往费用中心充值后重试。",
-        )
+        return low_balance(lang)
     if isinstance(error, PayloadTooLargeError):
         return pick(lang, f"The file is too large: {error.message}", f"文件过大：{error.message}")
     if isinstance(error, DomainError):

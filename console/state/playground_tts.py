@@ -24,6 +24,7 @@ from api.settings import get_settings
 from api.speech.choices import estimate, per_call_limit, voice_choices
 from api.speech.synthesis import SAMPLE_RATES, SpeechOrder
 from api.speech.tickets import (
+    CANCELLED,
     FAILED,
     STREAMING,
     SUCCEEDED,
@@ -40,6 +41,7 @@ from console.state.playground import (
     PlaygroundState,
     console_caller,
     friendly_error,
+    low_balance,
     model_entry,
     seconds,
     speech_context,
@@ -341,11 +343,14 @@ async def _wait_for_outcome(ticket: str, user_id: int) -> Outcome:
 
 
 def _outcome_message(outcome: Outcome, lang: str) -> str:
+    """Why a run shows no result (its message is the domain's own, safe to show)."""
     if outcome.code == InsufficientBalanceError.code:
+        return low_balance(lang)
+    if outcome.status == CANCELLED:
         return pick(
             lang,
-            "Your balance is too low for this request. Top up in Billing and try again.",
-            "余额不足，无法完成本次请求。请前往费用中心充值后重试。",
+            "Playback stopped before the speech was complete; nothing was charged.",
+            "语音尚未生成完毕播放就已停止，本次未扣费。",
         )
     if outcome.message:
         return outcome.message

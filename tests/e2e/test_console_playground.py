@@ -94,9 +94,9 @@ def _account(server: Server, email: str) -> tuple[int, int, list[HistoryRecord]]
         database.dispose()
 
 
-def _choose(page, trigger_test_id: str, option_name: str) -> None:
-    page.get_by_test_id(trigger_test_id).click()
-    page.get_by_role("option", name=option_name).click()
+def _active_panel(page):
+    """The tab panel on show (the others stay mounted, hidden)."""
+    return page.locator("[role=tabpanel][data-state=active]")
 
 
 def _speak(page, text: str) -> str:
@@ -172,11 +172,12 @@ def test_playground_speech_recognition_emotion_and_microphone(
     page.screenshot(path=str(screenshot_dir / "playground-asr.png"), full_page=True)
 
     # --- the microphone (Chromium's fake device beeps): the run must succeed -----------------
-    page.get_by_test_id("record-start").click()
-    page.get_by_test_id("record-stop").wait_for()
+    panel = _active_panel(page)
+    panel.get_by_test_id("record-start").click()
+    panel.get_by_test_id("record-stop").wait_for()
     page.wait_for_timeout(1500)
-    page.get_by_test_id("record-stop").click()
-    page.get_by_text(re.compile(r"Last file: recording\.(webm|ogg|m4a)")).wait_for(timeout=90_000)
+    panel.get_by_test_id("record-stop").click()
+    panel.get_by_text(re.compile(r"Last file: recording\.(webm|ogg|m4a)")).wait_for(timeout=90_000)
     _, _, records = _account(console_server, email)
     recorded = [r for r in records if r.type == "asr" and "recording" in str(r.input_summary)]
     assert len(recorded) == 1 and recorded[0].status == "succeeded"
@@ -209,7 +210,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
     page.wait_for_function(PLAYER_READY)
     page.screenshot(path=str(screenshot_dir / "playground-tts-zh.png"), full_page=True)
     page.get_by_test_id("tab-asr").click()
-    page.get_by_text("拖放音频文件到此处，或点击选择").wait_for()
+    _active_panel(page).get_by_text("拖放音频文件到此处，或点击选择").wait_for()
     page.screenshot(path=str(screenshot_dir / "playground-asr-zh.png"), full_page=True)
     page.get_by_test_id("tab-sed").click()
     page.screenshot(path=str(screenshot_dir / "playground-sed-zh.png"), full_page=True)
@@ -232,6 +233,11 @@ def test_links_preset_model_and_voice_and_a_short_balance_is_a_friendly_toast(
     page.get_by_test_id("tts-voice").wait_for()
     assert "Qwen3 TTS" in page.get_by_test_id("tts-model").inner_text()
     assert "nova" not in page.get_by_test_id("tts-voice").inner_text().lower()
+
+    # Past the model's per-call limit (2,000 here) the long-text path is announced (and taken).
+    page.goto(console_server.url("/playground?model=cosyvoice-v3-flash"))
+    page.get_by_test_id("tts-text").fill("This sentence is part of a long text. " * 60)
+    page.get_by_test_id("tts-long").wait_for()
 
     # With the balance spent elsewhere, Generate explains instead of failing.
     user_id, balance, _ = _account(console_server, email)
