@@ -87,7 +87,11 @@ def _options() -> rx.Component:
             option(
                 tr("Sample rate", "采样率"),
                 plain_picker(
-                    State.sample_rates, State.sample_rate, State.set_sample_rate, test_id="tts-rate"
+                    State.sample_rates,
+                    State.sample_rate,
+                    State.set_sample_rate,
+                    test_id="tts-rate",
+                    named={"default": tr("Default", "默认")},
                 ),
             ),
             columns="2",
