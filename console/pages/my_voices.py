@@ -33,7 +33,7 @@ def _clone_button() -> rx.Component:
 def _model_filter() -> rx.Component:
     return rx.select.root(
         rx.select.trigger(
-            placeholder=tr("All models", "全部模型"), min_width="14rem", data_testid="model-filter"
+            placeholder=tr("All models", "全部模型"), min_width="10rem", data_testid="model-filter"
         ),
         rx.select.content(
             rx.select.item(tr("All models", "全部模型"), value="all"),
@@ -157,6 +157,40 @@ def _table() -> rx.Component:
         ),
         overflow_x="auto",
         width="100%",
+        display=["none", "none", "block"],
+    )
+
+
+def _mobile_item(row: rx.Var[dict[str, str]]) -> rx.Component:
+    """One voice as a compact block, for screens too narrow for the table."""
+    return rx.vstack(
+        rx.hstack(
+            rx.text(row["prefix"], size="3", weight="medium"),
+            status_badge(row["status"], size="1"),
+            justify="between",
+            align="center",
+            width="100%",
+        ),
+        rx.code(row["voice_id"], size="1", variant="ghost", color=styles.TEXT_MUTED),
+        rx.text(row["model"], " · ", row["created"], size="1", color=styles.TEXT_SUBTLE),
+        rx.cond(
+            row["reason"] != "",
+            rx.text(row["reason"], size="1", color=rx.color("red", 11)),
+        ),
+        _actions(row),
+        spacing="2",
+        width="100%",
+        padding_y="0.75rem",
+        border_bottom=styles.BORDER,
+    )
+
+
+def _mobile_list() -> rx.Component:
+    return rx.vstack(
+        rx.foreach(MyVoicesState.rows, _mobile_item),
+        spacing="0",
+        width="100%",
+        display=["flex", "flex", "none"],
     )
 
 
@@ -304,6 +338,7 @@ def _list() -> rx.Component:
             MyVoicesState.rows.length() > 0,
             rx.vstack(
                 _table(),
+                _mobile_list(),
                 pager(
                     MyVoicesState.page,
                     MyVoicesState.pages,

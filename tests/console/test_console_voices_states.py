@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reflex as rx
 from reflex.istate.data import RouterData
 from reflex.state import State
-from reflex_components_core.core._upload import UploadFile
 from sqlmodel import select
 
 from api.accounts.service import SESSION_COOKIE, create_session
@@ -78,8 +78,8 @@ async def drain(events: Any) -> list[Any]:
     return [event async for event in events]
 
 
-def upload(data: bytes, name: str = "sample.wav") -> list[UploadFile]:
-    return [UploadFile(file=io.BytesIO(data), path=Path(name), size=len(data))]
+def upload(data: bytes, name: str = "sample.wav") -> list[rx.UploadFile]:
+    return [rx.UploadFile(file=io.BytesIO(data), path=Path(name), size=len(data))]
 
 
 def voices_of(db: Database, user_id: int) -> list[ClonedVoice]:

@@ -140,6 +140,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
 
     # Step 2: name and model.
     page.get_by_test_id("prefix").fill("myvoice")
+    _shot(page, screenshot_dir / "clone-details-en.png")
     assert "cosyvoice-v3-plus" in page.get_by_test_id("target-model").inner_text()
     page.get_by_test_id("create-voice").click()
 
@@ -188,6 +189,9 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     page.get_by_text("复刻音色").first.wait_for()
     _shot(page, screenshot_dir / "my-voices-zh.png")
     _switch_language(page, to="en")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _shot(page, screenshot_dir / "my-voices-390.png")
+    page.set_viewport_size({"width": 1280, "height": 800})
     row.get_by_test_id("delete").click()
     page.get_by_test_id("confirm").click()
     row.wait_for(state="detached")
@@ -232,6 +236,17 @@ def _wait_cards(page, predicate: str) -> None:
     )
 
 
+def _wait_every_card(page, text: str) -> None:
+    """Wait until the filter has applied: every card shown mentions ``text``."""
+    page.wait_for_function(
+        """(text) => {
+            const cards = [...document.querySelectorAll('[data-testid="voice-card"]')];
+            return cards.length > 0 && cards.every((card) => card.innerText.includes(text));
+        }""",
+        arg=text,
+    )
+
+
 def _choose(page, test_id: str, option: str) -> None:
     page.get_by_test_id(test_id).click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -247,19 +262,20 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
 
     # Each filter narrows the cards to voices that have what was chosen.
     _choose(page, "filter-model", "Piper (joe, en-US)")
-    _wait_cards(page, f"n > 0 && n < {everything}")
-    for text in page.get_by_test_id("voice-card").all_inner_texts():
-        assert "piper-joe" in text
+    _wait_every_card(page, "piper-joe")
+    assert 0 < _card_count(page) < everything
     page.get_by_role("button", name="Clear filters").first.click()
     _wait_cards(page, f"n === {everything}")
 
     _choose(page, "filter-gender", "Female")
-    _wait_cards(page, f"n > 0 && n < {everything}")
+    _wait_every_card(page, "Female")
     females = _card_count(page)
+    assert 0 < females < everything
     _choose(page, "filter-language", "English")
-    _wait_cards(page, f"n > 0 && n <= {females}")
+    _wait_every_card(page, "English")
+    assert 0 < _card_count(page) < females
     for text in page.get_by_test_id("voice-card").all_inner_texts():
-        assert "Female" in text and "English" in text
+        assert "Female" in text
     page.get_by_role("button", name="Clear filters").first.click()
     _wait_cards(page, f"n === {everything}")
 
