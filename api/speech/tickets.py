@@ -115,11 +115,13 @@ class Ticket:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a ticket's stream ended: ``record_id`` when it succeeded, else a safe message."""
+    """How a ticket's stream ended: ``record_id`` when it succeeded, else a safe message and
+    the domain error's code."""
 
     status: str
     record_id: int | None = None
     message: str = ""
+    code: str = ""
 
 
 def issue_ticket(store: TicketStore, *, user_id: int, order: SpeechOrder, long: bool) -> Ticket:

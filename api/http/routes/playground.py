@@ -92,7 +92,7 @@ def _reporting(started: StartedSpeech, store: TicketStore, parked: Ticket) -> It
 
 def _failure(error: BaseException) -> Outcome:
     if isinstance(error, DomainError):
-        return Outcome(FAILED, message=error.message)
+        return Outcome(FAILED, message=error.message, code=error.code)
     if not isinstance(error, GeneratorExit | anyio.get_cancelled_exc_class()):
         logger.warning("playground speech failed: %s", type(error).__name__)
     return Outcome(FAILED, message=UNEXPECTED)
