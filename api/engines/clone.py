@@ -251,6 +251,22 @@ def _spectral_flatness(samples: FloatArray, active: npt.NDArray[np.bool_]) -> fl
     return float(np.median(flatness))
 
 
+# Every SampleProblem.code, so a door that words them itself (the console, in Chinese) can
+# check it has a wording for each.
+SAMPLE_PROBLEM_CODES = (
+    "too_large",
+    "low_sample_rate",
+    "too_short",
+    "too_long",
+    "silent",
+    "mostly_silence",
+    "noise",
+    "background_noise",
+    "no_continuous_speech",
+    "unreadable",  # api.speech.cloning.assess_upload: not audio it can decode
+)
+
+
 @dataclass(frozen=True)
 class SampleProblem:
     """Why a sample cannot be used: a stable ``code`` (for translated messages), seed 001's

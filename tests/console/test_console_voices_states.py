@@ -22,13 +22,14 @@ from sqlmodel import select
 from api.accounts.service import SESSION_COOKIE, create_session
 from api.billing.ledger import balance_of
 from api.db import Database
+from api.engines.clone import SAMPLE_PROBLEM_CODES, SampleAssessment, SampleProblem
 from api.history.models import HistoryRecord
 from api.settings import Settings
 from api.speech.context import SpeechContext
 from api.voices.models import ClonedVoice
 from console.state import session as session_state
 from console.state import speech_access
-from console.state.clone import CloneState
+from console.state.clone import CloneState, check_rows, problem_rows
 from console.state.my_voices import MyVoicesState
 from console.state.voice_library import VoiceLibraryState
 from tests.helpers import make_user
@@ -218,3 +219,22 @@ async def test_library_filters_and_a_free_preview_made_once(
     assert library.preview_voice == "coral"
     with db.read() as session:
         assert balance_of(session, alice) == FUNDS  # previews are free
+
+
+def test_every_sample_problem_has_chinese_words_and_unmeasured_checks_are_skipped() -> None:
+    for code in SAMPLE_PROBLEM_CODES:
+        problem = SampleProblem(code, "english", 1.0)
+        assert problem_rows_of(problem)[0]["zh"] != "english", code
+    silent = SampleAssessment(12.0, 16000, -120.0, None, None, (SampleProblem("silent", "x"),))
+    verdicts = {row["key"]: row["verdict"] for row in check_rows(silent)}
+    assert verdicts == {
+        "length": "ok",
+        "rate": "ok",
+        "loudness": "fail",
+        "speech": "skip",
+        "continuous": "skip",
+    }
+
+
+def problem_rows_of(problem: SampleProblem) -> list[dict[str, str]]:
+    return problem_rows(SampleAssessment(0.0, 0, None, None, None, (problem,)))
