@@ -27,20 +27,26 @@ from console import routes, styles
 from console.components.layout import LOGO
 from console.pages.admin import admin_page
 from console.pages.billing import billing_page
+from console.pages.clone import clone_page
 from console.pages.dashboard import dashboard_page
 from console.pages.developers import developers_page
 from console.pages.history import history_page
 from console.pages.index import index_page
+from console.pages.my_voices import my_voices_page
 from console.pages.not_found import not_found_page
 from console.pages.signin import signin_page
 from console.pages.signup import signup_page
+from console.pages.voice_library import voice_library_page
 from console.state.admin import AdminState
 from console.state.auth import AuthState
 from console.state.billing import BillingState
+from console.state.clone import CloneState
 from console.state.dashboard import DashboardState
 from console.state.developers import DevelopersState
 from console.state.history import HistoryState
+from console.state.my_voices import MyVoicesState
 from console.state.session import SessionState
+from console.state.voice_library import VoiceLibraryState
 
 api = create_api(AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()))
 
@@ -73,6 +79,9 @@ _PAGES = (
     (history_page, routes.HISTORY, "History", HistoryState.load),
     (admin_page, routes.ADMIN, "Admin", AdminState.load),
     (developers_page, routes.DEVELOPERS, "API guide", DevelopersState.load),
+    (clone_page, routes.CLONE, "Clone a voice", CloneState.load),
+    (my_voices_page, routes.MY_VOICES, "My voices", MyVoicesState.load),
+    (voice_library_page, routes.VOICE_LIBRARY, "Voice library", VoiceLibraryState.load),
     (not_found_page, "404", "Page not found", None),
 )
 for page, route, title, on_load in _PAGES:
