@@ -25,6 +25,7 @@ from api.ratelimit import get_rate_limiter
 from api.settings import get_settings
 from console import routes, styles
 from console.components.layout import LOGO
+from console.errors import friendly_backend_error
 from console.pages.admin import admin_page
 from console.pages.billing import billing_page
 from console.pages.clone import clone_page
@@ -32,8 +33,11 @@ from console.pages.dashboard import dashboard_page
 from console.pages.developers import developers_page
 from console.pages.history import history_page
 from console.pages.index import index_page
+from console.pages.keys import keys_page
 from console.pages.my_voices import my_voices_page
 from console.pages.not_found import not_found_page
+from console.pages.playground import playground_page
+from console.pages.settings import settings_page
 from console.pages.signin import signin_page
 from console.pages.signup import signup_page
 from console.pages.voice_library import voice_library_page
@@ -44,8 +48,11 @@ from console.state.clone import CloneState
 from console.state.dashboard import DashboardState
 from console.state.developers import DevelopersState
 from console.state.history import HistoryState
+from console.state.keys import KeysState
 from console.state.my_voices import MyVoicesState
+from console.state.playground_tts import PlaygroundTtsState
 from console.state.session import SessionState
+from console.state.settings import SettingsState
 from console.state.voice_library import VoiceLibraryState
 
 api = create_api(AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()))
@@ -60,6 +67,7 @@ async def api_lifespan() -> AsyncIterator[None]:
 
 app = rx.App(
     api_transformer=api,
+    backend_exception_handler=friendly_backend_error,
     style=styles.GLOBAL_STYLE,
     html_lang="en",
     head_components=[
@@ -75,6 +83,8 @@ _PAGES = (
     (signin_page, routes.SIGNIN, "Sign in", AuthState.load),
     (signup_page, routes.SIGNUP, "Create your account", AuthState.load),
     (dashboard_page, routes.DASHBOARD, "Overview", DashboardState.load),
+    (keys_page, routes.KEYS, "API keys", KeysState.load),
+    (settings_page, routes.SETTINGS, "Settings", SettingsState.load),
     (billing_page, routes.BILLING, "Billing", BillingState.load),
     (history_page, routes.HISTORY, "History", HistoryState.load),
     (admin_page, routes.ADMIN, "Admin", AdminState.load),
@@ -82,6 +92,7 @@ _PAGES = (
     (clone_page, routes.CLONE, "Clone a voice", CloneState.load),
     (my_voices_page, routes.MY_VOICES, "My voices", MyVoicesState.load),
     (voice_library_page, routes.VOICE_LIBRARY, "Voice library", VoiceLibraryState.load),
+    (playground_page, routes.PLAYGROUND, "Playground", PlaygroundTtsState.load),
     (not_found_page, "404", "Page not found", None),
 )
 for page, route, title, on_load in _PAGES:
