@@ -8,6 +8,7 @@ Screenshots go to ``AMPHION_E2E_SCREENSHOTS`` if set, else to a pytest temporary
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -57,8 +58,8 @@ class Server:
         return Database(self.database_url)
 
 
-@pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextlib.contextmanager
+def _console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("console")
     try:
         with local_console(root, {"AMPHION_SECRET_KEY": SECRET_KEY}) as console:
@@ -71,6 +72,20 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
             yield Server(console.base_url, console.database_url, settings, console.log)
     except ConsoleStartError as error:
         pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The console most browser tests share."""
+    with _console(tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def own_console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A console for one module: for tests that use up a per-address budget (sign-in throttle)."""
+    with _console(tmp_path_factory) as server:
+        yield server
 
 
 # Module scope: Playwright's sync API keeps an event loop running on the main thread while it
