@@ -10,6 +10,7 @@ from typing import Any
 
 import reflex as rx
 from reflex.event import EventType
+from reflex.vars.base import VarData
 
 from console import styles
 from console.i18n import tr
@@ -187,3 +188,27 @@ def confirm_dialog(
 def money(value: Any) -> rx.Component:
     """``¥12.3400`` in tabular figures (``value`` is already a formatted yuan string)."""
     return rx.text.span("¥", value, style=styles.NUMERIC)
+
+
+# Whether the window is narrower than Radix's "sm" breakpoint (768 px), following resizes. A
+# list that has a table for wide screens and cards for narrow ones renders only the one that
+# shows: both, one hidden by CSS, would cost every update of the list twice the rendering.
+_NARROW_QUERY = "(max-width: 767px)"
+_NARROW_HOOK = (
+    "const isNarrowScreen = useSyncExternalStore("
+    "(notify) => { const query = window.matchMedia('" + _NARROW_QUERY + "');"
+    " query.addEventListener('change', notify);"
+    " return () => query.removeEventListener('change', notify); },"
+    " () => window.matchMedia('" + _NARROW_QUERY + "').matches,"
+    " () => false);"
+)
+narrow_screen: rx.Var[bool] = rx.Var(
+    _js_expr="isNarrowScreen",
+    _var_type=bool,
+    _var_data=VarData(imports={"react": "useSyncExternalStore"}, hooks={_NARROW_HOOK: None}),
+)
+
+
+def wide_or_narrow(wide: rx.Component, narrow: rx.Component) -> rx.Component:
+    """``wide`` on screens from 768 px, ``narrow`` below: only the one shown is rendered."""
+    return rx.cond(narrow_screen, narrow, wide)

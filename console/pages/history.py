@@ -14,6 +14,7 @@ from console.components.common import (
     loading_rows,
     money,
     pager,
+    wide_or_narrow,
 )
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -320,7 +321,6 @@ def _table() -> rx.Component:
         ),
         overflow_x="auto",
         width="100%",
-        display=WIDE_ONLY,
     )
 
 
@@ -355,8 +355,9 @@ def _list() -> rx.Component:
                     ),
                 ),
                 rx.vstack(
-                    _table(),
-                    rx.box(rx.foreach(HistoryState.rows, _card), width="100%", display=NARROW_ONLY),
+                    wide_or_narrow(
+                        _table(), rx.box(rx.foreach(HistoryState.rows, _card), width="100%")
+                    ),
                     pager(
                         HistoryState.page,
                         HistoryState.pages,
