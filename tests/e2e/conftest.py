@@ -62,12 +62,15 @@ class Server:
 def _console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("console")
     try:
-        with local_console(root, {"AMPHION_SECRET_KEY": SECRET_KEY}) as console:
+        # Many tests sign up from 127.0.0.1 within the hour: sign-up throttling has its own tests.
+        env = {"AMPHION_SECRET_KEY": SECRET_KEY, "AMPHION_SIGNUP_LIMIT_PER_HOUR": "10000"}
+        with local_console(root, env) as console:
             settings = Settings(
                 environment="test",
                 secret_key=SECRET_KEY,
                 data_dir=console.data_dir,
                 database_url=console.database_url,
+                signup_limit_per_hour=10_000,
             )
             yield Server(console.base_url, console.database_url, settings, console.log)
     except ConsoleStartError as error:
