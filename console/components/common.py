@@ -12,6 +12,7 @@ import reflex as rx
 from reflex.event import EventType
 
 from console import styles
+from console.components.dialogs import dialog_footer
 from console.i18n import tr
 
 
@@ -163,7 +164,7 @@ def confirm_dialog(
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
             rx.alert_dialog.description(text, size="2"),
-            rx.hstack(
+            dialog_footer(
                 rx.alert_dialog.cancel(
                     rx.button(tr("Cancel", "取消"), variant="soft", color_scheme="gray")
                 ),
@@ -175,8 +176,6 @@ def confirm_dialog(
                         data_testid="confirm",
                     )
                 ),
-                spacing="3",
-                justify="end",
                 margin_top="1rem",
             ),
             max_width="28rem",

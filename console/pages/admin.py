@@ -11,6 +11,7 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.common import card, card_title, copy_button, empty_state, pager
+from console.components.dialogs import dialog, form_footer
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -145,78 +146,58 @@ def _accounts() -> rx.Component:
 
 
 def _credit_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Grant or adjust credit", "发放或调整额度")),
-            rx.dialog.description(
-                tr("For ", "账户："),
-                rx.text.strong(AdminState.credit_email, data_testid="credit-email"),
-                tr(
-                    ". A positive amount grants credit; a negative one takes it back "
-                    "(never below zero).",
-                    "。正数为发放额度，负数为扣回（余额不会低于零）。",
-                ),
-                size="2",
+    return dialog(
+        tr("Grant or adjust credit", "发放或调整额度"),
+        rx.dialog.description(
+            tr("For ", "账户："),
+            rx.text.strong(AdminState.credit_email, data_testid="credit-email"),
+            tr(
+                ". A positive amount grants credit; a negative one takes it back "
+                "(never below zero).",
+                "。正数为发放额度，负数为扣回（余额不会低于零）。",
             ),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Amount (¥)", "金额（元）"),
-                        rx.input(
-                            id="credit-amount",
-                            name="amount",
-                            placeholder="10.00",
-                            input_mode="decimal",
-                            required=True,
-                            width="100%",
-                        ),
-                        control_id="credit-amount",
-                        error="",
-                    ),
-                    field(
-                        tr("Note", "备注"),
-                        rx.text_area(
-                            id="credit-note",
-                            name="note",
-                            placeholder=tr("Why, for the ledger", "原因，将记入账本"),
-                            required=True,
-                            max_length=500,
-                            width="100%",
-                        ),
-                        control_id="credit-note",
-                        error="",
-                    ),
-                    form_message(AdminState.credit_error, tone="error"),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                            )
-                        ),
-                        rx.button(
-                            tr("Apply", "确认"),
-                            type="submit",
-                            loading=AdminState.busy,
-                            data_testid="apply-credit",
-                        ),
-                        spacing="3",
-                        justify="end",
+            size="2",
+        ),
+        rx.form(
+            rx.vstack(
+                field(
+                    tr("Amount (¥)", "金额（元）"),
+                    rx.input(
+                        id="credit-amount",
+                        name="amount",
+                        placeholder="10.00",
+                        input_mode="decimal",
+                        required=True,
                         width="100%",
                     ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1rem",
+                    control_id="credit-amount",
+                    error="",
                 ),
-                on_submit=AdminState.change_credit,
-                reset_on_submit=False,
+                field(
+                    tr("Note", "备注"),
+                    rx.text_area(
+                        id="credit-note",
+                        name="note",
+                        placeholder=tr("Why, for the ledger", "原因，将记入账本"),
+                        required=True,
+                        max_length=500,
+                        width="100%",
+                    ),
+                    control_id="credit-note",
+                    error="",
+                ),
+                form_message(AdminState.credit_error, tone="error"),
+                form_footer(tr("Apply", "确认"), test_id="apply-credit", loading=AdminState.busy),
+                spacing="4",
+                width="100%",
+                margin_top="1rem",
             ),
-            max_width="30rem",
+            on_submit=AdminState.change_credit,
+            reset_on_submit=False,
         ),
         open=AdminState.credit_open,
         on_open_change=AdminState.set_credit_open,
+        max_width="30rem",
     )
 
 

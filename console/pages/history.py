@@ -15,6 +15,7 @@ from console.components.common import (
     money,
     pager,
 )
+from console.components.dialogs import close_button, dialog, dialog_footer
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
 from console.state.history import HistoryState
@@ -373,93 +374,81 @@ def _list() -> rx.Component:
 
 
 def _player() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Play audio", "播放音频")),
-            rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
-            rx.cond(
-                HistoryState.player_url != "",
-                rx.el.audio(
-                    src=HistoryState.player_url,
-                    controls=True,
-                    auto_play=True,
-                    preload="auto",
-                    style={"width": "100%", "margin_top": "1rem"},
-                    data_testid="history-player",
-                ),
+    return dialog(
+        tr("Play audio", "播放音频"),
+        rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
+        rx.cond(
+            HistoryState.player_url != "",
+            rx.el.audio(
+                src=HistoryState.player_url,
+                controls=True,
+                auto_play=True,
+                preload="auto",
+                style={"width": "100%", "margin_top": "1rem"},
+                data_testid="history-player",
             ),
-            rx.hstack(
-                rx.button(
-                    rx.icon("download", size=14),
-                    tr("Download", "下载"),
-                    on_click=HistoryState.download_audio(HistoryState.player_record),
-                    variant="soft",
-                ),
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
+        ),
+        dialog_footer(
+            rx.button(
+                rx.icon("download", size=14),
+                tr("Download", "下载"),
+                on_click=HistoryState.download_audio(HistoryState.player_record),
+                variant="soft",
             ),
-            max_width="32rem",
+            close_button(),
+            margin_top="1rem",
         ),
         open=HistoryState.player_open,
         on_open_change=HistoryState.set_player_open,
+        max_width="32rem",
     )
 
 
 def _transcript() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Transcript", "转写文本")),
-            rx.box(
-                rx.text(
-                    HistoryState.transcript_text,
-                    size="2",
-                    white_space="pre-wrap",
-                    data_testid="history-transcript-text",
-                ),
-                max_height="50vh",
-                overflow_y="auto",
-                padding="0.75rem",
-                margin_top="0.75rem",
-                border=styles.BORDER,
-                border_radius="var(--radius-3)",
-                background=rx.color("gray", 2),
+    return dialog(
+        tr("Transcript", "转写文本"),
+        rx.box(
+            rx.text(
+                HistoryState.transcript_text,
+                size="2",
+                white_space="pre-wrap",
+                data_testid="history-transcript-text",
             ),
-            rx.cond(
-                HistoryState.transcript_cut,
-                rx.text(
-                    tr(
-                        "The transcript is long: download it to read all of it.",
-                        "转写内容较长，请下载查看全文。",
-                    ),
-                    size="1",
-                    color=styles.TEXT_MUTED,
-                    margin_top="0.5rem",
+            max_height="50vh",
+            overflow_y="auto",
+            padding="0.75rem",
+            margin_top="0.75rem",
+            border=styles.BORDER,
+            border_radius="var(--radius-3)",
+            background=rx.color("gray", 2),
+        ),
+        rx.cond(
+            HistoryState.transcript_cut,
+            rx.text(
+                tr(
+                    "The transcript is long: download it to read all of it.",
+                    "转写内容较长，请下载查看全文。",
                 ),
+                size="1",
+                color=styles.TEXT_MUTED,
+                margin_top="0.5rem",
             ),
-            rx.hstack(
-                copy_button(HistoryState.transcript_text, size="2"),
-                rx.button(
-                    rx.icon("download", size=14),
-                    tr("Download .txt", "下载 .txt"),
-                    on_click=HistoryState.download_transcript,
-                    variant="soft",
-                ),
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                spacing="3",
-                justify="end",
-                wrap="wrap",
-                margin_top="1rem",
+        ),
+        dialog_footer(
+            copy_button(HistoryState.transcript_text, size="2"),
+            rx.button(
+                rx.icon("download", size=14),
+                tr("Download .txt", "下载 .txt"),
+                on_click=HistoryState.download_transcript,
+                variant="soft",
             ),
-            max_width="40rem",
+            close_button(),
+            wrap="wrap",
+            margin_top="1rem",
         ),
         open=HistoryState.transcript_open,
         on_open_change=HistoryState.set_transcript_open,
+        max_width="40rem",
     )
 
 

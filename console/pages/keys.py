@@ -14,6 +14,7 @@ from console.components.common import (
     empty_state,
     pager,
 )
+from console.components.dialogs import dialog, form_footer
 from console.components.forms import field
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -178,21 +179,10 @@ def _create_form() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            rx.hstack(
-                rx.dialog.close(
-                    rx.button(
-                        tr("Cancel", "取消"), type="button", variant="soft", color_scheme="gray"
-                    )
-                ),
-                rx.button(
-                    tr("Create key", "创建密钥"),
-                    type="submit",
-                    loading=KeysState.creating,
-                    data_testid="create-key-submit",
-                ),
-                justify="end",
-                spacing="3",
-                width="100%",
+            form_footer(
+                tr("Create key", "创建密钥"),
+                test_id="create-key-submit",
+                loading=KeysState.creating,
                 margin_top="0.5rem",
             ),
             spacing="4",
@@ -205,144 +195,125 @@ def _create_form() -> rx.Component:
 
 
 def _create_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Create an API key", "创建 API 密钥")),
-            rx.dialog.description(
-                tr(
-                    "Keys authenticate your requests to the API. Limit each one to what it needs.",
-                    "密钥用于调用 API 时的身份验证。建议每个密钥只授予所需的权限。",
-                ),
-                size="2",
-                color=styles.TEXT_MUTED,
-                margin_bottom="1rem",
+    return dialog(
+        tr("Create an API key", "创建 API 密钥"),
+        rx.dialog.description(
+            tr(
+                "Keys authenticate your requests to the API. Limit each one to what it needs.",
+                "密钥用于调用 API 时的身份验证。建议每个密钥只授予所需的权限。",
             ),
-            _create_form(),
-            max_width="34rem",
+            size="2",
+            color=styles.TEXT_MUTED,
+            margin_bottom="1rem",
         ),
+        _create_form(),
         open=KeysState.create_open,
         on_open_change=KeysState.set_create_open,
+        max_width="34rem",
     )
 
 
 def _reveal_dialog() -> rx.Component:
     """The new key in full, once, with a copy button and a request that uses it."""
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Your new API key", "新的 API 密钥")),
-            rx.vstack(
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("triangle-alert", size=16)),
-                    rx.callout.text(
-                        tr(
-                            "Copy it now and keep it somewhere safe. "
-                            "For your security it will not be shown again.",
-                            "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
-                        )
-                    ),
-                    color_scheme="amber",
-                    variant="surface",
-                    size="1",
-                    width="100%",
+    return dialog(
+        tr("Your new API key", "新的 API 密钥"),
+        rx.vstack(
+            rx.callout.root(
+                rx.callout.icon(rx.icon("triangle-alert", size=16)),
+                rx.callout.text(
+                    tr(
+                        "Copy it now and keep it somewhere safe. "
+                        "For your security it will not be shown again.",
+                        "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
+                    )
                 ),
-                rx.text(KeysState.revealed_name, size="2", weight="medium"),
-                rx.hstack(
-                    rx.code(
-                        KeysState.revealed_key,
-                        size="3",
-                        variant="soft",
-                        font_family=styles.MONO_FAMILY,
-                        word_break="break-all",
-                        padding="0.5rem 0.75rem",
-                        flex="1",
-                        data_testid="revealed-key",
-                    ),
-                    copy_button(KeysState.revealed_key, data_testid="copy-key", flex_shrink="0"),
-                    align="center",
-                    spacing="2",
-                    width="100%",
-                ),
-                rx.hstack(
-                    rx.text(
-                        tr("Try it: text to speech with curl", "试一试：用 curl 合成语音"),
-                        size="2",
-                        weight="medium",
-                    ),
-                    copy_button(KeysState.revealed_curl, data_testid="copy-curl"),
-                    justify="between",
-                    align="center",
-                    width="100%",
-                ),
-                _code_block(KeysState.revealed_curl, "revealed-curl"),
-                rx.hstack(
-                    rx.button(
-                        tr("I have saved it", "我已保存"),
-                        on_click=KeysState.dismiss_reveal,
-                        data_testid="reveal-done",
-                    ),
-                    justify="end",
-                    width="100%",
-                ),
-                spacing="3",
+                color_scheme="amber",
+                variant="surface",
+                size="1",
                 width="100%",
-                margin_top="0.75rem",
             ),
-            max_width="40rem",
-            # An outside click must not lose a key that can never be shown again.
-            on_interact_outside=rx.prevent_default,
-            data_testid="reveal-dialog",
+            rx.text(KeysState.revealed_name, size="2", weight="medium"),
+            rx.hstack(
+                rx.code(
+                    KeysState.revealed_key,
+                    size="3",
+                    variant="soft",
+                    font_family=styles.MONO_FAMILY,
+                    word_break="break-all",
+                    padding="0.5rem 0.75rem",
+                    flex="1",
+                    data_testid="revealed-key",
+                ),
+                copy_button(KeysState.revealed_key, data_testid="copy-key", flex_shrink="0"),
+                align="center",
+                spacing="2",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.text(
+                    tr("Try it: text to speech with curl", "试一试：用 curl 合成语音"),
+                    size="2",
+                    weight="medium",
+                ),
+                copy_button(KeysState.revealed_curl, data_testid="copy-curl"),
+                justify="between",
+                align="center",
+                width="100%",
+            ),
+            _code_block(KeysState.revealed_curl, "revealed-curl"),
+            rx.hstack(
+                rx.button(
+                    tr("I have saved it", "我已保存"),
+                    on_click=KeysState.dismiss_reveal,
+                    data_testid="reveal-done",
+                ),
+                justify="end",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+            margin_top="0.75rem",
         ),
         open=KeysState.reveal_open,
         on_open_change=KeysState.reveal_open_change,
+        max_width="40rem",
+        # An outside click must not lose a key that can never be shown again.
+        on_interact_outside=rx.prevent_default,
+        data_testid="reveal-dialog",
     )
 
 
 def _rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Rename key", "重命名密钥")),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Name", "名称"),
-                        rx.input(
-                            id="rename-name",
-                            name="name",
-                            default_value=KeysState.rename_name,
-                            key=KeysState.rename_id,
-                            max_length=100,
-                            auto_focus=True,
-                            width="100%",
-                            data_testid="rename-input",
-                        ),
-                        control_id="rename-name",
-                        error=KeysState.rename_error,
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                            )
-                        ),
-                        rx.button(tr("Save", "保存"), type="submit", data_testid="rename-save"),
-                        justify="end",
-                        spacing="3",
+    return dialog(
+        tr("Rename key", "重命名密钥"),
+        rx.form(
+            rx.vstack(
+                field(
+                    tr("Name", "名称"),
+                    rx.input(
+                        id="rename-name",
+                        name="name",
+                        default_value=KeysState.rename_name,
+                        key=KeysState.rename_id,
+                        max_length=100,
+                        auto_focus=True,
                         width="100%",
+                        data_testid="rename-input",
                     ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="0.75rem",
+                    control_id="rename-name",
+                    error=KeysState.rename_error,
                 ),
-                on_submit=KeysState.rename,
-                reset_on_submit=False,
+                form_footer(tr("Save", "保存"), test_id="rename-save"),
+                spacing="4",
+                width="100%",
+                margin_top="0.75rem",
             ),
-            max_width="26rem",
+            on_submit=KeysState.rename,
+            reset_on_submit=False,
         ),
         open=KeysState.rename_id != "",
         on_open_change=KeysState.rename_open_change,
+        max_width="26rem",
     )
 
 

@@ -14,6 +14,7 @@ from console.components.common import (
     pager,
     stat,
 )
+from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
 from console.components.forms import field
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -195,139 +196,114 @@ def _mobile_list() -> rx.Component:
 
 
 def _rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Rename voice", "重命名音色")),
-            rx.dialog.description(
-                tr(
-                    "The name prefix changes; the voice id stays the same.",
-                    "只修改名称前缀，音色 ID 保持不变。",
-                ),
-                size="2",
-                color=styles.TEXT_MUTED,
+    return dialog(
+        tr("Rename voice", "重命名音色"),
+        rx.dialog.description(
+            tr(
+                "The name prefix changes; the voice id stays the same.",
+                "只修改名称前缀，音色 ID 保持不变。",
             ),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Name prefix", "名称前缀"),
-                        rx.input(
-                            id="rename-prefix",
-                            name="prefix",
-                            default_value=MyVoicesState.rename_value,
-                            max_length=10,
-                            required=True,
-                            auto_focus=True,
-                            width="100%",
-                            data_testid="rename-input",
-                        ),
-                        control_id="rename-prefix",
-                        error=MyVoicesState.rename_error,
-                        hint=tr(
-                            "1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"
-                        ),
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                variant="soft",
-                                color_scheme="gray",
-                                type="button",
-                            )
-                        ),
-                        rx.button(tr("Save", "保存"), type="submit", data_testid="rename-save"),
-                        spacing="3",
-                        justify="end",
+            size="2",
+            color=styles.TEXT_MUTED,
+        ),
+        rx.form(
+            rx.vstack(
+                field(
+                    tr("Name prefix", "名称前缀"),
+                    rx.input(
+                        id="rename-prefix",
+                        name="prefix",
+                        default_value=MyVoicesState.rename_value,
+                        max_length=10,
+                        required=True,
+                        auto_focus=True,
                         width="100%",
+                        data_testid="rename-input",
                     ),
-                    spacing="4",
-                    margin_top="1rem",
+                    control_id="rename-prefix",
+                    error=MyVoicesState.rename_error,
+                    hint=tr("1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"),
                 ),
-                on_submit=MyVoicesState.save_rename,
-                reset_on_submit=False,
+                form_footer(tr("Save", "保存"), test_id="rename-save"),
+                spacing="4",
+                margin_top="1rem",
             ),
-            max_width="26rem",
+            on_submit=MyVoicesState.save_rename,
+            reset_on_submit=False,
         ),
         open=MyVoicesState.rename_open,
         on_open_change=MyVoicesState.set_rename_open,
+        max_width="26rem",
     )
 
 
 def _replace_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Replace sample", "更换样本")),
-            rx.dialog.description(
-                tr(
-                    "The voice is enrolled again from the new sample and is DEPLOYING until "
-                    "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
-                    "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
-                    "不超过 10 MB。",
-                ),
-                size="2",
-                color=styles.TEXT_MUTED,
+    return dialog(
+        tr("Replace sample", "更换样本"),
+        rx.dialog.description(
+            tr(
+                "The voice is enrolled again from the new sample and is DEPLOYING until "
+                "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
+                "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
+                "不超过 10 MB。",
             ),
-            rx.upload(
-                rx.vstack(
-                    rx.cond(
-                        MyVoicesState.replace_checking,
-                        rx.spinner(size="3"),
-                        rx.icon("upload", size=20, color=rx.color("accent", 11)),
-                    ),
-                    rx.text(
-                        tr(
-                            "Drop an audio file here, or click to choose",
-                            "将音频文件拖到这里，或点击选择",
-                        ),
-                        size="2",
-                        text_align="center",
-                    ),
-                    align="center",
-                    spacing="2",
-                ),
-                id=REPLACE_UPLOAD_ID,
-                multiple=False,
-                max_files=1,
-                accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
-                on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
-                on_drop_rejected=MyVoicesState.sample_rejected,
-                padding="1.5rem 1rem",
-                margin_top="1rem",
-                border=f"1.5px dashed {rx.color('gray', 7)}",
-                border_radius="var(--radius-4)",
-                cursor="pointer",
-                width="100%",
-                data_testid="replace-upload",
-            ),
-            rx.cond(
-                MyVoicesState.replace_problems.length() > 0,
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("circle-alert", size=16)),
-                    rx.vstack(
-                        rx.foreach(
-                            MyVoicesState.replace_problems,
-                            lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
-                        ),
-                        spacing="1",
-                    ),
-                    color_scheme="red",
-                    variant="surface",
-                    margin_top="1rem",
-                    role="alert",
-                    data_testid="replace-problems",
-                ),
-            ),
-            rx.hstack(
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="30rem",
+            size="2",
+            color=styles.TEXT_MUTED,
         ),
+        rx.upload(
+            rx.vstack(
+                rx.cond(
+                    MyVoicesState.replace_checking,
+                    rx.spinner(size="3"),
+                    rx.icon("upload", size=20, color=rx.color("accent", 11)),
+                ),
+                rx.text(
+                    tr(
+                        "Drop an audio file here, or click to choose",
+                        "将音频文件拖到这里，或点击选择",
+                    ),
+                    size="2",
+                    text_align="center",
+                ),
+                align="center",
+                spacing="2",
+            ),
+            id=REPLACE_UPLOAD_ID,
+            multiple=False,
+            max_files=1,
+            accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
+            on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
+            on_drop_rejected=MyVoicesState.sample_rejected,
+            padding="1.5rem 1rem",
+            margin_top="1rem",
+            border=f"1.5px dashed {rx.color('gray', 7)}",
+            border_radius="var(--radius-4)",
+            cursor="pointer",
+            width="100%",
+            data_testid="replace-upload",
+        ),
+        rx.cond(
+            MyVoicesState.replace_problems.length() > 0,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("circle-alert", size=16)),
+                rx.vstack(
+                    rx.foreach(
+                        MyVoicesState.replace_problems,
+                        lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
+                    ),
+                    spacing="1",
+                ),
+                color_scheme="red",
+                variant="surface",
+                margin_top="1rem",
+                role="alert",
+                data_testid="replace-problems",
+            ),
+        ),
+        dialog_footer(close_button(), margin_top="1rem"),
         open=MyVoicesState.replace_open,
         on_open_change=MyVoicesState.set_replace_open,
+        max_width="30rem",
     )
 
 
