@@ -6,6 +6,13 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.common import card, card_title, empty_state, money, pager, stat
+from console.components.filters import (
+    all_when_blank,
+    clear_filters_button,
+    date_range,
+    filter_bar,
+    select_with_all,
+)
 from console.components.forms import form_message
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -311,50 +318,22 @@ def _by_key() -> rx.Component:
 
 
 def _ledger_filters() -> rx.Component:
-    return rx.flex(
-        rx.select.root(
-            rx.select.trigger(data_testid="ledger-kind-filter"),
-            rx.select.content(
-                rx.select.item(tr("All entries", "全部类型"), value="all"),
-                *(rx.select.item(tr(en, zh), value=k) for k, en, zh in KIND_LABELS),
-            ),
-            value=rx.cond(BillingState.kind == "", "all", BillingState.kind),
-            on_change=BillingState.set_kind,
+    return filter_bar(
+        select_with_all(
+            all_when_blank(BillingState.kind),
+            BillingState.set_kind,
+            *(rx.select.item(tr(en, zh), value=k) for k, en, zh in KIND_LABELS),
+            everything=tr("All entries", "全部类型"),
+            test_id="ledger-kind-filter",
         ),
-        rx.hstack(
-            rx.input(
-                type="date",
-                value=BillingState.since,
-                on_change=BillingState.set_since,
-                aria_label=tr("From date", "开始日期"),
-                data_testid="ledger-since",
-            ),
-            rx.text("–", color=styles.TEXT_SUBTLE),
-            rx.input(
-                type="date",
-                value=BillingState.until,
-                on_change=BillingState.set_until,
-                aria_label=tr("To date", "结束日期"),
-                data_testid="ledger-until",
-            ),
-            spacing="2",
-            align="center",
+        date_range(
+            BillingState.since,
+            BillingState.set_since,
+            BillingState.until,
+            BillingState.set_until,
+            test_id="ledger",
         ),
-        rx.cond(
-            BillingState.filtered,
-            rx.button(
-                rx.icon("x", size=14),
-                tr("Clear filters", "清除筛选"),
-                on_click=BillingState.clear_filters,
-                variant="ghost",
-                color_scheme="gray",
-                size="2",
-            ),
-        ),
-        gap="3",
-        wrap="wrap",
-        align="center",
-        width="100%",
+        rx.cond(BillingState.filtered, clear_filters_button(BillingState.clear_filters)),
     )
 
 

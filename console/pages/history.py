@@ -16,6 +16,13 @@ from console.components.common import (
     pager,
 )
 from console.components.dialogs import close_button, dialog, dialog_footer
+from console.components.filters import (
+    all_when_blank,
+    clear_filters_button,
+    date_range,
+    filter_bar,
+    select_with_all,
+)
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
 from console.state.history import HistoryState
@@ -69,52 +76,23 @@ def key_cell(row: rx.Var) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    return rx.flex(
-        rx.select.root(
-            rx.select.trigger(
-                placeholder=tr("All types", "全部类型"), data_testid="history-type-filter"
-            ),
-            rx.select.content(
-                rx.select.item(tr("All types", "全部类型"), value="all"),
-                *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
-            ),
-            value=rx.cond(HistoryState.record_type == "", "all", HistoryState.record_type),
-            on_change=HistoryState.set_record_type,
+    return filter_bar(
+        select_with_all(
+            all_when_blank(HistoryState.record_type),
+            HistoryState.set_record_type,
+            *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
+            everything=tr("All types", "全部类型"),
+            test_id="history-type-filter",
+            placeholder=tr("All types", "全部类型"),
         ),
-        rx.hstack(
-            rx.input(
-                type="date",
-                value=HistoryState.since,
-                on_change=HistoryState.set_since,
-                aria_label=tr("From date", "开始日期"),
-                data_testid="history-since",
-            ),
-            rx.text("–", color=styles.TEXT_SUBTLE),
-            rx.input(
-                type="date",
-                value=HistoryState.until,
-                on_change=HistoryState.set_until,
-                aria_label=tr("To date", "结束日期"),
-                data_testid="history-until",
-            ),
-            spacing="2",
-            align="center",
+        date_range(
+            HistoryState.since,
+            HistoryState.set_since,
+            HistoryState.until,
+            HistoryState.set_until,
+            test_id="history",
         ),
-        rx.cond(
-            HistoryState.filtered,
-            rx.button(
-                rx.icon("x", size=14),
-                tr("Clear filters", "清除筛选"),
-                on_click=HistoryState.clear_filters,
-                variant="ghost",
-                color_scheme="gray",
-                size="2",
-            ),
-        ),
-        gap="3",
-        wrap="wrap",
-        align="center",
-        width="100%",
+        rx.cond(HistoryState.filtered, clear_filters_button(HistoryState.clear_filters)),
     )
 
 

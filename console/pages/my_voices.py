@@ -15,6 +15,7 @@ from console.components.common import (
     stat,
 )
 from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
+from console.components.filters import select_with_all
 from console.components.forms import field
 from console.components.layout import app_shell, page_header, page_loading
 from console.i18n import tr
@@ -32,19 +33,17 @@ def _clone_button() -> rx.Component:
 
 
 def _model_filter() -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(
-            placeholder=tr("All models", "全部模型"), min_width="10rem", data_testid="model-filter"
+    return select_with_all(
+        MyVoicesState.model_filter,
+        MyVoicesState.set_model_filter,
+        rx.foreach(
+            MyVoicesState.model_options,
+            lambda model: rx.select.item(model["name"], value=model["id"]),
         ),
-        rx.select.content(
-            rx.select.item(tr("All models", "全部模型"), value="all"),
-            rx.foreach(
-                MyVoicesState.model_options,
-                lambda model: rx.select.item(model["name"], value=model["id"]),
-            ),
-        ),
-        value=MyVoicesState.model_filter,
-        on_change=MyVoicesState.set_model_filter,
+        everything=tr("All models", "全部模型"),
+        test_id="model-filter",
+        placeholder=tr("All models", "全部模型"),
+        min_width="10rem",
     )
 
 
