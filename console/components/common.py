@@ -139,6 +139,12 @@ def pager(
     )
 
 
+def state_pager(state: Any) -> rx.Component:
+    """The ``pager`` of a paged list's state: its ``page``, ``pages`` and ``total``, and its
+    ``previous_page`` / ``next_page`` handlers."""
+    return pager(state.page, state.pages, state.previous_page, state.next_page, total=state.total)
+
+
 def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> rx.Component:
     """Copies ``text`` to the clipboard and says so in a toast."""
     return rx.button(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, copy_button, empty_state, pager
+from console.components.common import card, card_title, copy_button, empty_state, state_pager
 from console.components.dialogs import dialog, form_footer
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.admin import MAX_CODES_AT_ONCE, AdminState
 from console.state.session import SessionState
@@ -100,23 +101,16 @@ def _accounts() -> rx.Component:
         width="100%",
         max_width="28rem",
     )
-    table = rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell(tr("E-mail", "邮箱")),
-                    rx.table.column_header_cell(tr("Role", "角色")),
-                    rx.table.column_header_cell(tr("Balance", "余额")),
-                    rx.table.column_header_cell(tr("Joined", "注册日期")),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(AdminState.accounts, _account_row)),
-            size="1",
-            width="100%",
+    table = scrolling_table(
+        table_header(
+            tr("E-mail", "邮箱"),
+            tr("Role", "角色"),
+            tr("Balance", "余额"),
+            tr("Joined", "注册日期"),
+            "",
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.body(rx.foreach(AdminState.accounts, _account_row)),
+        size="1",
     )
     return card(
         card_title("users", tr("Accounts", "用户账户")),
@@ -125,13 +119,7 @@ def _accounts() -> rx.Component:
             AdminState.accounts.length() > 0,
             rx.vstack(
                 table,
-                pager(
-                    AdminState.page,
-                    AdminState.pages,
-                    AdminState.previous_page,
-                    AdminState.next_page,
-                    total=AdminState.total,
-                ),
+                state_pager(AdminState),
                 spacing="3",
                 width="100%",
             ),
@@ -384,24 +372,17 @@ def _catalog() -> rx.Component:
             size="2",
             color=styles.TEXT_MUTED,
         ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Model", "模型")),
-                        rx.table.column_header_cell(tr("Kind", "类型")),
-                        rx.table.column_header_cell(tr("Provider", "服务商")),
-                        rx.table.column_header_cell(tr("Engine", "引擎")),
-                        rx.table.column_header_cell(tr("Price", "价格")),
-                        rx.table.column_header_cell(tr("Health", "状态")),
-                    )
-                ),
-                rx.table.body(rx.foreach(AdminState.catalog, _model_row)),
-                size="1",
-                width="100%",
+        scrolling_table(
+            table_header(
+                tr("Model", "模型"),
+                tr("Kind", "类型"),
+                tr("Provider", "服务商"),
+                tr("Engine", "引擎"),
+                tr("Price", "价格"),
+                tr("Health", "状态"),
             ),
-            overflow_x="auto",
-            width="100%",
+            rx.table.body(rx.foreach(AdminState.catalog, _model_row)),
+            size="1",
         ),
         data_testid="catalog",
     )

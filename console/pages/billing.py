@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, empty_state, money, pager, stat
+from console.components.common import card, card_title, empty_state, money, stat, state_pager
 from console.components.filters import (
     all_when_blank,
     clear_filters_button,
@@ -15,8 +15,15 @@ from console.components.filters import (
 )
 from console.components.forms import form_message
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import (
+    NARROW_ONLY,
+    WIDE_ONLY,
+    narrow_item,
+    scrolling_table,
+    table_header,
+)
 from console.i18n import tr
-from console.pages.history import NARROW_ONLY, TYPE_LABELS, WIDE_ONLY, type_label
+from console.pages.history import TYPE_LABELS, type_label
 from console.state.billing import SPEND_PERIODS, BillingState
 from console.state.session import SessionState
 
@@ -249,39 +256,34 @@ def _breakdown(icon: str, title, rows: rx.Var, name_cell, test_id: str, empty_te
         rx.cond(
             rows.length() == 0,
             rx.text(empty_text, size="2", color=styles.TEXT_MUTED, padding_y="1rem"),
-            rx.box(
-                rx.table.root(
-                    rx.table.body(
-                        rx.foreach(
-                            rows,
-                            lambda row: rx.table.row(
-                                rx.table.cell(name_cell(row)),
-                                rx.table.cell(
-                                    rx.text(
-                                        row["calls"],
-                                        tr(" calls", " 次"),
-                                        size="1",
-                                        color=styles.TEXT_MUTED,
-                                        white_space="nowrap",
-                                    )
-                                ),
-                                rx.table.cell(
-                                    rx.text(money(row["cost"]), size="2", white_space="nowrap"),
-                                    text_align="right",
-                                ),
-                                rx.table.cell(
-                                    rx.badge(row["share"], variant="soft", color_scheme="gray"),
-                                    text_align="right",
-                                ),
-                                data_testid=test_id,
+            scrolling_table(
+                rx.table.body(
+                    rx.foreach(
+                        rows,
+                        lambda row: rx.table.row(
+                            rx.table.cell(name_cell(row)),
+                            rx.table.cell(
+                                rx.text(
+                                    row["calls"],
+                                    tr(" calls", " 次"),
+                                    size="1",
+                                    color=styles.TEXT_MUTED,
+                                    white_space="nowrap",
+                                )
                             ),
-                        )
-                    ),
-                    size="1",
-                    width="100%",
+                            rx.table.cell(
+                                rx.text(money(row["cost"]), size="2", white_space="nowrap"),
+                                text_align="right",
+                            ),
+                            rx.table.cell(
+                                rx.badge(row["share"], variant="soft", color_scheme="gray"),
+                                text_align="right",
+                            ),
+                            data_testid=test_id,
+                        ),
+                    )
                 ),
-                overflow_x="auto",
-                width="100%",
+                size="1",
             ),
         ),
     )
@@ -366,7 +368,7 @@ def _entry(row: rx.Var) -> rx.Component:
 
 def _entry_card(row: rx.Var) -> rx.Component:
     """A ledger line on a narrow screen: what, when, how much, and the balance after."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             _kind_badge(row["kind"]), _amount(row, size="3"), justify="between", width="100%"
         ),
@@ -383,9 +385,6 @@ def _entry_card(row: rx.Var) -> rx.Component:
             width="100%",
         ),
         spacing="1",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
         data_testid="ledger-card",
     )
 
@@ -421,24 +420,15 @@ def _ledger() -> rx.Component:
                 tr("Nothing matches these filters.", "没有符合筛选条件的记录。"),
             ),
             rx.vstack(
-                rx.box(
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                *(
-                                    rx.table.column_header_cell(
-                                        h, text_align=align, white_space="nowrap"
-                                    )
-                                    for h, align in headers
-                                )
-                            )
-                        ),
-                        rx.table.body(rx.foreach(BillingState.entries, _entry)),
-                        size="2",
-                        width="100%",
+                scrolling_table(
+                    table_header(
+                        *(
+                            rx.table.column_header_cell(h, text_align=align, white_space="nowrap")
+                            for h, align in headers
+                        )
                     ),
-                    overflow_x="auto",
-                    width="100%",
+                    rx.table.body(rx.foreach(BillingState.entries, _entry)),
+                    size="2",
                     display=WIDE_ONLY,
                 ),
                 rx.box(
@@ -446,13 +436,7 @@ def _ledger() -> rx.Component:
                     width="100%",
                     display=NARROW_ONLY,
                 ),
-                pager(
-                    BillingState.page,
-                    BillingState.pages,
-                    BillingState.previous_page,
-                    BillingState.next_page,
-                    total=BillingState.total,
-                ),
+                state_pager(BillingState),
                 spacing="3",
                 width="100%",
             ),
@@ -471,59 +455,51 @@ def _prices() -> rx.Component:
             size="2",
             color=styles.TEXT_MUTED,
         ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Model", "模型")),
-                        rx.table.column_header_cell(tr("Type · unit", "类型 · 计费单位")),
-                        rx.table.column_header_cell(tr("Price", "单价"), text_align="right"),
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        BillingState.prices,
-                        lambda row: rx.table.row(
-                            rx.table.cell(
-                                rx.vstack(
-                                    rx.code(row["model"], size="1", variant="ghost"),
-                                    rx.text(row["name"], size="1", color=styles.TEXT_MUTED),
-                                    spacing="0",
-                                )
-                            ),
-                            rx.table.cell(
-                                rx.vstack(
-                                    rx.text(
-                                        rx.match(
-                                            row["kind"],
-                                            ("clone", tr("Voice cloning", "声音复刻")),
-                                            type_label(row["kind"]),
-                                        ),
-                                        size="2",
-                                    ),
-                                    rx.text(
-                                        tr(row["unit_en"], row["unit_zh"]),
-                                        size="1",
-                                        color=styles.TEXT_MUTED,
-                                    ),
-                                    spacing="0",
-                                )
-                            ),
-                            rx.table.cell(
-                                rx.text(money(row["price"]), size="2", white_space="nowrap"),
-                                text_align="right",
-                            ),
-                            data_testid="price-row",
-                        ),
-                    )
-                ),
-                size="1",
-                width="100%",
+        scrolling_table(
+            table_header(
+                tr("Model", "模型"),
+                tr("Type · unit", "类型 · 计费单位"),
+                rx.table.column_header_cell(tr("Price", "单价"), text_align="right"),
             ),
-            overflow_x="auto",
-            width="100%",
+            rx.table.body(
+                rx.foreach(
+                    BillingState.prices,
+                    lambda row: rx.table.row(
+                        rx.table.cell(
+                            rx.vstack(
+                                rx.code(row["model"], size="1", variant="ghost"),
+                                rx.text(row["name"], size="1", color=styles.TEXT_MUTED),
+                                spacing="0",
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.vstack(
+                                rx.text(
+                                    rx.match(
+                                        row["kind"],
+                                        ("clone", tr("Voice cloning", "声音复刻")),
+                                        type_label(row["kind"]),
+                                    ),
+                                    size="2",
+                                ),
+                                rx.text(
+                                    tr(row["unit_en"], row["unit_zh"]),
+                                    size="1",
+                                    color=styles.TEXT_MUTED,
+                                ),
+                                spacing="0",
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.text(money(row["price"]), size="2", white_space="nowrap"),
+                            text_align="right",
+                        ),
+                        data_testid="price-row",
+                    ),
+                )
+            ),
+            size="1",
             max_height="28rem",
-            overflow_y="auto",
         ),
     )
 

@@ -13,6 +13,7 @@ import reflex as rx
 from console import routes, styles
 from console.components.common import card, card_title, empty_state, stat
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.dashboard import CHART_DAYS, DashboardState
 from console.state.session import SessionState
@@ -311,15 +312,13 @@ def _activity_row(row: rx.Var[dict[str, str]]) -> rx.Component:
 
 
 def _recent_activity() -> rx.Component:
-    header = rx.table.header(
-        rx.table.row(
-            rx.table.column_header_cell(tr("Time (UTC)", "时间（UTC）")),
-            rx.table.column_header_cell(tr("Operation", "操作")),
-            rx.table.column_header_cell(tr("Model", "模型")),
-            rx.table.column_header_cell(tr("Usage", "用量")),
-            rx.table.column_header_cell(tr("Cost", "费用")),
-            rx.table.column_header_cell(tr("Status", "状态")),
-        )
+    header = table_header(
+        tr("Time (UTC)", "时间（UTC）"),
+        tr("Operation", "操作"),
+        tr("Model", "模型"),
+        tr("Usage", "用量"),
+        tr("Cost", "费用"),
+        tr("Status", "状态"),
     )
     return card(
         card_title(
@@ -329,15 +328,10 @@ def _recent_activity() -> rx.Component:
         ),
         rx.cond(
             DashboardState.recent.length() > 0,
-            rx.box(
-                rx.table.root(
-                    header,
-                    rx.table.body(rx.foreach(DashboardState.recent, _activity_row)),
-                    size="1",
-                    width="100%",
-                ),
-                overflow_x="auto",
-                width="100%",
+            scrolling_table(
+                header,
+                rx.table.body(rx.foreach(DashboardState.recent, _activity_row)),
+                size="1",
             ),
             empty_state(
                 "history",

@@ -11,6 +11,7 @@ import reflex as rx
 from console import routes, styles
 from console.components.common import card, card_title, copy_button
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import scrolling_table
 from console.i18n import tr
 from console.state.developers import KEY_VARIABLE, DevelopersState
 from console.state.session import SessionState
@@ -303,14 +304,9 @@ def _dialect_panel(dialect: Dialect) -> rx.Component:
             wrap="wrap",
         ),
         rx.text(tr(dialect.english, dialect.chinese), size="2", color=styles.TEXT_MUTED),
-        rx.box(
-            rx.table.root(
-                rx.table.body(*(_endpoint_row(endpoint) for endpoint in dialect.endpoints)),
-                size="1",
-                width="100%",
-            ),
-            overflow_x="auto",
-            width="100%",
+        scrolling_table(
+            rx.table.body(*(_endpoint_row(endpoint) for endpoint in dialect.endpoints)),
+            size="1",
         ),
         rx.tabs.root(
             rx.tabs.list(

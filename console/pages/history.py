@@ -13,7 +13,7 @@ from console.components.common import (
     empty_state,
     loading_rows,
     money,
-    pager,
+    state_pager,
 )
 from console.components.dialogs import close_button, dialog, dialog_footer
 from console.components.filters import (
@@ -24,6 +24,13 @@ from console.components.filters import (
     select_with_all,
 )
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import (
+    NARROW_ONLY,
+    WIDE_ONLY,
+    narrow_item,
+    scrolling_table,
+    table_header,
+)
 from console.i18n import tr
 from console.state.history import HistoryState
 from console.state.session import SessionState
@@ -34,9 +41,6 @@ TYPE_LABELS = (
     ("sed", "Emotion analysis", "情感分析"),
     ("voice", "Voice cloning", "声音复刻"),
 )
-# Tables on wide screens, stacked cards on phones (a table's columns do not fit in 390 px).
-WIDE_ONLY = rx.breakpoints(initial="none", sm="block")
-NARROW_ONLY = rx.breakpoints(initial="block", sm="none")
 STATUS_COLORS = (
     ("succeeded", "green", "Succeeded", "成功"),
     ("failed", "red", "Failed", "失败"),
@@ -218,7 +222,7 @@ def _model_lines(row: rx.Var) -> rx.Component:
 
 def _card(row: rx.Var) -> rx.Component:
     """An operation on a narrow screen: what, result, cost, and the same actions."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             rx.hstack(
                 rx.text(type_label(row["type"]), size="2", weight="medium"),
@@ -239,10 +243,6 @@ def _card(row: rx.Var) -> rx.Component:
             align="center",
             width="100%",
         ),
-        spacing="2",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
         data_testid="history-card",
         data_record=row["id"],
     )
@@ -286,19 +286,10 @@ def _table() -> rx.Component:
         tr("Request · key", "请求 · 密钥"),
         "",
     )
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *(rx.table.column_header_cell(h, white_space="nowrap") for h in headers)
-                )
-            ),
-            rx.table.body(rx.foreach(HistoryState.rows, _row)),
-            size="2",
-            width="100%",
-        ),
-        overflow_x="auto",
-        width="100%",
+    return scrolling_table(
+        table_header(*headers, white_space="nowrap"),
+        rx.table.body(rx.foreach(HistoryState.rows, _row)),
+        size="2",
         display=WIDE_ONLY,
     )
 
@@ -336,13 +327,7 @@ def _list() -> rx.Component:
                 rx.vstack(
                     _table(),
                     rx.box(rx.foreach(HistoryState.rows, _card), width="100%", display=NARROW_ONLY),
-                    pager(
-                        HistoryState.page,
-                        HistoryState.pages,
-                        HistoryState.previous_page,
-                        HistoryState.next_page,
-                        total=HistoryState.total,
-                    ),
+                    state_pager(HistoryState),
                     spacing="3",
                     width="100%",
                 ),

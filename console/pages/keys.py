@@ -12,11 +12,12 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
-    pager,
+    state_pager,
 )
 from console.components.dialogs import dialog, form_footer
 from console.components.forms import field
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.keys import EXPIRY_DAYS, SCOPE_FIELD, KeysState
 from console.state.session import SessionState
@@ -483,10 +484,6 @@ def _key_card(row: rx.Var) -> rx.Component:
     )
 
 
-def _header_cell(english: str, chinese: str) -> rx.Component:
-    return rx.table.column_header_cell(tr(english, chinese), white_space="nowrap")
-
-
 def _key_list() -> rx.Component:
     """A table on wide screens, a column of cards on narrow ones."""
     return rx.fragment(
@@ -501,28 +498,22 @@ def _key_list() -> rx.Component:
 
 
 def _key_table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    _header_cell("Name / key", "名称 / 密钥"),
-                    _header_cell("Status", "状态"),
-                    _header_cell("Permissions", "权限"),
-                    _header_cell("Limits", "限额"),
-                    _header_cell("Created (UTC)", "创建时间（UTC）"),
-                    _header_cell("Last used", "最近使用"),
-                    _header_cell("Expires", "过期时间"),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(KeysState.rows, _row)),
-            variant="ghost",
-            size="2",
-            width="100%",
-            min_width="52rem",
+    return scrolling_table(
+        table_header(
+            tr("Name / key", "名称 / 密钥"),
+            tr("Status", "状态"),
+            tr("Permissions", "权限"),
+            tr("Limits", "限额"),
+            tr("Created (UTC)", "创建时间（UTC）"),
+            tr("Last used", "最近使用"),
+            tr("Expires", "过期时间"),
+            rx.table.column_header_cell(""),
+            white_space="nowrap",
         ),
-        width="100%",
-        overflow_x="auto",
+        rx.table.body(rx.foreach(KeysState.rows, _row)),
+        variant="ghost",
+        size="2",
+        min_width="52rem",
         display=["none", "none", "block"],
     )
 
@@ -543,16 +534,7 @@ def _keys_card() -> rx.Component:
             KeysState.has_keys,
             rx.vstack(
                 _key_list(),
-                rx.cond(
-                    KeysState.pages > 1,
-                    pager(
-                        KeysState.page,
-                        KeysState.pages,
-                        KeysState.previous_page,
-                        KeysState.next_page,
-                        total=KeysState.total,
-                    ),
-                ),
+                rx.cond(KeysState.pages > 1, state_pager(KeysState)),
                 spacing="3",
                 width="100%",
             ),

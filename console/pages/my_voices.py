@@ -11,13 +11,14 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
-    pager,
     stat,
+    state_pager,
 )
 from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
 from console.components.filters import select_with_all
 from console.components.forms import field
 from console.components.layout import app_shell, page_header, page_loading
+from console.components.tables import narrow_item, scrolling_table, table_header
 from console.i18n import tr
 from console.pages.clone import status_badge
 from console.state.my_voices import REPLACE_UPLOAD_ID, MyVoicesState
@@ -138,32 +139,25 @@ def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell(tr("Voice", "音色")),
-                    rx.table.column_header_cell(tr("Model", "模型")),
-                    rx.table.column_header_cell(tr("Status", "状态")),
-                    rx.table.column_header_cell(tr("Created (UTC)", "创建时间（UTC）")),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(MyVoicesState.rows, _row)),
-            variant="ghost",
-            size="2",
-            width="100%",
-            min_width="44rem",
+    return scrolling_table(
+        table_header(
+            tr("Voice", "音色"),
+            tr("Model", "模型"),
+            tr("Status", "状态"),
+            tr("Created (UTC)", "创建时间（UTC）"),
+            "",
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.body(rx.foreach(MyVoicesState.rows, _row)),
+        variant="ghost",
+        size="2",
+        min_width="44rem",
         display=["none", "none", "block"],
     )
 
 
 def _mobile_item(row: rx.Var[dict[str, str]]) -> rx.Component:
     """One voice as a compact block, for screens too narrow for the table."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             rx.text(row["prefix"], size="3", weight="medium"),
             status_badge(row["status"], size="1"),
@@ -178,10 +172,6 @@ def _mobile_item(row: rx.Var[dict[str, str]]) -> rx.Component:
             rx.text(row["reason"], size="1", color=rx.color("red", 11)),
         ),
         _actions(row),
-        spacing="2",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
     )
 
 
@@ -314,13 +304,7 @@ def _list() -> rx.Component:
             rx.vstack(
                 _table(),
                 _mobile_list(),
-                pager(
-                    MyVoicesState.page,
-                    MyVoicesState.pages,
-                    MyVoicesState.previous_page,
-                    MyVoicesState.next_page,
-                    total=MyVoicesState.total,
-                ),
+                state_pager(MyVoicesState),
                 spacing="3",
                 width="100%",
             ),

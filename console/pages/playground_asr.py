@@ -7,6 +7,7 @@ import reflex as rx
 
 from console import styles
 from console.components.common import copy_button, empty_state
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.pages.playground_parts import (
     audio_input,
@@ -109,24 +110,13 @@ def _result_card() -> rx.Component:
     )
     segments = rx.cond(
         State.segments.length() > 0,
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Time", "时间")),
-                        rx.table.column_header_cell(tr("Text", "文本")),
-                    )
-                ),
-                rx.table.body(rx.foreach(State.segments, _segment_row)),
-                size="1",
-                variant="surface",
-                width="100%",
-            ),
-            overflow_x="auto",
+        scrolling_table(
+            table_header(tr("Time", "时间"), tr("Text", "文本")),
+            rx.table.body(rx.foreach(State.segments, _segment_row)),
+            size="1",
+            variant="surface",
             max_height="18rem",
-            overflow_y="auto",
-            width="100%",
-            data_testid="asr-segments",
+            test_id="asr-segments",
         ),
     )
     return result_card(
