@@ -13,11 +13,10 @@ from console import routes, styles
 from console.components.common import card, card_title, copy_button, empty_state, state_pager
 from console.components.dialogs import dialog, form_footer
 from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.admin import MAX_CODES_AT_ONCE, AdminState
-from console.state.session import SessionState
 
 
 def price_unit(unit: rx.Var[str]) -> rx.Component:
@@ -406,8 +405,4 @@ def _admin() -> rx.Component:
 
 
 def admin_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & AdminState.loaded & SessionState.is_admin,
-        _admin(),
-        page_loading(),
-    )
+    return private_page(AdminState, _admin(), admin=True)

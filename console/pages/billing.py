@@ -14,7 +14,7 @@ from console.components.filters import (
     select_with_all,
 )
 from console.components.forms import form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
     NARROW_ONLY,
     WIDE_ONLY,
@@ -25,7 +25,6 @@ from console.components.tables import (
 from console.i18n import tr
 from console.pages.history import TYPE_LABELS, type_label
 from console.state.billing import SPEND_PERIODS, BillingState
-from console.state.session import SessionState
 
 KIND_LABELS = (
     ("signup_bonus", "Welcome credit", "注册赠送"),
@@ -536,9 +535,4 @@ def _billing() -> rx.Component:
 
 
 def billing_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & BillingState.loaded & SessionState.signed_in,
-        _billing(),
-        page_loading(),
-    )
+    return private_page(BillingState, _billing())

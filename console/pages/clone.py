@@ -9,11 +9,10 @@ import reflex as rx
 from console import routes, styles
 from console.components.common import card, card_title
 from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
 from console.state.clone import SAMPLE_UPLOAD_ID, CloneState
-from console.state.session import SessionState
 
 _ACCEPTED_AUDIO = {
     "audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".webm"],
@@ -546,8 +545,4 @@ def _wizard() -> rx.Component:
 
 
 def clone_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & CloneState.loaded & SessionState.signed_in,
-        _wizard(),
-        page_loading(),
-    )
+    return private_page(CloneState, _wizard())

@@ -12,11 +12,10 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.common import card, card_title, empty_state, stat
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.dashboard import CHART_DAYS, DashboardState
-from console.state.session import SessionState
 
 
 def operation_label(kind: rx.Var[str]) -> rx.Component:
@@ -372,9 +371,4 @@ def _overview() -> rx.Component:
 
 
 def dashboard_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & DashboardState.loaded & SessionState.signed_in,
-        _overview(),
-        page_loading(),
-    )
+    return private_page(DashboardState, _overview())

@@ -10,11 +10,10 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.common import card, card_title, copy_button
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table
 from console.i18n import tr
 from console.state.developers import KEY_VARIABLE, DevelopersState
-from console.state.session import SessionState
 
 
 @dataclass(frozen=True)
@@ -389,8 +388,4 @@ def _guide() -> rx.Component:
 
 
 def developers_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & DevelopersState.loaded & SessionState.signed_in,
-        _guide(),
-        page_loading(),
-    )
+    return private_page(DevelopersState, _guide())

@@ -23,7 +23,7 @@ from console.components.filters import (
     filter_bar,
     select_with_all,
 )
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
     NARROW_ONLY,
     WIDE_ONLY,
@@ -33,7 +33,6 @@ from console.components.tables import (
 )
 from console.i18n import tr
 from console.state.history import HistoryState
-from console.state.session import SessionState
 
 TYPE_LABELS = (
     ("tts", "Speech synthesis", "语音合成"),
@@ -432,9 +431,4 @@ def _history() -> rx.Component:
 
 
 def history_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & HistoryState.loaded & SessionState.signed_in,
-        _history(),
-        page_loading(),
-    )
+    return private_page(HistoryState, _history())

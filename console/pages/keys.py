@@ -16,11 +16,10 @@ from console.components.common import (
 )
 from console.components.dialogs import dialog, form_footer
 from console.components.forms import field
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.keys import EXPIRY_DAYS, SCOPE_FIELD, KeysState
-from console.state.session import SessionState
 
 # What each scope lets a key do, in the reader's language.
 SCOPE_LABELS = {
@@ -602,9 +601,4 @@ def _keys() -> rx.Component:
 
 
 def keys_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & KeysState.loaded & SessionState.signed_in,
-        _keys(),
-        page_loading(),
-    )
+    return private_page(KeysState, _keys())

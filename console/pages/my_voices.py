@@ -17,12 +17,11 @@ from console.components.common import (
 from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
 from console.components.filters import select_with_all
 from console.components.forms import field
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import narrow_item, scrolling_table, table_header
 from console.i18n import tr
 from console.pages.clone import status_badge
 from console.state.my_voices import REPLACE_UPLOAD_ID, MyVoicesState
-from console.state.session import SessionState
 
 
 def _clone_button() -> rx.Component:
@@ -361,8 +360,4 @@ def _content() -> rx.Component:
 
 
 def my_voices_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & MyVoicesState.loaded & SessionState.signed_in,
-        _content(),
-        page_loading(),
-    )
+    return private_page(MyVoicesState, _content())

@@ -7,9 +7,8 @@ import reflex as rx
 from console import routes, styles
 from console.components.common import card, card_title, confirm_dialog, empty_state
 from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.i18n import CHINESE, ENGLISH, LocaleState, tr
-from console.state.session import SessionState
 from console.state.settings import PASSWORD_FORM_ID, SettingsState
 
 # The new password as typed so far, read in the browser when the confirmation is left.
@@ -332,9 +331,4 @@ def _settings() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & SettingsState.loaded & SessionState.signed_in,
-        _settings(),
-        page_loading(),
-    )
+    return private_page(SettingsState, _settings())

@@ -9,9 +9,8 @@ import reflex as rx
 from console import routes, styles
 from console.components.common import card, empty_state
 from console.components.filters import clear_filters_button, select_with_all
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.i18n import tr
-from console.state.session import SessionState
 from console.state.voice_library import VoiceLibraryState
 
 
@@ -258,8 +257,4 @@ def _content() -> rx.Component:
 
 
 def voice_library_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & VoiceLibraryState.loaded & SessionState.signed_in,
-        _content(),
-        page_loading(),
-    )
+    return private_page(VoiceLibraryState, _content())
