@@ -6,6 +6,7 @@ Text arguments are plain strings or ``tr(...)`` pairs (``console.i18n``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import reflex as rx
@@ -186,6 +187,30 @@ def confirm_dialog(
             ),
             max_width="28rem",
         ),
+    )
+
+
+def label_badge(
+    value: rx.Var, labels: Iterable[tuple[str, str | None, str, str]], **props: Any
+) -> rx.Component:
+    """``value`` as a soft, round badge named from ``labels``, rows of ``(value, colour or None,
+    English, Chinese)``; a value none of them names shows as itself."""
+    return rx.match(
+        value,
+        *(
+            (
+                known,
+                rx.badge(
+                    tr(english, chinese),
+                    **({"color_scheme": color} if color else {}),
+                    variant="soft",
+                    radius="full",
+                    **props,
+                ),
+            )
+            for known, color, english, chinese in labels
+        ),
+        rx.badge(value, variant="soft", radius="full"),
     )
 
 

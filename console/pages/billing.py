@@ -5,7 +5,15 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, empty_state, money, stat, state_pager
+from console.components.common import (
+    card,
+    card_title,
+    empty_state,
+    label_badge,
+    money,
+    stat,
+    state_pager,
+)
 from console.components.filters import (
     all_when_blank,
     clear_filters_button,
@@ -45,14 +53,7 @@ SERIES_COLORS = {
 
 
 def _kind_badge(kind: rx.Var) -> rx.Component:
-    return rx.match(
-        kind,
-        *(
-            (k, rx.badge(tr(en, zh), variant="soft", radius="full", white_space="nowrap"))
-            for k, en, zh in KIND_LABELS
-        ),
-        rx.badge(kind, variant="soft", radius="full"),
-    )
+    return label_badge(kind, ((k, None, en, zh) for k, en, zh in KIND_LABELS), white_space="nowrap")
 
 
 def _purpose(row: rx.Var) -> rx.Component:

@@ -15,19 +15,8 @@ from console.components.common import card, card_title, empty_state, stat
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
+from console.pages.history import type_label
 from console.state.dashboard import CHART_DAYS, DashboardState
-
-
-def operation_label(kind: rx.Var[str]) -> rx.Component:
-    """The name of a history record's type, in the visitor's language."""
-    return rx.match(
-        kind,
-        ("tts", tr("Speech synthesis", "语音合成")),
-        ("asr", tr("Speech recognition", "语音识别")),
-        ("sed", tr("Emotion analysis", "情感分析")),
-        ("voice", tr("Voice cloning", "声音复刻")),
-        kind,
-    )
 
 
 def status_badge(status: rx.Var[str]) -> rx.Component:
@@ -301,7 +290,7 @@ def _activity_row(row: rx.Var[dict[str, str]]) -> rx.Component:
     )
     return rx.table.row(
         rx.table.cell(row["when"], white_space="nowrap", style=styles.NUMERIC),
-        rx.table.cell(operation_label(row["type"]), white_space="nowrap"),
+        rx.table.cell(type_label(row["type"]), white_space="nowrap"),
         rx.table.cell(rx.code(row["model"], variant="ghost", size="1"), white_space="nowrap"),
         rx.table.cell(usage, white_space="nowrap"),
         rx.table.cell(rx.text.span("¥", row["cost"], style=styles.NUMERIC), white_space="nowrap"),

@@ -11,6 +11,7 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
+    label_badge,
     loading_rows,
     money,
     state_pager,
@@ -55,14 +56,7 @@ def type_label(value: rx.Var) -> rx.Component:
 
 
 def status_badge(value: rx.Var) -> rx.Component:
-    return rx.match(
-        value,
-        *(
-            (s, rx.badge(tr(en, zh), color_scheme=color, variant="soft", radius="full"))
-            for s, color, en, zh in STATUS_COLORS
-        ),
-        rx.badge(value, variant="soft", radius="full"),
-    )
+    return label_badge(value, STATUS_COLORS)
 
 
 def key_cell(row: rx.Var) -> rx.Component:

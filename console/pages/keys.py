@@ -12,6 +12,7 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
+    label_badge,
     state_pager,
 )
 from console.components.dialogs import dialog, form_footer
@@ -67,14 +68,7 @@ def _code_block(text: rx.Var[str], test_id: str) -> rx.Component:
 
 
 def _status_badge(status: rx.Var) -> rx.Component:
-    return rx.match(
-        status,
-        *(
-            (value, rx.badge(tr(en, zh), color_scheme=color, variant="soft", radius="full"))
-            for value, color, en, zh in STATUS_BADGES
-        ),
-        rx.badge(status, variant="soft", radius="full"),
-    )
+    return label_badge(status, STATUS_BADGES)
 
 
 def _dash_if_empty(value: rx.Var, empty: object = "—") -> rx.Component:
