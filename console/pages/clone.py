@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import audio_player, drop_zone, sample_problems
 from console.components.common import card, card_title
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, private_page
@@ -162,24 +163,7 @@ def _sample_report() -> rx.Component:
                 data_testid="sample-verdict",
             ),
             rx.vstack(rx.foreach(CloneState.checks, _check_row), spacing="0", width="100%"),
-            rx.cond(
-                CloneState.problems.length() > 0,
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("circle-alert", size=16)),
-                    rx.vstack(
-                        rx.foreach(
-                            CloneState.problems,
-                            lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
-                        ),
-                        spacing="1",
-                    ),
-                    color_scheme="red",
-                    variant="surface",
-                    width="100%",
-                    role="alert",
-                    data_testid="sample-problems",
-                ),
-            ),
+            sample_problems(CloneState.problems, test_id="sample-problems", width="100%"),
             spacing="3",
             width="100%",
         ),
@@ -187,51 +171,42 @@ def _sample_report() -> rx.Component:
 
 
 def _sample_step() -> rx.Component:
-    drop_zone = rx.box(
-        rx.upload(
-            rx.vstack(
+    zone = rx.box(
+        drop_zone(
+            SAMPLE_UPLOAD_ID,
+            rx.cond(
+                CloneState.checking,
+                rx.spinner(size="3"),
+                rx.icon("upload", size=22, color=rx.color("accent", 11)),
+            ),
+            rx.text(
                 rx.cond(
                     CloneState.checking,
-                    rx.spinner(size="3"),
-                    rx.icon("upload", size=22, color=rx.color("accent", 11)),
-                ),
-                rx.text(
-                    rx.cond(
-                        CloneState.checking,
-                        tr("Checking the sample…", "正在检查样本…"),
-                        tr(
-                            "Drop an audio file here, or click to choose",
-                            "将音频文件拖到这里，或点击选择",
-                        ),
-                    ),
-                    size="2",
-                    weight="medium",
-                    text_align="center",
-                ),
-                rx.text(
+                    tr("Checking the sample…", "正在检查样本…"),
                     tr(
-                        "WAV, MP3 or M4A · 10–60 s · up to 10 MB",
-                        "WAV、MP3 或 M4A · 10–60 秒 · 不超过 10 MB",
+                        "Drop an audio file here, or click to choose",
+                        "将音频文件拖到这里，或点击选择",
                     ),
-                    size="1",
-                    color=styles.TEXT_SUBTLE,
-                    text_align="center",
                 ),
-                spacing="2",
-                align="center",
+                size="2",
+                weight="medium",
+                text_align="center",
             ),
-            id=SAMPLE_UPLOAD_ID,
-            multiple=False,
-            max_files=1,
+            rx.text(
+                tr(
+                    "WAV, MP3 or M4A · 10–60 s · up to 10 MB",
+                    "WAV、MP3 或 M4A · 10–60 秒 · 不超过 10 MB",
+                ),
+                size="1",
+                color=styles.TEXT_SUBTLE,
+                text_align="center",
+            ),
             accept=_ACCEPTED_AUDIO,
             on_drop=CloneState.handle_sample(rx.upload_files(upload_id=SAMPLE_UPLOAD_ID)),
             on_drop_rejected=CloneState.sample_rejected,
             padding="1.75rem 1rem",
             border=f"1.5px dashed {rx.color('gray', 7)}",
-            border_radius="var(--radius-4)",
             background=rx.color("gray", 2),
-            cursor="pointer",
-            width="100%",
             _hover={"border_color": rx.color("accent", 8), "background": rx.color("accent", 2)},
             data_testid="sample-upload",
         ),
@@ -262,7 +237,7 @@ def _sample_step() -> rx.Component:
     return rx.grid(
         card(
             card_title("mic-vocal", tr("Your voice sample", "你的声音样本")),
-            drop_zone,
+            zone,
             rx.hstack(
                 rx.text(tr("or", "或"), size="2", color=styles.TEXT_SUBTLE),
                 recorder_buttons(
@@ -495,14 +470,7 @@ def _try_step() -> rx.Component:
         rx.cond(
             CloneState.try_audio != "",
             rx.vstack(
-                rx.el.audio(
-                    src=CloneState.try_audio,
-                    controls=True,
-                    auto_play=True,
-                    preload="auto",
-                    style={"width": "100%"},
-                    data_testid="try-audio",
-                ),
+                audio_player(CloneState.try_audio, test_id="try-audio"),
                 rx.text(
                     tr("Charged ", "本次扣费 "),
                     rx.text.span("¥", CloneState.try_cost, style=styles.NUMERIC),

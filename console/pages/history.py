@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import audio_player
 from console.components.common import (
     card,
     card_title,
@@ -335,14 +336,7 @@ def _player() -> rx.Component:
         rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
         rx.cond(
             HistoryState.player_url != "",
-            rx.el.audio(
-                src=HistoryState.player_url,
-                controls=True,
-                auto_play=True,
-                preload="auto",
-                style={"width": "100%", "margin_top": "1rem"},
-                data_testid="history-player",
-            ),
+            audio_player(HistoryState.player_url, test_id="history-player", margin_top="1rem"),
         ),
         dialog_footer(
             rx.button(

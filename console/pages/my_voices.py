@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import drop_zone, sample_problems
 from console.components.common import (
     card,
     card_title,
@@ -238,55 +239,31 @@ def _replace_dialog() -> rx.Component:
             size="2",
             color=styles.TEXT_MUTED,
         ),
-        rx.upload(
-            rx.vstack(
-                rx.cond(
-                    MyVoicesState.replace_checking,
-                    rx.spinner(size="3"),
-                    rx.icon("upload", size=20, color=rx.color("accent", 11)),
-                ),
-                rx.text(
-                    tr(
-                        "Drop an audio file here, or click to choose",
-                        "将音频文件拖到这里，或点击选择",
-                    ),
-                    size="2",
-                    text_align="center",
-                ),
-                align="center",
-                spacing="2",
+        drop_zone(
+            REPLACE_UPLOAD_ID,
+            rx.cond(
+                MyVoicesState.replace_checking,
+                rx.spinner(size="3"),
+                rx.icon("upload", size=20, color=rx.color("accent", 11)),
             ),
-            id=REPLACE_UPLOAD_ID,
-            multiple=False,
-            max_files=1,
+            rx.text(
+                tr(
+                    "Drop an audio file here, or click to choose",
+                    "将音频文件拖到这里，或点击选择",
+                ),
+                size="2",
+                text_align="center",
+            ),
             accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
             on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
             on_drop_rejected=MyVoicesState.sample_rejected,
             padding="1.5rem 1rem",
             margin_top="1rem",
             border=f"1.5px dashed {rx.color('gray', 7)}",
-            border_radius="var(--radius-4)",
-            cursor="pointer",
-            width="100%",
             data_testid="replace-upload",
         ),
-        rx.cond(
-            MyVoicesState.replace_problems.length() > 0,
-            rx.callout.root(
-                rx.callout.icon(rx.icon("circle-alert", size=16)),
-                rx.vstack(
-                    rx.foreach(
-                        MyVoicesState.replace_problems,
-                        lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
-                    ),
-                    spacing="1",
-                ),
-                color_scheme="red",
-                variant="surface",
-                margin_top="1rem",
-                role="alert",
-                data_testid="replace-problems",
-            ),
+        sample_problems(
+            MyVoicesState.replace_problems, test_id="replace-problems", margin_top="1rem"
         ),
         dialog_footer(close_button(), margin_top="1rem"),
         open=MyVoicesState.replace_open,

@@ -9,6 +9,7 @@ import reflex as rx
 from reflex.event import EventType
 
 from console import styles
+from console.components.audio import drop_zone
 from console.components.common import card, card_title
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
@@ -96,44 +97,35 @@ def audio_input(
     prefix: str,
 ) -> rx.Component:
     """Drop or choose an audio file, or record one from the microphone."""
-    zone = rx.upload(
-        rx.vstack(
-            rx.center(
-                rx.icon("upload", size=20, color=rx.color("accent", 11)),
-                width="2.75rem",
-                height="2.75rem",
-                border_radius="full",
-                background=rx.color("accent", 3),
-            ),
-            rx.text(
-                tr("Drop an audio file here, or click to choose", "拖放音频文件到此处，或点击选择"),
-                size="2",
-                weight="medium",
-                text_align="center",
-            ),
-            rx.text(
-                tr(
-                    "WAV, MP3, M4A, FLAC, OGG or WebM, checked by content",
-                    "支持 WAV、MP3、M4A、FLAC、OGG、WebM，按内容识别格式",
-                ),
-                size="1",
-                color=styles.TEXT_SUBTLE,
-                text_align="center",
-            ),
-            spacing="2",
-            align="center",
+    zone = drop_zone(
+        upload_id,
+        rx.center(
+            rx.icon("upload", size=20, color=rx.color("accent", 11)),
+            width="2.75rem",
+            height="2.75rem",
+            border_radius="full",
+            background=rx.color("accent", 3),
         ),
-        id=upload_id,
-        multiple=False,
-        max_files=1,
+        rx.text(
+            tr("Drop an audio file here, or click to choose", "拖放音频文件到此处，或点击选择"),
+            size="2",
+            weight="medium",
+            text_align="center",
+        ),
+        rx.text(
+            tr(
+                "WAV, MP3, M4A, FLAC, OGG or WebM, checked by content",
+                "支持 WAV、MP3、M4A、FLAC、OGG、WebM，按内容识别格式",
+            ),
+            size="1",
+            color=styles.TEXT_SUBTLE,
+            text_align="center",
+        ),
         accept=AUDIO_ACCEPT,
         on_drop=on_drop,
         disabled=busy,
         border=f"1px dashed {rx.color('gray', 7)}",
-        border_radius="var(--radius-4)",
         padding="1.5rem 1rem",
-        width="100%",
-        cursor="pointer",
         _hover={"background": rx.color("gray", 2)},
         data_testid=f"{prefix}-upload",
     )

@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import audio_player
 from console.components.common import card, empty_state
 from console.components.filters import clear_filters_button, select_with_all
 from console.components.layout import app_shell, page_header, private_page
@@ -184,13 +185,11 @@ def _player() -> rx.Component:
                 spacing="2",
                 align="center",
             ),
-            rx.el.audio(
-                src=VoiceLibraryState.preview_url,
-                controls=True,
-                auto_play=True,
-                preload="auto",
-                style={"width": "100%", "height": "2.25rem", "min_width": "0"},
-                data_testid="preview-audio",
+            audio_player(
+                VoiceLibraryState.preview_url,
+                test_id="preview-audio",
+                height="2.25rem",
+                min_width="0",
             ),
             direction=rx.breakpoints(initial="column", sm="row"),
             spacing="2",
