@@ -54,6 +54,19 @@ def stat(icon: str, label: Any, value: Any, *, note: Any = None, test_id: str = 
     )
 
 
+def callout(icon: str, *text: Any, color: str | None = None, **props: Any) -> rx.Component:
+    """A full-width note with its ``icon``: ``text`` (strings, ``tr`` pairs, links) tinted
+    ``color`` (the accent colour when none)."""
+    return rx.callout.root(
+        rx.callout.icon(rx.icon(icon, size=16)),
+        rx.callout.text(*text),
+        **({"color_scheme": color} if color else {}),
+        variant="surface",
+        width="100%",
+        **props,
+    )
+
+
 def empty_state(icon: str, title: Any, text: Any, *actions: rx.Component) -> rx.Component:
     """What a list shows when there is nothing in it yet, with the way to add something."""
     return rx.center(

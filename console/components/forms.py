@@ -12,6 +12,7 @@ import reflex as rx
 from reflex.event import EventType
 
 from console import styles
+from console.components.common import callout
 from console.i18n import tr
 
 # The value of another input of the same form, read in the browser when an event fires: lets a
@@ -80,13 +81,11 @@ def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
     color, icon = ("red", "circle-alert") if tone == "error" else ("blue", "info")
     return rx.cond(
         message != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon(icon, size=16)),
-            rx.callout.text(message),
-            color_scheme=color,
-            variant="surface",
+        callout(
+            icon,
+            message,
+            color=color,
             size="1",
-            width="100%",
             role="alert" if tone == "error" else "status",
             data_testid=f"form-{tone}",
         ),

@@ -10,7 +10,14 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, copy_button, empty_state, state_pager
+from console.components.common import (
+    callout,
+    card,
+    card_title,
+    copy_button,
+    empty_state,
+    state_pager,
+)
 from console.components.dialogs import dialog, form_footer
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, private_page
@@ -190,26 +197,22 @@ def _credit_dialog() -> rx.Component:
 
 def _minted_codes() -> rx.Component:
     return rx.vstack(
-        rx.callout.root(
-            rx.callout.icon(rx.icon("triangle-alert", size=16)),
-            rx.callout.text(
-                tr(
-                    rx.fragment(
-                        "Each code is worth ¥",
-                        AdminState.minted_amount,
-                        ". Copy them now: they are never shown again.",
-                    ),
-                    rx.fragment(
-                        "每个兑换码面值 ¥",
-                        AdminState.minted_amount,
-                        "。请立即复制：之后不会再显示。",
-                    ),
-                )
+        callout(
+            "triangle-alert",
+            tr(
+                rx.fragment(
+                    "Each code is worth ¥",
+                    AdminState.minted_amount,
+                    ". Copy them now: they are never shown again.",
+                ),
+                rx.fragment(
+                    "每个兑换码面值 ¥",
+                    AdminState.minted_amount,
+                    "。请立即复制：之后不会再显示。",
+                ),
             ),
-            color_scheme="amber",
-            variant="surface",
+            color="amber",
             size="1",
-            width="100%",
         ),
         rx.box(
             rx.foreach(

@@ -8,7 +8,7 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.audio import audio_player, drop_zone, sample_problems
-from console.components.common import card, card_title
+from console.components.common import callout, card, card_title
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
@@ -402,14 +402,11 @@ def _voice_card() -> rx.Component:
             (
                 "UNDEPLOYED",
                 rx.vstack(
-                    rx.callout.root(
-                        rx.callout.icon(rx.icon("circle-alert", size=16)),
-                        rx.callout.text(
-                            tr("The voice was refused: ", "音色未通过："), CloneState.reason
-                        ),
-                        color_scheme="red",
-                        variant="surface",
-                        width="100%",
+                    callout(
+                        "circle-alert",
+                        tr("The voice was refused: ", "音色未通过："),
+                        CloneState.reason,
+                        color="red",
                         data_testid="voice-reason",
                     ),
                     rx.button(

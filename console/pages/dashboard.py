@@ -11,7 +11,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, empty_state, stat
+from console.components.common import callout, card, card_title, empty_state, stat
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
@@ -85,29 +85,25 @@ def _welcome() -> rx.Component:
 
 
 def _low_balance_warning() -> rx.Component:
-    return rx.callout.root(
-        rx.callout.icon(rx.icon("triangle-alert", size=16)),
-        rx.callout.text(
-            tr(
-                rx.fragment(
-                    "Your balance is below ¥",
-                    DashboardState.low_balance_threshold,
-                    ". Requests fail once it runs out: ",
-                    rx.link("redeem a code or see billing", href=routes.BILLING, weight="medium"),
-                    ".",
-                ),
-                rx.fragment(
-                    "余额已低于 ¥",
-                    DashboardState.low_balance_threshold,
-                    "，用完后请求将失败。",
-                    rx.link("前往费用中心兑换充值码", href=routes.BILLING, weight="medium"),
-                    "。",
-                ),
-            )
+    return callout(
+        "triangle-alert",
+        tr(
+            rx.fragment(
+                "Your balance is below ¥",
+                DashboardState.low_balance_threshold,
+                ". Requests fail once it runs out: ",
+                rx.link("redeem a code or see billing", href=routes.BILLING, weight="medium"),
+                ".",
+            ),
+            rx.fragment(
+                "余额已低于 ¥",
+                DashboardState.low_balance_threshold,
+                "，用完后请求将失败。",
+                rx.link("前往费用中心兑换充值码", href=routes.BILLING, weight="medium"),
+                "。",
+            ),
         ),
-        color_scheme="amber",
-        variant="surface",
-        width="100%",
+        color="amber",
         role="alert",
         data_testid="low-balance",
     )

@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, copy_button
+from console.components.common import callout, card, card_title, copy_button
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table
 from console.i18n import tr
@@ -181,51 +181,43 @@ def code_panel(text: rx.Var[str], test_id: str, label: Any = "") -> rx.Component
 def _key_callout() -> rx.Component:
     return rx.cond(
         DevelopersState.has_key,
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round", size=16)),
-            rx.callout.text(
-                tr(
-                    rx.fragment(
-                        "Examples use your newest key “",
-                        DevelopersState.key_name,
-                        "” (",
-                        rx.code(DevelopersState.key_hint, data_testid="key-hint"),
-                        "). Its full value was shown once when you created it: set ",
-                        rx.code(f"{KEY_VARIABLE}"),
-                        " to it and every snippet runs as copied.",
-                    ),
-                    rx.fragment(
-                        "示例使用你最新的密钥“",
-                        DevelopersState.key_name,
-                        "”（",
-                        rx.code(DevelopersState.key_hint, data_testid="key-hint"),
-                        "）。完整密钥只在创建时显示一次：把它设为环境变量 ",
-                        rx.code(f"{KEY_VARIABLE}"),
-                        "，示例即可直接运行。",
-                    ),
-                )
+        callout(
+            "key-round",
+            tr(
+                rx.fragment(
+                    "Examples use your newest key “",
+                    DevelopersState.key_name,
+                    "” (",
+                    rx.code(DevelopersState.key_hint, data_testid="key-hint"),
+                    "). Its full value was shown once when you created it: set ",
+                    rx.code(f"{KEY_VARIABLE}"),
+                    " to it and every snippet runs as copied.",
+                ),
+                rx.fragment(
+                    "示例使用你最新的密钥“",
+                    DevelopersState.key_name,
+                    "”（",
+                    rx.code(DevelopersState.key_hint, data_testid="key-hint"),
+                    "）。完整密钥只在创建时显示一次：把它设为环境变量 ",
+                    rx.code(f"{KEY_VARIABLE}"),
+                    "，示例即可直接运行。",
+                ),
             ),
-            variant="surface",
-            width="100%",
         ),
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round", size=16)),
-            rx.callout.text(
-                tr(
-                    "You have no API key yet. ",
-                    "你还没有 API 密钥。",
-                ),
-                rx.link(
-                    tr("Create a key", "创建密钥"),
-                    href=routes.KEYS,
-                    weight="medium",
-                    data_testid="create-key-link",
-                ),
-                tr(" and the examples will name it.", "，示例中会显示它。"),
+        callout(
+            "key-round",
+            tr(
+                "You have no API key yet. ",
+                "你还没有 API 密钥。",
             ),
-            color_scheme="amber",
-            variant="surface",
-            width="100%",
+            rx.link(
+                tr("Create a key", "创建密钥"),
+                href=routes.KEYS,
+                weight="medium",
+                data_testid="create-key-link",
+            ),
+            tr(" and the examples will name it.", "，示例中会显示它。"),
+            color="amber",
         ),
     )
 

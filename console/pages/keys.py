@@ -7,6 +7,7 @@ import reflex as rx
 from api.principal import SCOPES
 from console import routes, styles
 from console.components.common import (
+    callout,
     card,
     card_title,
     confirm_dialog,
@@ -212,19 +213,15 @@ def _reveal_dialog() -> rx.Component:
     return dialog(
         tr("Your new API key", "新的 API 密钥"),
         rx.vstack(
-            rx.callout.root(
-                rx.callout.icon(rx.icon("triangle-alert", size=16)),
-                rx.callout.text(
-                    tr(
-                        "Copy it now and keep it somewhere safe. "
-                        "For your security it will not be shown again.",
-                        "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
-                    )
+            callout(
+                "triangle-alert",
+                tr(
+                    "Copy it now and keep it somewhere safe. "
+                    "For your security it will not be shown again.",
+                    "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
                 ),
-                color_scheme="amber",
-                variant="surface",
+                color="amber",
                 size="1",
-                width="100%",
             ),
             rx.text(KeysState.revealed_name, size="2", weight="medium"),
             rx.hstack(
