@@ -159,6 +159,23 @@ def state_pager(state: Any) -> rx.Component:
     return pager(state.page, state.pages, state.previous_page, state.next_page, total=state.total)
 
 
+def icon_action(icon: str, label: Any, *, test_id: str, **props: Any) -> rx.Component:
+    """A small icon-only button named ``label`` for screen readers and on hover."""
+    return rx.icon_button(
+        rx.icon(icon, size=14),
+        size="1",
+        aria_label=label,
+        title=label,
+        data_testid=test_id,
+        **props,
+    )
+
+
+def labelled(label: Any, value: rx.Component, **props: Any) -> rx.Component:
+    """A value with its small label above it (a fact in a card, not a form field)."""
+    return rx.vstack(rx.text(label, size="1", color=styles.TEXT_SUBTLE), value, **props)
+
+
 def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> rx.Component:
     """Copies ``text`` to the clipboard and says so in a toast."""
     return rx.button(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from console import routes, styles
@@ -94,48 +96,43 @@ def _filters() -> rx.Component:
     )
 
 
+def _tool(icon: str, label: Any, on_click: Any, test_id: str) -> rx.Component:
+    """A record's icon button, named in a tooltip."""
+    return rx.tooltip(
+        rx.icon_button(
+            rx.icon(icon, size=14),
+            on_click=on_click,
+            variant="soft",
+            size="1",
+            aria_label=label,
+            data_testid=test_id,
+        ),
+        content=label,
+    )
+
+
 def _actions(row: rx.Var) -> rx.Component:
     return rx.hstack(
         rx.cond(
             row["has_audio"] == "1",
             rx.hstack(
-                rx.tooltip(
-                    rx.icon_button(
-                        rx.icon("play", size=14),
-                        on_click=HistoryState.play(row["id"]),
-                        variant="soft",
-                        size="1",
-                        aria_label=tr("Play", "播放"),
-                        data_testid="history-play",
-                    ),
-                    content=tr("Play", "播放"),
-                ),
-                rx.tooltip(
-                    rx.icon_button(
-                        rx.icon("download", size=14),
-                        on_click=HistoryState.download_audio(row["id"]),
-                        variant="soft",
-                        size="1",
-                        aria_label=tr("Download audio", "下载音频"),
-                        data_testid="history-download",
-                    ),
-                    content=tr("Download audio", "下载音频"),
+                _tool("play", tr("Play", "播放"), HistoryState.play(row["id"]), "history-play"),
+                _tool(
+                    "download",
+                    tr("Download audio", "下载音频"),
+                    HistoryState.download_audio(row["id"]),
+                    "history-download",
                 ),
                 spacing="1",
             ),
         ),
         rx.cond(
             row["has_transcript"] == "1",
-            rx.tooltip(
-                rx.icon_button(
-                    rx.icon("file-text", size=14),
-                    on_click=HistoryState.show_transcript(row["id"]),
-                    variant="soft",
-                    size="1",
-                    aria_label=tr("View transcript", "查看转写"),
-                    data_testid="history-transcript",
-                ),
-                content=tr("View transcript", "查看转写"),
+            _tool(
+                "file-text",
+                tr("View transcript", "查看转写"),
+                HistoryState.show_transcript(row["id"]),
+                "history-transcript",
             ),
         ),
         confirm_dialog(

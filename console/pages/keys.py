@@ -13,7 +13,9 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
+    icon_action,
     label_badge,
+    labelled,
     state_pager,
 )
 from console.components.dialogs import dialog, form_footer
@@ -331,25 +333,21 @@ def _actions(row: rx.Var) -> rx.Component:
     return rx.cond(
         row["status"] != "revoked",
         rx.hstack(
-            rx.icon_button(
-                rx.icon("pencil", size=14),
+            icon_action(
+                "pencil",
+                tr("Rename", "重命名"),
+                test_id="rename-key",
                 on_click=KeysState.start_rename(row["id"], row["name"]),
                 variant="ghost",
                 color_scheme="gray",
-                size="1",
-                aria_label=tr("Rename", "重命名"),
-                title=tr("Rename", "重命名"),
-                data_testid="rename-key",
             ),
             confirm_dialog(
-                rx.icon_button(
-                    rx.icon("ban", size=14),
+                icon_action(
+                    "ban",
+                    tr("Revoke", "吊销"),
+                    test_id="revoke-key",
                     variant="ghost",
                     color_scheme="red",
-                    size="1",
-                    aria_label=tr("Revoke", "吊销"),
-                    title=tr("Revoke", "吊销"),
-                    data_testid="revoke-key",
                 ),
                 title=tr("Revoke this key?", "吊销该密钥？"),
                 text=rx.cond(
@@ -419,11 +417,7 @@ def _row(row: rx.Var) -> rx.Component:
 
 
 def _card_fact(label: object, value: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
-        value,
-        spacing="0",
-    )
+    return labelled(label, value, spacing="0")
 
 
 def _key_card(row: rx.Var) -> rx.Component:

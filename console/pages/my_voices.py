@@ -12,6 +12,7 @@ from console.components.common import (
     confirm_dialog,
     copy_button,
     empty_state,
+    icon_action,
     stat,
     state_pager,
 )
@@ -59,35 +60,29 @@ def _actions(row: rx.Var[dict[str, str]]) -> rx.Component:
                 aria_label=tr("Use in playground", "在体验中心使用"),
             ),
         ),
-        rx.icon_button(
-            rx.icon("pencil", size=14),
+        icon_action(
+            "pencil",
+            tr("Rename", "重命名"),
+            test_id="rename",
             on_click=MyVoicesState.open_rename(row["voice_id"], row["prefix"]),
             variant="soft",
             color_scheme="gray",
-            size="1",
-            title=tr("Rename", "重命名"),
-            aria_label=tr("Rename", "重命名"),
-            data_testid="rename",
         ),
-        rx.icon_button(
-            rx.icon("file-up", size=14),
+        icon_action(
+            "file-up",
+            tr("Replace sample", "更换样本"),
+            test_id="replace",
             on_click=MyVoicesState.open_replace(row["voice_id"]),
             variant="soft",
             color_scheme="gray",
-            size="1",
-            title=tr("Replace sample", "更换样本"),
-            aria_label=tr("Replace sample", "更换样本"),
-            data_testid="replace",
         ),
         confirm_dialog(
-            rx.icon_button(
-                rx.icon("trash-2", size=14),
+            icon_action(
+                "trash-2",
+                tr("Delete", "删除"),
+                test_id="delete",
                 variant="soft",
                 color_scheme="red",
-                size="1",
-                title=tr("Delete", "删除"),
-                aria_label=tr("Delete", "删除"),
-                data_testid="delete",
             ),
             title=tr("Delete this voice?", "删除此音色？"),
             text=tr(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, confirm_dialog, empty_state
+from console.components.common import card, card_title, confirm_dialog, empty_state, labelled
 from console.components.forms import field, form_message
 from console.components.layout import app_shell, page_header, private_page
 from console.i18n import CHINESE, ENGLISH, LocaleState, tr
@@ -16,12 +16,7 @@ _NEW_PASSWORD_IN_FORM = rx.Var("(document.getElementById('new-password')?.value 
 
 
 def _fact(label: object, value: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
-        value,
-        spacing="1",
-        min_width="0",
-    )
+    return labelled(label, value, spacing="1", min_width="0")
 
 
 def _profile() -> rx.Component:
