@@ -1,5 +1,5 @@
-"""Pieces the playground's three tabs share: option pickers, the upload-or-record box, result
-figures and cards."""
+"""Pieces the playground's three tabs share: option pickers, the upload-or-record box and the
+card and frame of the two tabs that work on a recording, result figures and cards."""
 
 from __future__ import annotations
 
@@ -166,6 +166,46 @@ def audio_input(
         ),
         spacing="3",
         width="100%",
+    )
+
+
+def audio_input_card(
+    state: Any, *options: rx.Component, upload_id: str, on_drop: EventType[Any], prefix: str
+) -> rx.Component:
+    """The "Audio" card of a tab that works on a recording: its ``options``, then the
+    upload-or-record box wired to ``state`` (an ``AudioInputMixin`` state)."""
+    return result_card(
+        "mic",
+        tr("Audio", "音频"),
+        *options,
+        audio_input(
+            upload_id=upload_id,
+            on_drop=on_drop,
+            busy=state.busy,
+            recording=state.recording,
+            file_name=state.file_name,
+            on_record_started=state.recording_started,
+            on_record_stopped=state.recording_stopped,
+            prefix=prefix,
+        ),
+        spacing="4",
+    )
+
+
+def figures(*items: rx.Component, **props: Any) -> rx.Component:
+    """A run's result figures in a row that wraps."""
+    return rx.flex(*items, gap="4", wrap="wrap", width="100%", **props)
+
+
+def audio_panel(input_card: rx.Component, result: rx.Component, *, on_mount: Any) -> rx.Component:
+    """A recording tab: the input card beside its result (stacked on a narrow screen)."""
+    return rx.grid(
+        input_card,
+        result,
+        columns=rx.breakpoints(initial="1", lg="2"),
+        spacing="4",
+        width="100%",
+        on_mount=on_mount,
     )
 
 
