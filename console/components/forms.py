@@ -76,6 +76,21 @@ def field(
     )
 
 
+def input_field(
+    label: Any,
+    control_id: str,
+    *,
+    error: rx.Var[str] | str = "",
+    hint: Any = "",
+    area: bool = False,
+    **input_props: Any,
+) -> rx.Component:
+    """``field`` around a full-width text input (a text area with ``area``) whose id is
+    ``control_id``; ``input_props`` configure the input."""
+    control = (rx.text_area if area else rx.input)(id=control_id, width="100%", **input_props)
+    return field(label, control, control_id=control_id, error=error, hint=hint)
+
+
 def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
     """A callout shown only while ``message`` is set; ``tone`` is "error" or "info"."""
     color, icon = ("red", "circle-alert") if tone == "error" else ("blue", "info")

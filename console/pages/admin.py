@@ -19,7 +19,7 @@ from console.components.common import (
     state_pager,
 )
 from console.components.dialogs import dialog, form_footer
-from console.components.forms import field, form_message
+from console.components.forms import form_message, input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
@@ -154,31 +154,22 @@ def _credit_dialog() -> rx.Component:
         ),
         rx.form(
             rx.vstack(
-                field(
+                input_field(
                     tr("Amount (¥)", "金额（元）"),
-                    rx.input(
-                        id="credit-amount",
-                        name="amount",
-                        placeholder="10.00",
-                        input_mode="decimal",
-                        required=True,
-                        width="100%",
-                    ),
-                    control_id="credit-amount",
-                    error="",
+                    "credit-amount",
+                    name="amount",
+                    placeholder="10.00",
+                    input_mode="decimal",
+                    required=True,
                 ),
-                field(
+                input_field(
                     tr("Note", "备注"),
-                    rx.text_area(
-                        id="credit-note",
-                        name="note",
-                        placeholder=tr("Why, for the ledger", "原因，将记入账本"),
-                        required=True,
-                        max_length=500,
-                        width="100%",
-                    ),
-                    control_id="credit-note",
-                    error="",
+                    "credit-note",
+                    area=True,
+                    name="note",
+                    placeholder=tr("Why, for the ledger", "原因，将记入账本"),
+                    required=True,
+                    max_length=500,
                 ),
                 form_message(AdminState.credit_error, tone="error"),
                 form_footer(tr("Apply", "确认"), test_id="apply-credit", loading=AdminState.busy),
@@ -261,45 +252,30 @@ def _codes() -> rx.Component:
         ),
         rx.form(
             rx.grid(
-                field(
+                input_field(
                     tr("Value each (¥)", "单个面值（元）"),
-                    rx.input(
-                        id="codes-amount",
-                        name="amount",
-                        placeholder="50",
-                        input_mode="decimal",
-                        required=True,
-                        width="100%",
-                    ),
-                    control_id="codes-amount",
-                    error="",
+                    "codes-amount",
+                    name="amount",
+                    placeholder="50",
+                    input_mode="decimal",
+                    required=True,
                 ),
-                field(
+                input_field(
                     tr("How many", "数量"),
-                    rx.input(
-                        id="codes-count",
-                        name="count",
-                        type="number",
-                        default_value="1",
-                        min=1,
-                        max=MAX_CODES_AT_ONCE,
-                        required=True,
-                        width="100%",
-                    ),
-                    control_id="codes-count",
-                    error="",
+                    "codes-count",
+                    name="count",
+                    type="number",
+                    default_value="1",
+                    min=1,
+                    max=MAX_CODES_AT_ONCE,
+                    required=True,
                 ),
-                field(
+                input_field(
                     tr("Batch label (optional)", "批次标签（可选）"),
-                    rx.input(
-                        id="codes-batch",
-                        name="batch",
-                        placeholder=tr("e.g. launch-week", "例如 launch-week"),
-                        max_length=64,
-                        width="100%",
-                    ),
-                    control_id="codes-batch",
-                    error="",
+                    "codes-batch",
+                    name="batch",
+                    placeholder=tr("e.g. launch-week", "例如 launch-week"),
+                    max_length=64,
                 ),
                 rx.button(
                     rx.icon("plus", size=14),

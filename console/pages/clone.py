@@ -9,7 +9,7 @@ import reflex as rx
 from console import routes, styles
 from console.components.audio import audio_player, drop_zone, sample_problems
 from console.components.common import callout, card, card_title
-from console.components.forms import field, form_message
+from console.components.forms import field, form_message, input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
@@ -278,25 +278,20 @@ def _details_step() -> rx.Component:
         card_title("tag", tr("Name and model", "名称与模型")),
         rx.form(
             rx.vstack(
-                field(
+                input_field(
                     tr("Name prefix", "名称前缀"),
-                    rx.input(
-                        id="prefix",
-                        name="prefix",
-                        default_value=CloneState.prefix,
-                        placeholder="myvoice",
-                        max_length=10,
-                        required=True,
-                        auto_focus=True,
-                        width="100%",
-                        data_testid="prefix",
-                    ),
-                    control_id="prefix",
-                    error="",
+                    "prefix",
                     hint=tr(
                         "1–10 letters, digits or underscores; it becomes part of the voice id.",
                         "1–10 个字母、数字或下划线，将成为音色 ID 的一部分。",
                     ),
+                    name="prefix",
+                    default_value=CloneState.prefix,
+                    placeholder="myvoice",
+                    max_length=10,
+                    required=True,
+                    auto_focus=True,
+                    data_testid="prefix",
                 ),
                 field(
                     tr("Target model", "目标模型"),

@@ -19,7 +19,7 @@ from console.components.common import (
     state_pager,
 )
 from console.components.dialogs import dialog, form_footer
-from console.components.forms import field
+from console.components.forms import field, input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
@@ -105,19 +105,15 @@ def _create_form() -> rx.Component:
     )
     return rx.form(
         rx.vstack(
-            field(
+            input_field(
                 tr("Name", "名称"),
-                rx.input(
-                    id="key-name",
-                    name="name",
-                    placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
-                    max_length=100,
-                    auto_focus=True,
-                    width="100%",
-                    data_testid="key-name",
-                ),
-                control_id="key-name",
+                "key-name",
                 error=KeysState.name_error,
+                name="name",
+                placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
+                max_length=100,
+                auto_focus=True,
+                data_testid="key-name",
             ),
             rx.grid(
                 field(
@@ -136,31 +132,23 @@ def _create_form() -> rx.Component:
                     control_id="key-expiry",
                     error="",
                 ),
-                field(
+                input_field(
                     tr("Spend cap (¥)", "消费上限（元）"),
-                    rx.input(
-                        id="key-cap",
-                        name="spend_cap",
-                        placeholder=tr("No cap", "不限"),
-                        input_mode="decimal",
-                        width="100%",
-                        data_testid="key-cap",
-                    ),
-                    control_id="key-cap",
+                    "key-cap",
                     error=KeysState.spend_cap_error,
+                    name="spend_cap",
+                    placeholder=tr("No cap", "不限"),
+                    input_mode="decimal",
+                    data_testid="key-cap",
                 ),
-                field(
+                input_field(
                     tr("Requests per minute", "每分钟请求数"),
-                    rx.input(
-                        id="key-rpm",
-                        name="rpm",
-                        placeholder=tr("Account default", "账户默认"),
-                        input_mode="numeric",
-                        width="100%",
-                        data_testid="key-rpm",
-                    ),
-                    control_id="key-rpm",
+                    "key-rpm",
                     error=KeysState.rpm_error,
+                    name="rpm",
+                    placeholder=tr("Account default", "账户默认"),
+                    input_mode="numeric",
+                    data_testid="key-rpm",
                 ),
                 columns=rx.breakpoints(initial="1", sm="3"),
                 spacing="3",
@@ -281,20 +269,16 @@ def _rename_dialog() -> rx.Component:
         tr("Rename key", "重命名密钥"),
         rx.form(
             rx.vstack(
-                field(
+                input_field(
                     tr("Name", "名称"),
-                    rx.input(
-                        id="rename-name",
-                        name="name",
-                        default_value=KeysState.rename_name,
-                        key=KeysState.rename_id,
-                        max_length=100,
-                        auto_focus=True,
-                        width="100%",
-                        data_testid="rename-input",
-                    ),
-                    control_id="rename-name",
+                    "rename-name",
                     error=KeysState.rename_error,
+                    name="name",
+                    default_value=KeysState.rename_name,
+                    key=KeysState.rename_id,
+                    max_length=100,
+                    auto_focus=True,
+                    data_testid="rename-input",
                 ),
                 form_footer(tr("Save", "保存"), test_id="rename-save"),
                 spacing="4",

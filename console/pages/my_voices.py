@@ -18,7 +18,7 @@ from console.components.common import (
 )
 from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
 from console.components.filters import select_with_all
-from console.components.forms import field
+from console.components.forms import input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import narrow_item, scrolling_table, table_header
 from console.i18n import tr
@@ -192,21 +192,17 @@ def _rename_dialog() -> rx.Component:
         ),
         rx.form(
             rx.vstack(
-                field(
+                input_field(
                     tr("Name prefix", "名称前缀"),
-                    rx.input(
-                        id="rename-prefix",
-                        name="prefix",
-                        default_value=MyVoicesState.rename_value,
-                        max_length=10,
-                        required=True,
-                        auto_focus=True,
-                        width="100%",
-                        data_testid="rename-input",
-                    ),
-                    control_id="rename-prefix",
+                    "rename-prefix",
                     error=MyVoicesState.rename_error,
                     hint=tr("1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"),
+                    name="prefix",
+                    default_value=MyVoicesState.rename_value,
+                    max_length=10,
+                    required=True,
+                    auto_focus=True,
+                    data_testid="rename-input",
                 ),
                 form_footer(tr("Save", "保存"), test_id="rename-save"),
                 spacing="4",
