@@ -31,6 +31,14 @@ def dialog(
     )
 
 
+def dialog_form(*children: rx.Component, on_submit: EventType[Any], **props: Any) -> rx.Component:
+    """A dialog's form: its fields over its footer (``props`` place the stack). What was typed
+    stays when the server refuses it, so it can be corrected."""
+    return rx.form(
+        rx.vstack(*children, spacing="4", **props), on_submit=on_submit, reset_on_submit=False
+    )
+
+
 def close_button(label: Any = None) -> rx.Component:
     """A grey button that closes its dialog ("Close" unless ``label`` says otherwise)."""
     return rx.dialog.close(

@@ -18,7 +18,7 @@ from console.components.common import (
     empty_state,
     state_pager,
 )
-from console.components.dialogs import dialog, form_footer
+from console.components.dialogs import dialog, dialog_form, form_footer
 from console.components.forms import form_message, input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
@@ -152,33 +152,29 @@ def _credit_dialog() -> rx.Component:
             ),
             size="2",
         ),
-        rx.form(
-            rx.vstack(
-                input_field(
-                    tr("Amount (¥)", "金额（元）"),
-                    "credit-amount",
-                    name="amount",
-                    placeholder="10.00",
-                    input_mode="decimal",
-                    required=True,
-                ),
-                input_field(
-                    tr("Note", "备注"),
-                    "credit-note",
-                    area=True,
-                    name="note",
-                    placeholder=tr("Why, for the ledger", "原因，将记入账本"),
-                    required=True,
-                    max_length=500,
-                ),
-                form_message(AdminState.credit_error, tone="error"),
-                form_footer(tr("Apply", "确认"), test_id="apply-credit", loading=AdminState.busy),
-                spacing="4",
-                width="100%",
-                margin_top="1rem",
+        dialog_form(
+            input_field(
+                tr("Amount (¥)", "金额（元）"),
+                "credit-amount",
+                name="amount",
+                placeholder="10.00",
+                input_mode="decimal",
+                required=True,
             ),
+            input_field(
+                tr("Note", "备注"),
+                "credit-note",
+                area=True,
+                name="note",
+                placeholder=tr("Why, for the ledger", "原因，将记入账本"),
+                required=True,
+                max_length=500,
+            ),
+            form_message(AdminState.credit_error, tone="error"),
+            form_footer(tr("Apply", "确认"), test_id="apply-credit", loading=AdminState.busy),
             on_submit=AdminState.change_credit,
-            reset_on_submit=False,
+            width="100%",
+            margin_top="1rem",
         ),
         open=AdminState.credit_open,
         on_open_change=AdminState.set_credit_open,

@@ -18,7 +18,7 @@ from console.components.common import (
     labelled,
     state_pager,
 )
-from console.components.dialogs import dialog, form_footer
+from console.components.dialogs import dialog, dialog_form, form_footer
 from console.components.forms import field, input_field
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
@@ -267,26 +267,22 @@ def _reveal_dialog() -> rx.Component:
 def _rename_dialog() -> rx.Component:
     return dialog(
         tr("Rename key", "重命名密钥"),
-        rx.form(
-            rx.vstack(
-                input_field(
-                    tr("Name", "名称"),
-                    "rename-name",
-                    error=KeysState.rename_error,
-                    name="name",
-                    default_value=KeysState.rename_name,
-                    key=KeysState.rename_id,
-                    max_length=100,
-                    auto_focus=True,
-                    data_testid="rename-input",
-                ),
-                form_footer(tr("Save", "保存"), test_id="rename-save"),
-                spacing="4",
-                width="100%",
-                margin_top="0.75rem",
+        dialog_form(
+            input_field(
+                tr("Name", "名称"),
+                "rename-name",
+                error=KeysState.rename_error,
+                name="name",
+                default_value=KeysState.rename_name,
+                key=KeysState.rename_id,
+                max_length=100,
+                auto_focus=True,
+                data_testid="rename-input",
             ),
+            form_footer(tr("Save", "保存"), test_id="rename-save"),
             on_submit=KeysState.rename,
-            reset_on_submit=False,
+            width="100%",
+            margin_top="0.75rem",
         ),
         open=KeysState.rename_id != "",
         on_open_change=KeysState.rename_open_change,

@@ -16,7 +16,7 @@ from console.components.common import (
     stat,
     state_pager,
 )
-from console.components.dialogs import close_button, dialog, dialog_footer, form_footer
+from console.components.dialogs import close_button, dialog, dialog_footer, dialog_form, form_footer
 from console.components.filters import select_with_all
 from console.components.forms import input_field
 from console.components.layout import app_shell, page_header, private_page
@@ -190,26 +190,22 @@ def _rename_dialog() -> rx.Component:
             size="2",
             color=styles.TEXT_MUTED,
         ),
-        rx.form(
-            rx.vstack(
-                input_field(
-                    tr("Name prefix", "名称前缀"),
-                    "rename-prefix",
-                    error=MyVoicesState.rename_error,
-                    hint=tr("1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"),
-                    name="prefix",
-                    default_value=MyVoicesState.rename_value,
-                    max_length=10,
-                    required=True,
-                    auto_focus=True,
-                    data_testid="rename-input",
-                ),
-                form_footer(tr("Save", "保存"), test_id="rename-save"),
-                spacing="4",
-                margin_top="1rem",
+        dialog_form(
+            input_field(
+                tr("Name prefix", "名称前缀"),
+                "rename-prefix",
+                error=MyVoicesState.rename_error,
+                hint=tr("1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"),
+                name="prefix",
+                default_value=MyVoicesState.rename_value,
+                max_length=10,
+                required=True,
+                auto_focus=True,
+                data_testid="rename-input",
             ),
+            form_footer(tr("Save", "保存"), test_id="rename-save"),
             on_submit=MyVoicesState.save_rename,
-            reset_on_submit=False,
+            margin_top="1rem",
         ),
         open=MyVoicesState.rename_open,
         on_open_change=MyVoicesState.set_rename_open,
