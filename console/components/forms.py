@@ -91,6 +91,25 @@ def input_field(
     return field(label, control, control_id=control_id, error=error, hint=hint)
 
 
+def stacked_form(
+    *children: rx.Component,
+    on_submit: EventType[dict[str, Any]],
+    spacing: str = "4",
+    max_width: str | None = None,
+    **form_props: Any,
+) -> rx.Component:
+    """A full-width form of ``children`` stacked ``spacing`` apart (no wider than
+    ``max_width``). What was typed stays when the server refuses it, so it can be corrected."""
+    width = {"max_width": max_width} if max_width is not None else {}
+    return rx.form(
+        rx.vstack(*children, spacing=spacing, width="100%", **width),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+        **form_props,
+    )
+
+
 def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
     """A callout shown only while ``message`` is set; ``tone`` is "error" or "info"."""
     color, icon = ("red", "circle-alert") if tone == "error" else ("blue", "info")
@@ -171,23 +190,17 @@ def _account_form(
     on_submit: EventType[dict[str, Any]],
 ) -> rx.Component:
     """The fields of a sign-in or sign-up form over its full-width submit button."""
-    return rx.form(
-        rx.vstack(
-            *fields,
-            rx.button(
-                submit_label,
-                type="submit",
-                size="3",
-                width="100%",
-                loading=submitting,
-                margin_top="0.5rem",
-            ),
-            spacing="4",
+    return stacked_form(
+        *fields,
+        rx.button(
+            submit_label,
+            type="submit",
+            size="3",
             width="100%",
+            loading=submitting,
+            margin_top="0.5rem",
         ),
         on_submit=on_submit,
-        reset_on_submit=False,
-        width="100%",
     )
 
 

@@ -21,7 +21,7 @@ from console.components.filters import (
     filter_bar,
     select_with_all,
 )
-from console.components.forms import form_message
+from console.components.forms import form_message, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
     NARROW_ONLY,
@@ -151,37 +151,32 @@ def _spend_card() -> rx.Component:
 def _redeem_card() -> rx.Component:
     return card(
         card_title("ticket", tr("Redeem a code", "兑换码充值")),
-        rx.form(
-            rx.vstack(
-                rx.hstack(
-                    rx.input(
-                        id="redeem-code",
-                        name="code",
-                        placeholder=tr("Enter your code", "输入兑换码"),
-                        auto_complete="off",
-                        max_length=64,
-                        font_family=styles.MONO_FAMILY,
-                        flex="1",
-                        min_width="0",
-                        aria_label=tr("Redemption code", "兑换码"),
-                        data_testid="redeem-input",
-                    ),
-                    rx.button(
-                        tr("Redeem", "兑换"),
-                        type="submit",
-                        loading=BillingState.redeeming,
-                        data_testid="redeem-submit",
-                    ),
-                    spacing="2",
-                    width="100%",
+        stacked_form(
+            rx.hstack(
+                rx.input(
+                    id="redeem-code",
+                    name="code",
+                    placeholder=tr("Enter your code", "输入兑换码"),
+                    auto_complete="off",
+                    max_length=64,
+                    font_family=styles.MONO_FAMILY,
+                    flex="1",
+                    min_width="0",
+                    aria_label=tr("Redemption code", "兑换码"),
+                    data_testid="redeem-input",
                 ),
-                form_message(BillingState.redeem_error, tone="error"),
+                rx.button(
+                    tr("Redeem", "兑换"),
+                    type="submit",
+                    loading=BillingState.redeeming,
+                    data_testid="redeem-submit",
+                ),
                 spacing="2",
                 width="100%",
             ),
+            form_message(BillingState.redeem_error, tone="error"),
             on_submit=BillingState.redeem,
-            reset_on_submit=False,
-            width="100%",
+            spacing="2",
         ),
         rx.text(
             tr("Each code can be redeemed once.", "每个兑换码仅可使用一次。"),

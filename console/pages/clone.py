@@ -9,7 +9,7 @@ import reflex as rx
 from console import routes, styles
 from console.components.audio import audio_player, drop_zone, sample_problems
 from console.components.common import callout, card, card_title
-from console.components.forms import field, form_message, input_field
+from console.components.forms import field, form_message, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
@@ -276,73 +276,65 @@ def _sample_step() -> rx.Component:
 def _details_step() -> rx.Component:
     return card(
         card_title("tag", tr("Name and model", "名称与模型")),
-        rx.form(
-            rx.vstack(
-                input_field(
-                    tr("Name prefix", "名称前缀"),
-                    "prefix",
-                    hint=tr(
-                        "1–10 letters, digits or underscores; it becomes part of the voice id.",
-                        "1–10 个字母、数字或下划线，将成为音色 ID 的一部分。",
-                    ),
-                    name="prefix",
-                    default_value=CloneState.prefix,
-                    placeholder="myvoice",
-                    max_length=10,
-                    required=True,
-                    auto_focus=True,
-                    data_testid="prefix",
+        stacked_form(
+            input_field(
+                tr("Name prefix", "名称前缀"),
+                "prefix",
+                hint=tr(
+                    "1–10 letters, digits or underscores; it becomes part of the voice id.",
+                    "1–10 个字母、数字或下划线，将成为音色 ID 的一部分。",
                 ),
-                field(
-                    tr("Target model", "目标模型"),
-                    rx.select.root(
-                        rx.select.trigger(
-                            width="100%", id="target_model", data_testid="target-model"
-                        ),
-                        rx.select.content(
-                            rx.foreach(
-                                CloneState.models,
-                                lambda model: rx.select.item(
-                                    model["name"], " · ", model["id"], value=model["id"]
-                                ),
-                            )
-                        ),
-                        name="target_model",
-                        default_value=CloneState.target_model,
+                name="prefix",
+                default_value=CloneState.prefix,
+                placeholder="myvoice",
+                max_length=10,
+                required=True,
+                auto_focus=True,
+                data_testid="prefix",
+            ),
+            field(
+                tr("Target model", "目标模型"),
+                rx.select.root(
+                    rx.select.trigger(width="100%", id="target_model", data_testid="target-model"),
+                    rx.select.content(
+                        rx.foreach(
+                            CloneState.models,
+                            lambda model: rx.select.item(
+                                model["name"], " · ", model["id"], value=model["id"]
+                            ),
+                        )
                     ),
-                    control_id="target_model",
-                    error="",
-                    hint=tr(
-                        "The voice speaks only with this model: model and voice must match.",
-                        "复刻音色只能配合此模型使用（模型与音色必须一致）。",
-                    ),
+                    name="target_model",
+                    default_value=CloneState.target_model,
                 ),
-                form_message(CloneState.form_error, tone="error"),
-                rx.hstack(
-                    rx.button(
-                        rx.icon("arrow-left", size=15),
-                        tr("Back", "上一步"),
-                        on_click=CloneState.back_to_sample,
-                        variant="soft",
-                        color_scheme="gray",
-                        type="button",
-                    ),
-                    rx.button(
-                        rx.icon("wand-sparkles", size=15),
-                        tr("Create voice", "创建音色"),
-                        type="submit",
-                        loading=CloneState.submitting,
-                        data_testid="create-voice",
-                    ),
-                    justify="between",
-                    width="100%",
+                control_id="target_model",
+                error="",
+                hint=tr(
+                    "The voice speaks only with this model: model and voice must match.",
+                    "复刻音色只能配合此模型使用（模型与音色必须一致）。",
                 ),
-                spacing="4",
+            ),
+            form_message(CloneState.form_error, tone="error"),
+            rx.hstack(
+                rx.button(
+                    rx.icon("arrow-left", size=15),
+                    tr("Back", "上一步"),
+                    on_click=CloneState.back_to_sample,
+                    variant="soft",
+                    color_scheme="gray",
+                    type="button",
+                ),
+                rx.button(
+                    rx.icon("wand-sparkles", size=15),
+                    tr("Create voice", "创建音色"),
+                    type="submit",
+                    loading=CloneState.submitting,
+                    data_testid="create-voice",
+                ),
+                justify="between",
                 width="100%",
             ),
             on_submit=CloneState.create_voice,
-            reset_on_submit=False,
-            width="100%",
         ),
         max_width="36rem",
     )

@@ -19,7 +19,7 @@ from console.components.common import (
     state_pager,
 )
 from console.components.dialogs import dialog, dialog_form, form_footer
-from console.components.forms import field, input_field
+from console.components.forms import field, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
@@ -103,79 +103,73 @@ def _create_form() -> rx.Component:
         direction="column",
         gap="2",
     )
-    return rx.form(
-        rx.vstack(
-            input_field(
-                tr("Name", "名称"),
-                "key-name",
-                error=KeysState.name_error,
-                name="name",
-                placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
-                max_length=100,
-                auto_focus=True,
-                data_testid="key-name",
-            ),
-            rx.grid(
-                field(
-                    tr("Expires", "有效期"),
-                    rx.select.root(
-                        rx.select.trigger(width="100%", id="key-expiry"),
-                        rx.select.content(
-                            *(
-                                rx.select.item(tr(*EXPIRY_LABELS[value]), value=value)
-                                for value in EXPIRY_DAYS
-                            )
-                        ),
-                        name="expiry",
-                        default_value="never",
+    return stacked_form(
+        input_field(
+            tr("Name", "名称"),
+            "key-name",
+            error=KeysState.name_error,
+            name="name",
+            placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
+            max_length=100,
+            auto_focus=True,
+            data_testid="key-name",
+        ),
+        rx.grid(
+            field(
+                tr("Expires", "有效期"),
+                rx.select.root(
+                    rx.select.trigger(width="100%", id="key-expiry"),
+                    rx.select.content(
+                        *(
+                            rx.select.item(tr(*EXPIRY_LABELS[value]), value=value)
+                            for value in EXPIRY_DAYS
+                        )
                     ),
-                    control_id="key-expiry",
-                    error="",
+                    name="expiry",
+                    default_value="never",
                 ),
-                input_field(
-                    tr("Spend cap (¥)", "消费上限（元）"),
-                    "key-cap",
-                    error=KeysState.spend_cap_error,
-                    name="spend_cap",
-                    placeholder=tr("No cap", "不限"),
-                    input_mode="decimal",
-                    data_testid="key-cap",
-                ),
-                input_field(
-                    tr("Requests per minute", "每分钟请求数"),
-                    "key-rpm",
-                    error=KeysState.rpm_error,
-                    name="rpm",
-                    placeholder=tr("Account default", "账户默认"),
-                    input_mode="numeric",
-                    data_testid="key-rpm",
-                ),
-                columns=rx.breakpoints(initial="1", sm="3"),
-                spacing="3",
-                width="100%",
+                control_id="key-expiry",
+                error="",
             ),
-            rx.vstack(
-                rx.text(tr("Permissions", "权限"), size="2", weight="medium"),
-                scope_boxes,
-                rx.cond(
-                    KeysState.scopes_error != "",
-                    rx.text(KeysState.scopes_error, size="2", color=rx.color("red", 11)),
-                ),
-                spacing="2",
-                width="100%",
+            input_field(
+                tr("Spend cap (¥)", "消费上限（元）"),
+                "key-cap",
+                error=KeysState.spend_cap_error,
+                name="spend_cap",
+                placeholder=tr("No cap", "不限"),
+                input_mode="decimal",
+                data_testid="key-cap",
             ),
-            form_footer(
-                tr("Create key", "创建密钥"),
-                test_id="create-key-submit",
-                loading=KeysState.creating,
-                margin_top="0.5rem",
+            input_field(
+                tr("Requests per minute", "每分钟请求数"),
+                "key-rpm",
+                error=KeysState.rpm_error,
+                name="rpm",
+                placeholder=tr("Account default", "账户默认"),
+                input_mode="numeric",
+                data_testid="key-rpm",
             ),
-            spacing="4",
+            columns=rx.breakpoints(initial="1", sm="3"),
+            spacing="3",
             width="100%",
         ),
+        rx.vstack(
+            rx.text(tr("Permissions", "权限"), size="2", weight="medium"),
+            scope_boxes,
+            rx.cond(
+                KeysState.scopes_error != "",
+                rx.text(KeysState.scopes_error, size="2", color=rx.color("red", 11)),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        form_footer(
+            tr("Create key", "创建密钥"),
+            test_id="create-key-submit",
+            loading=KeysState.creating,
+            margin_top="0.5rem",
+        ),
         on_submit=KeysState.create,
-        reset_on_submit=False,
-        width="100%",
     )
 
 

@@ -6,7 +6,7 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.common import card, card_title, confirm_dialog, empty_state, labelled
-from console.components.forms import field, form_message
+from console.components.forms import field, form_message, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.i18n import CHINESE, ENGLISH, LocaleState, tr
 from console.state.settings import PASSWORD_FORM_ID, SettingsState
@@ -79,71 +79,65 @@ def _password() -> rx.Component:
             color=styles.TEXT_MUTED,
         ),
         form_message(SettingsState.form_error, tone="error"),
-        rx.form(
-            rx.vstack(
-                # Lets a password manager file the new password under the right account.
-                rx.el.input(
-                    type="email",
-                    name="username",
-                    auto_complete="username",
-                    value=SettingsState.email,
-                    read_only=True,
-                    hidden=True,
+        stacked_form(
+            # Lets a password manager file the new password under the right account.
+            rx.el.input(
+                type="email",
+                name="username",
+                auto_complete="username",
+                value=SettingsState.email,
+                read_only=True,
+                hidden=True,
+            ),
+            field(
+                tr("Current password", "当前密码"),
+                _password_input(
+                    "current-password",
+                    tr("Your current password", "当前使用的密码"),
+                    "current-password",
+                ),
+                control_id="current-password",
+                error=SettingsState.current_error,
+            ),
+            rx.grid(
+                field(
+                    tr("New password", "新密码"),
+                    _password_input(
+                        "new-password",
+                        tr("At least 8 characters", "至少 8 个字符"),
+                        "new-password",
+                        on_blur=SettingsState.check_new_password,
+                    ),
+                    control_id="new-password",
+                    error=SettingsState.new_error,
+                    success=SettingsState.new_ok,
                 ),
                 field(
-                    tr("Current password", "当前密码"),
+                    tr("Confirm new password", "确认新密码"),
                     _password_input(
-                        "current-password",
-                        tr("Your current password", "当前使用的密码"),
-                        "current-password",
-                    ),
-                    control_id="current-password",
-                    error=SettingsState.current_error,
-                ),
-                rx.grid(
-                    field(
-                        tr("New password", "新密码"),
-                        _password_input(
-                            "new-password",
-                            tr("At least 8 characters", "至少 8 个字符"),
-                            "new-password",
-                            on_blur=SettingsState.check_new_password,
+                        "confirm-password",
+                        tr("Type it again", "再输入一次"),
+                        "new-password",
+                        on_blur=lambda value: SettingsState.check_confirmation(
+                            value, _NEW_PASSWORD_IN_FORM
                         ),
-                        control_id="new-password",
-                        error=SettingsState.new_error,
-                        success=SettingsState.new_ok,
                     ),
-                    field(
-                        tr("Confirm new password", "确认新密码"),
-                        _password_input(
-                            "confirm-password",
-                            tr("Type it again", "再输入一次"),
-                            "new-password",
-                            on_blur=lambda value: SettingsState.check_confirmation(
-                                value, _NEW_PASSWORD_IN_FORM
-                            ),
-                        ),
-                        control_id="confirm-password",
-                        error=SettingsState.confirm_error,
-                    ),
-                    columns=rx.breakpoints(initial="1", sm="2"),
-                    spacing="4",
-                    width="100%",
+                    control_id="confirm-password",
+                    error=SettingsState.confirm_error,
                 ),
-                rx.button(
-                    tr("Change password", "修改密码"),
-                    type="submit",
-                    loading=SettingsState.changing,
-                    data_testid="change-password",
-                ),
+                columns=rx.breakpoints(initial="1", sm="2"),
                 spacing="4",
                 width="100%",
-                max_width="40rem",
+            ),
+            rx.button(
+                tr("Change password", "修改密码"),
+                type="submit",
+                loading=SettingsState.changing,
+                data_testid="change-password",
             ),
             id=PASSWORD_FORM_ID,
             on_submit=SettingsState.change_password,
-            reset_on_submit=False,
-            width="100%",
+            max_width="40rem",
         ),
     )
 
