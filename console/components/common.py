@@ -17,6 +17,11 @@ from console.components.dialogs import dialog_footer
 from console.i18n import tr
 
 
+def muted(*text: Any, **props: Any) -> rx.Component:
+    """Secondary text in the muted colour: a card's explanation, a note under a figure."""
+    return rx.text(*text, size="2", color=styles.TEXT_MUTED, **props)
+
+
 def card(*children: rx.Component, **props: Any) -> rx.Component:
     """A bordered surface with the console's padding and shadow."""
     return rx.vstack(*children, spacing="3", style=styles.CARD, **props)
@@ -50,7 +55,7 @@ def stat(icon: str, label: Any, value: Any, *, note: Any = None, test_id: str = 
             color=rx.color("gray", 12),
             **({"data_testid": test_id} if test_id else {}),
         ),
-        rx.text(note, size="2", color=styles.TEXT_MUTED) if note is not None else rx.fragment(),
+        muted(note) if note is not None else rx.fragment(),
     )
 
 
@@ -111,7 +116,7 @@ def pager(
 ) -> rx.Component:
     """ "Page 2 of 7" with previous / next buttons (disabled at the ends)."""
     return rx.hstack(
-        rx.text(
+        muted(
             tr("Page ", "第 "),
             page,
             tr(" of ", " / "),
@@ -122,8 +127,6 @@ def pager(
                 if total is not None
                 else ()
             ),
-            size="2",
-            color=styles.TEXT_MUTED,
         ),
         rx.hstack(
             rx.button(

@@ -16,6 +16,7 @@ from console.components.common import (
     card_title,
     copy_button,
     empty_state,
+    muted,
     state_pager,
 )
 from console.components.dialogs import dialog, dialog_form, form_footer
@@ -238,13 +239,11 @@ def _minted_codes() -> rx.Component:
 def _codes() -> rx.Component:
     return card(
         card_title("ticket", tr("Redemption codes", "兑换码")),
-        rx.text(
+        muted(
             tr(
                 "Mint codes that add credit when a user redeems them in Billing.",
                 "生成兑换码，用户在费用中心兑换后即可获得额度。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.form(
             rx.grid(
@@ -337,14 +336,12 @@ def _catalog() -> rx.Component:
                 data_testid="healthy-count",
             ),
         ),
-        rx.text(
+        muted(
             tr(
                 "Checked without loading engines or calling providers: offline engines by their "
                 "installed packages, hosted models by their provider configuration.",
                 "检查不会加载引擎或访问外部服务：离线引擎看依赖包是否已安装，托管模型看服务商是否已配置。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         scrolling_table(
             table_header(

@@ -11,6 +11,7 @@ from console.components.common import (
     empty_state,
     label_badge,
     money,
+    muted,
     stat,
     state_pager,
 )
@@ -442,13 +443,11 @@ def _ledger() -> rx.Component:
 def _prices() -> rx.Component:
     return card(
         card_title("tags", tr("Prices", "价格")),
-        rx.text(
+        muted(
             tr(
                 "What each model costs. You are charged only for operations that succeed.",
                 "各模型的单价。仅对成功的调用计费。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         scrolling_table(
             table_header(

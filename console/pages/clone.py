@@ -8,7 +8,7 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.audio import audio_player, drop_zone, sample_problems
-from console.components.common import callout, card, card_title
+from console.components.common import callout, card, card_title, muted
 from console.components.forms import field, form_message, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
@@ -80,7 +80,7 @@ def _guidance() -> rx.Component:
             rx.icon(icon, size=16, color=rx.color("accent", 11), flex_shrink="0", margin_top="2px"),
             rx.vstack(
                 rx.text(tr(*title), size="2", weight="medium"),
-                rx.text(tr(*text), size="2", color=styles.TEXT_MUTED),
+                muted(tr(*text)),
                 spacing="0",
             ),
             spacing="3",
@@ -376,14 +376,12 @@ def _voice_card() -> rx.Component:
             CloneState.status,
             (
                 "DEPLOYING",
-                rx.text(
+                muted(
                     tr(
                         "We are profiling your sample and running a listening test on the new "
                         "voice. This usually takes under a minute; this page updates by itself.",
                         "正在分析样本并对新音色进行听辨测试，通常不到一分钟。本页面会自动更新。",
-                    ),
-                    size="2",
-                    color=styles.TEXT_MUTED,
+                    )
                 ),
             ),
             (

@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import callout, card, card_title, copy_button
+from console.components.common import callout, card, card_title, copy_button, muted
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table
 from console.i18n import tr
@@ -241,7 +241,7 @@ def _basics() -> rx.Component:
             wrap="wrap",
             gap="2",
         ),
-        rx.text(
+        muted(
             tr(
                 rx.fragment(
                     "Authenticate every request with ",
@@ -257,9 +257,7 @@ def _basics() -> rx.Component:
                     rx.code("Authorization: Bearer sk-…"),
                     " 认证。计费的响应会带上 X-Cost 和 X-Balance-Remaining 响应头。",
                 ),
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.link(
             rx.hstack(
@@ -294,7 +292,7 @@ def _dialect_panel(dialect: Dialect) -> rx.Component:
             spacing="2",
             wrap="wrap",
         ),
-        rx.text(tr(dialect.english, dialect.chinese), size="2", color=styles.TEXT_MUTED),
+        muted(tr(dialect.english, dialect.chinese)),
         scrolling_table(
             rx.table.body(*(_endpoint_row(endpoint) for endpoint in dialect.endpoints)),
             size="1",

@@ -16,6 +16,7 @@ from console.components.common import (
     icon_action,
     label_badge,
     labelled,
+    muted,
     state_pager,
 )
 from console.components.dialogs import dialog, dialog_form, form_footer
@@ -516,16 +517,14 @@ def _quick_start() -> rx.Component:
             tr("Quick start", "快速开始"),
             copy_button(KeysState.sample_curl, data_testid="copy-sample-curl"),
         ),
-        rx.text(
+        muted(
             tr(
                 "Put your key in AMPHION_API_KEY and synthesize your first sentence. "
                 "Keys go in the X-API-Key header (or Authorization: Bearer), "
                 "never in the URL.",
                 "把密钥放入环境变量 AMPHION_API_KEY，即可合成第一句话。"
                 "密钥请放在 X-API-Key 请求头（或 Authorization: Bearer）中，不要放在 URL 里。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         _code_block(KeysState.sample_curl, "sample-curl"),
         rx.link(

@@ -10,7 +10,7 @@ from reflex.event import EventType
 
 from console import styles
 from console.components.audio import drop_zone
-from console.components.common import card, card_title
+from console.components.common import card, card_title, muted
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
 
@@ -151,12 +151,7 @@ def audio_input(
                 ),
                 rx.cond(
                     file_name != "",
-                    rx.text(
-                        tr("Last file: ", "上一个文件："),
-                        file_name,
-                        size="2",
-                        color=styles.TEXT_MUTED,
-                    ),
+                    muted(tr("Last file: ", "上一个文件："), file_name),
                 ),
             ),
             spacing="3",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, confirm_dialog, empty_state, labelled
+from console.components.common import card, card_title, confirm_dialog, empty_state, labelled, muted
 from console.components.forms import field, form_message, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.i18n import CHINESE, ENGLISH, LocaleState, tr
@@ -70,13 +70,11 @@ def _password_input(control_id: str, placeholder: object, autocomplete: str, **e
 def _password() -> rx.Component:
     return card(
         card_title("lock-keyhole", tr("Password", "登录密码")),
-        rx.text(
+        muted(
             tr(
                 "Changing it signs you out everywhere else; this browser stays signed in.",
                 "修改后，其他设备上的登录会全部退出，当前浏览器保持登录。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         form_message(SettingsState.form_error, tone="error"),
         stacked_form(
@@ -251,14 +249,12 @@ def _provider_row(row: rx.Var) -> rx.Component:
 def _provider_keys() -> rx.Component:
     return card(
         card_title("plug", tr("Your own provider keys", "自有服务商密钥")),
-        rx.text(
+        muted(
             tr(
                 "Some models run on a hosted provider with your own account there. Your key is "
                 "stored encrypted and is never shown again: only its last four characters.",
                 "部分模型通过你自己的服务商账户调用。密钥加密存储，保存后不再显示，仅显示末尾四位。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.cond(
             SettingsState.has_providers,
@@ -283,12 +279,10 @@ def _language() -> rx.Component:
     return card(
         card_title("languages", tr("Language", "语言")),
         rx.flex(
-            rx.text(
+            muted(
                 tr("The console is shown in ", "控制台当前显示为"),
                 rx.text.strong(tr("English", "简体中文"), data_testid="current-language"),
                 tr(".", "。"),
-                size="2",
-                color=styles.TEXT_MUTED,
             ),
             rx.segmented_control.root(
                 rx.segmented_control.item("English", value=ENGLISH, data_testid="language-en"),
