@@ -179,6 +179,11 @@ def labelled(label: Any, value: rx.Component, **props: Any) -> rx.Component:
     return rx.vstack(rx.text(label, size="1", color=styles.TEXT_SUBTLE), value, **props)
 
 
+def paged_list(state: Any, *views: rx.Component) -> rx.Component:
+    """A list's ``views`` (its table, its narrow-screen blocks) over the pager of ``state``."""
+    return rx.vstack(*views, state_pager(state), spacing="3", width="100%")
+
+
 def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> rx.Component:
     """Copies ``text`` to the clipboard and says so in a toast."""
     return rx.button(

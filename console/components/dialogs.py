@@ -12,6 +12,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventType
 
+from console import styles
 from console.i18n import tr
 
 
@@ -29,6 +30,11 @@ def dialog(
         open=open,
         on_open_change=on_open_change,
     )
+
+
+def dialog_text(*text: Any, **props: Any) -> rx.Component:
+    """The muted line under a dialog's title that says what it does."""
+    return rx.dialog.description(*text, size="2", color=styles.TEXT_MUTED, **props)
 
 
 def dialog_form(*children: rx.Component, on_submit: EventType[Any], **props: Any) -> rx.Component:

@@ -6,6 +6,7 @@ Header labels are plain strings or ``tr(...)`` pairs (``console.i18n``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
@@ -53,6 +54,11 @@ def scrolling_table(
         width="100%",
         **box_props,
     )
+
+
+def narrow_list(rows: rx.Var, render: Callable[[rx.Var], rx.Component]) -> rx.Component:
+    """``rows`` as ``render``'s blocks, shown only where the table is not (``NARROW_ONLY``)."""
+    return rx.box(rx.foreach(rows, render), width="100%", display=NARROW_ONLY)
 
 
 def narrow_item(*children: rx.Component, spacing: str = "2", **props: Any) -> rx.Component:

@@ -17,7 +17,7 @@ from console.components.common import (
     copy_button,
     empty_state,
     muted,
-    state_pager,
+    paged_list,
 )
 from console.components.dialogs import dialog, dialog_form, form_footer
 from console.components.forms import form_message, input_field
@@ -124,12 +124,7 @@ def _accounts() -> rx.Component:
         search,
         rx.cond(
             AdminState.accounts.length() > 0,
-            rx.vstack(
-                table,
-                state_pager(AdminState),
-                spacing="3",
-                width="100%",
-            ),
+            paged_list(AdminState, table),
             empty_state(
                 "user-search",
                 tr("No matching accounts", "没有匹配的账户"),

@@ -12,8 +12,8 @@ from console.components.common import (
     label_badge,
     money,
     muted,
+    paged_list,
     stat,
-    state_pager,
 )
 from console.components.filters import (
     all_when_blank,
@@ -25,9 +25,9 @@ from console.components.filters import (
 from console.components.forms import form_message, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
-    NARROW_ONLY,
     WIDE_ONLY,
     narrow_item,
+    narrow_list,
     scrolling_table,
     table_header,
 )
@@ -415,7 +415,8 @@ def _ledger() -> rx.Component:
                 tr("No entries", "暂无明细"),
                 tr("Nothing matches these filters.", "没有符合筛选条件的记录。"),
             ),
-            rx.vstack(
+            paged_list(
+                BillingState,
                 scrolling_table(
                     table_header(
                         *(
@@ -427,14 +428,7 @@ def _ledger() -> rx.Component:
                     size="2",
                     display=WIDE_ONLY,
                 ),
-                rx.box(
-                    rx.foreach(BillingState.entries, _entry_card),
-                    width="100%",
-                    display=NARROW_ONLY,
-                ),
-                state_pager(BillingState),
-                spacing="3",
-                width="100%",
+                narrow_list(BillingState.entries, _entry_card),
             ),
         ),
     )

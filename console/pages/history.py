@@ -17,9 +17,9 @@ from console.components.common import (
     label_badge,
     loading_rows,
     money,
-    state_pager,
+    paged_list,
 )
-from console.components.dialogs import close_button, dialog, dialog_footer
+from console.components.dialogs import close_button, dialog, dialog_footer, dialog_text
 from console.components.filters import (
     all_when_blank,
     clear_filters_button,
@@ -29,9 +29,9 @@ from console.components.filters import (
 )
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
-    NARROW_ONLY,
     WIDE_ONLY,
     narrow_item,
+    narrow_list,
     scrolling_table,
     table_header,
 )
@@ -315,12 +315,10 @@ def _list() -> rx.Component:
                         ),
                     ),
                 ),
-                rx.vstack(
+                paged_list(
+                    HistoryState,
                     _table(),
-                    rx.box(rx.foreach(HistoryState.rows, _card), width="100%", display=NARROW_ONLY),
-                    state_pager(HistoryState),
-                    spacing="3",
-                    width="100%",
+                    narrow_list(HistoryState.rows, _card),
                 ),
             ),
         ),
@@ -330,7 +328,7 @@ def _list() -> rx.Component:
 def _player() -> rx.Component:
     return dialog(
         tr("Play audio", "播放音频"),
-        rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
+        dialog_text(HistoryState.player_title),
         rx.cond(
             HistoryState.player_url != "",
             audio_player(HistoryState.player_url, test_id="history-player", margin_top="1rem"),

@@ -19,7 +19,7 @@ from console.components.common import (
     muted,
     state_pager,
 )
-from console.components.dialogs import dialog, dialog_form, form_footer
+from console.components.dialogs import dialog, dialog_form, dialog_text, form_footer
 from console.components.forms import field, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
@@ -177,13 +177,11 @@ def _create_form() -> rx.Component:
 def _create_dialog() -> rx.Component:
     return dialog(
         tr("Create an API key", "创建 API 密钥"),
-        rx.dialog.description(
+        dialog_text(
             tr(
                 "Keys authenticate your requests to the API. Limit each one to what it needs.",
                 "密钥用于调用 API 时的身份验证。建议每个密钥只授予所需的权限。",
             ),
-            size="2",
-            color=styles.TEXT_MUTED,
             margin_bottom="1rem",
         ),
         _create_form(),

@@ -13,10 +13,17 @@ from console.components.common import (
     copy_button,
     empty_state,
     icon_action,
+    paged_list,
     stat,
-    state_pager,
 )
-from console.components.dialogs import close_button, dialog, dialog_footer, dialog_form, form_footer
+from console.components.dialogs import (
+    close_button,
+    dialog,
+    dialog_footer,
+    dialog_form,
+    dialog_text,
+    form_footer,
+)
 from console.components.filters import select_with_all
 from console.components.forms import input_field
 from console.components.layout import app_shell, page_header, private_page
@@ -182,13 +189,11 @@ def _mobile_list() -> rx.Component:
 def _rename_dialog() -> rx.Component:
     return dialog(
         tr("Rename voice", "重命名音色"),
-        rx.dialog.description(
+        dialog_text(
             tr(
                 "The name prefix changes; the voice id stays the same.",
                 "只修改名称前缀，音色 ID 保持不变。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         dialog_form(
             input_field(
@@ -216,15 +221,13 @@ def _rename_dialog() -> rx.Component:
 def _replace_dialog() -> rx.Component:
     return dialog(
         tr("Replace sample", "更换样本"),
-        rx.dialog.description(
+        dialog_text(
             tr(
                 "The voice is enrolled again from the new sample and is DEPLOYING until "
                 "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
                 "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
                 "不超过 10 MB。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         drop_zone(
             REPLACE_UPLOAD_ID,
@@ -264,13 +267,7 @@ def _list() -> rx.Component:
         card_title("list", tr("Cloned voices", "复刻音色"), _model_filter()),
         rx.cond(
             MyVoicesState.rows.length() > 0,
-            rx.vstack(
-                _table(),
-                _mobile_list(),
-                state_pager(MyVoicesState),
-                spacing="3",
-                width="100%",
-            ),
+            paged_list(MyVoicesState, _table(), _mobile_list()),
             rx.cond(
                 MyVoicesState.model_filter == "all",
                 empty_state(
