@@ -37,6 +37,13 @@ def drop_zone(
     )
 
 
+def upload_icon(checking: rx.Var[bool], *, size: int) -> rx.Component:
+    """The drop zone's upload icon, a spinner while the dropped sample is being checked."""
+    return rx.cond(
+        checking, rx.spinner(size="3"), rx.icon("upload", size=size, color=rx.color("accent", 11))
+    )
+
+
 def sample_problems(problems: rx.Var, *, test_id: str, **props: Any) -> rx.Component:
     """Why a sample was refused (rows of ``en`` and ``zh``), in a red callout while there is
     any reason."""

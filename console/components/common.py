@@ -12,7 +12,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventType
 
-from console import styles
+from console import routes, styles
 from console.components.dialogs import dialog_footer
 from console.i18n import tr
 
@@ -94,6 +94,13 @@ def empty_state(icon: str, title: Any, text: Any, *actions: rx.Component) -> rx.
         padding_y="2.5rem",
         width="100%",
         data_testid="empty-state",
+    )
+
+
+def playground_button() -> rx.Component:
+    """ "Open the playground": the way out of an empty list of operations."""
+    return rx.link(
+        rx.button(tr("Open the playground", "打开体验中心"), size="2"), href=routes.PLAYGROUND
     )
 
 

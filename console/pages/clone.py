@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.audio import audio_player, drop_zone, sample_problems
+from console.components.audio import audio_player, drop_zone, sample_problems, upload_icon
 from console.components.common import callout, card, card_title, muted
 from console.components.forms import field, form_message, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
@@ -174,11 +174,7 @@ def _sample_step() -> rx.Component:
     zone = rx.box(
         drop_zone(
             SAMPLE_UPLOAD_ID,
-            rx.cond(
-                CloneState.checking,
-                rx.spinner(size="3"),
-                rx.icon("upload", size=22, color=rx.color("accent", 11)),
-            ),
+            upload_icon(CloneState.checking, size=22),
             rx.text(
                 rx.cond(
                     CloneState.checking,

@@ -11,7 +11,14 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import callout, card, card_title, empty_state, stat
+from console.components.common import (
+    callout,
+    card,
+    card_title,
+    empty_state,
+    playground_button,
+    stat,
+)
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
@@ -324,10 +331,7 @@ def _recent_activity() -> rx.Component:
                     "Every synthesis, transcription and analysis you run appears here.",
                     "你的每一次合成、识别和分析都会显示在这里。",
                 ),
-                rx.link(
-                    rx.button(tr("Open the playground", "打开体验中心"), size="2"),
-                    href=routes.PLAYGROUND,
-                ),
+                playground_button(),
             ),
         ),
         data_testid="recent-activity",

@@ -18,6 +18,7 @@ from console.components.common import (
     loading_rows,
     money,
     paged_list,
+    playground_button,
 )
 from console.components.dialogs import close_button, dialog, dialog_footer, dialog_text
 from console.components.filters import (
@@ -309,10 +310,7 @@ def _list() -> rx.Component:
                             "you make appears here, with what it cost.",
                             "每一次语音合成、识别、情感分析和声音复刻都会显示在这里，并附带费用。",
                         ),
-                        rx.link(
-                            rx.button(tr("Open the playground", "打开体验中心"), size="2"),
-                            href=routes.PLAYGROUND,
-                        ),
+                        playground_button(),
                     ),
                 ),
                 paged_list(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.audio import drop_zone, sample_problems
+from console.components.audio import drop_zone, sample_problems, upload_icon
 from console.components.common import (
     card,
     card_title,
@@ -231,11 +231,7 @@ def _replace_dialog() -> rx.Component:
         ),
         drop_zone(
             REPLACE_UPLOAD_ID,
-            rx.cond(
-                MyVoicesState.replace_checking,
-                rx.spinner(size="3"),
-                rx.icon("upload", size=20, color=rx.color("accent", 11)),
-            ),
+            upload_icon(MyVoicesState.replace_checking, size=20),
             rx.text(
                 tr(
                     "Drop an audio file here, or click to choose",
