@@ -1,4 +1,5 @@
-"""Pieces every console page uses: cards, figures, empty states, pagers, copy and confirm.
+"""Pieces every console page uses: cards, figures, muted text and callouts, empty states,
+pagers, badges, icon buttons, copy and confirm, money.
 
 Pages compose these instead of restyling their own, so the console looks like one product.
 Text arguments are plain strings or ``tr(...)`` pairs (``console.i18n``).

@@ -16,6 +16,7 @@ from console.components.common import (
     card_title,
     copy_button,
     empty_state,
+    money,
     muted,
     paged_list,
 )
@@ -67,7 +68,7 @@ def _account_row(row: rx.Var[dict[str, str]]) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.text.span("¥", row["balance"], style=styles.NUMERIC),
+            money(row["balance"]),
             white_space="nowrap",
             data_testid="account-balance",
         ),

@@ -8,7 +8,7 @@ import reflex as rx
 
 from console import routes, styles
 from console.components.audio import audio_player, drop_zone, sample_problems, upload_icon
-from console.components.common import callout, card, card_title, muted
+from console.components.common import callout, card, card_title, money, muted
 from console.components.forms import field, form_message, input_field, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
@@ -451,7 +451,7 @@ def _try_step() -> rx.Component:
                 audio_player(CloneState.try_audio, test_id="try-audio"),
                 rx.text(
                     tr("Charged ", "本次扣费 "),
-                    rx.text.span("¥", CloneState.try_cost, style=styles.NUMERIC),
+                    money(CloneState.try_cost),
                     size="1",
                     color=styles.TEXT_SUBTLE,
                     data_testid="try-cost",

@@ -16,6 +16,7 @@ from console.components.common import (
     card,
     card_title,
     empty_state,
+    money,
     playground_button,
     stat,
 )
@@ -296,7 +297,7 @@ def _activity_row(row: rx.Var[dict[str, str]]) -> rx.Component:
         rx.table.cell(type_label(row["type"]), white_space="nowrap"),
         rx.table.cell(rx.code(row["model"], variant="ghost", size="1"), white_space="nowrap"),
         rx.table.cell(usage, white_space="nowrap"),
-        rx.table.cell(rx.text.span("¥", row["cost"], style=styles.NUMERIC), white_space="nowrap"),
+        rx.table.cell(money(row["cost"]), white_space="nowrap"),
         rx.table.cell(status_badge(row["status"])),
         data_testid="activity-row",
     )
