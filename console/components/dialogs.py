@@ -1,4 +1,5 @@
-"""Dialog pieces: the frame of a modal dialog and the button rows at its foot.
+"""Dialog pieces: the frame of a modal dialog, the line under its title, its form, and the
+button rows at its foot.
 
 Every console dialog closes the same way (a grey "Cancel" or "Close" on the right, the action
 after it), so a dialog composes these instead of restyling its own footer. Text arguments are
@@ -45,13 +46,9 @@ def dialog_form(*children: rx.Component, on_submit: EventType[Any], **props: Any
     )
 
 
-def close_button(label: Any = None) -> rx.Component:
-    """A grey button that closes its dialog ("Close" unless ``label`` says otherwise)."""
-    return rx.dialog.close(
-        rx.button(
-            label if label is not None else tr("Close", "关闭"), variant="soft", color_scheme="gray"
-        )
-    )
+def close_button() -> rx.Component:
+    """A grey "Close" that closes its dialog."""
+    return rx.dialog.close(rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray"))
 
 
 def cancel_button() -> rx.Component:
