@@ -1,4 +1,5 @@
-"""Pieces every console page uses: cards, figures, empty states, pagers, copy and confirm.
+"""Pieces every console page uses: cards, figures, muted text and callouts, empty states,
+pagers, badges, icon buttons, copy and confirm, money.
 
 Pages compose these instead of restyling their own, so the console looks like one product.
 Text arguments are plain strings or ``tr(...)`` pairs (``console.i18n``).
@@ -6,14 +7,21 @@ Text arguments are plain strings or ``tr(...)`` pairs (``console.i18n``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import reflex as rx
 from reflex.event import EventType
 from reflex.vars.base import VarData
 
-from console import styles
+from console import routes, styles
+from console.components.dialogs import dialog_footer
 from console.i18n import tr
+
+
+def muted(*text: Any, **props: Any) -> rx.Component:
+    """Secondary text in the muted colour: a card's explanation, a note under a figure."""
+    return rx.text(*text, size="2", color=styles.TEXT_MUTED, **props)
 
 
 def card(*children: rx.Component, **props: Any) -> rx.Component:
@@ -49,7 +57,20 @@ def stat(icon: str, label: Any, value: Any, *, note: Any = None, test_id: str = 
             color=rx.color("gray", 12),
             **({"data_testid": test_id} if test_id else {}),
         ),
-        rx.text(note, size="2", color=styles.TEXT_MUTED) if note is not None else rx.fragment(),
+        muted(note) if note is not None else rx.fragment(),
+    )
+
+
+def callout(icon: str, *text: Any, color: str | None = None, **props: Any) -> rx.Component:
+    """A full-width note with its ``icon``: ``text`` (strings, ``tr`` pairs, links) tinted
+    ``color`` (the accent colour when none)."""
+    return rx.callout.root(
+        rx.callout.icon(rx.icon(icon, size=16)),
+        rx.callout.text(*text),
+        **({"color_scheme": color} if color else {}),
+        variant="surface",
+        width="100%",
+        **props,
     )
 
 
@@ -78,6 +99,13 @@ def empty_state(icon: str, title: Any, text: Any, *actions: rx.Component) -> rx.
     )
 
 
+def playground_button() -> rx.Component:
+    """ "Open the playground": the way out of an empty list of operations."""
+    return rx.link(
+        rx.button(tr("Open the playground", "打开体验中心"), size="2"), href=routes.PLAYGROUND
+    )
+
+
 def loading_rows(rows: int = 3) -> rx.Component:
     """Placeholder lines while a list loads."""
     return rx.vstack(
@@ -97,7 +125,7 @@ def pager(
 ) -> rx.Component:
     """ "Page 2 of 7" with previous / next buttons (disabled at the ends)."""
     return rx.hstack(
-        rx.text(
+        muted(
             tr("Page ", "第 "),
             page,
             tr(" of ", " / "),
@@ -108,8 +136,6 @@ def pager(
                 if total is not None
                 else ()
             ),
-            size="2",
-            color=styles.TEXT_MUTED,
         ),
         rx.hstack(
             rx.button(
@@ -139,6 +165,34 @@ def pager(
     )
 
 
+def state_pager(state: Any) -> rx.Component:
+    """The ``pager`` of a paged list's state: its ``page``, ``pages`` and ``total``, and its
+    ``previous_page`` / ``next_page`` handlers."""
+    return pager(state.page, state.pages, state.previous_page, state.next_page, total=state.total)
+
+
+def icon_action(icon: str, label: Any, *, test_id: str, **props: Any) -> rx.Component:
+    """A small icon-only button named ``label`` for screen readers and on hover."""
+    return rx.icon_button(
+        rx.icon(icon, size=14),
+        size="1",
+        aria_label=label,
+        title=label,
+        data_testid=test_id,
+        **props,
+    )
+
+
+def labelled(label: Any, value: rx.Component, **props: Any) -> rx.Component:
+    """A value with its small label above it (a fact in a card, not a form field)."""
+    return rx.vstack(rx.text(label, size="1", color=styles.TEXT_SUBTLE), value, **props)
+
+
+def paged_list(state: Any, *views: rx.Component) -> rx.Component:
+    """A list's ``views`` (its table, its narrow-screen blocks) over the pager of ``state``."""
+    return rx.vstack(*views, state_pager(state), spacing="3", width="100%")
+
+
 def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> rx.Component:
     """Copies ``text`` to the clipboard and says so in a toast."""
     return rx.button(
@@ -164,7 +218,7 @@ def confirm_dialog(
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
             rx.alert_dialog.description(text, size="2"),
-            rx.hstack(
+            dialog_footer(
                 rx.alert_dialog.cancel(
                     rx.button(tr("Cancel", "取消"), variant="soft", color_scheme="gray")
                 ),
@@ -176,12 +230,34 @@ def confirm_dialog(
                         data_testid="confirm",
                     )
                 ),
-                spacing="3",
-                justify="end",
                 margin_top="1rem",
             ),
             max_width="28rem",
         ),
+    )
+
+
+def label_badge(
+    value: rx.Var, labels: Iterable[tuple[str, str | None, str, str]], **props: Any
+) -> rx.Component:
+    """``value`` as a soft, round badge named from ``labels``, rows of ``(value, colour or None,
+    English, Chinese)``; a value none of them names shows as itself."""
+    return rx.match(
+        value,
+        *(
+            (
+                known,
+                rx.badge(
+                    tr(english, chinese),
+                    **({"color_scheme": color} if color else {}),
+                    variant="soft",
+                    radius="full",
+                    **props,
+                ),
+            )
+            for known, color, english, chinese in labels
+        ),
+        rx.badge(value, variant="soft", radius="full"),
     )
 
 

@@ -12,6 +12,7 @@ import reflex as rx
 from reflex.event import EventType
 
 from console import styles
+from console.components.common import callout
 from console.i18n import tr
 
 # The value of another input of the same form, read in the browser when an event fires: lets a
@@ -75,18 +76,50 @@ def field(
     )
 
 
+def input_field(
+    label: Any,
+    control_id: str,
+    *,
+    error: rx.Var[str] | str = "",
+    hint: Any = "",
+    area: bool = False,
+    **input_props: Any,
+) -> rx.Component:
+    """``field`` around a full-width text input (a text area with ``area``) whose id is
+    ``control_id``; ``input_props`` configure the input."""
+    control = (rx.text_area if area else rx.input)(id=control_id, width="100%", **input_props)
+    return field(label, control, control_id=control_id, error=error, hint=hint)
+
+
+def stacked_form(
+    *children: rx.Component,
+    on_submit: EventType[dict[str, Any]],
+    spacing: str = "4",
+    max_width: str | None = None,
+    **form_props: Any,
+) -> rx.Component:
+    """A full-width form of ``children`` stacked ``spacing`` apart (no wider than
+    ``max_width``). What was typed stays when the server refuses it, so it can be corrected."""
+    width = {"max_width": max_width} if max_width is not None else {}
+    return rx.form(
+        rx.vstack(*children, spacing=spacing, width="100%", **width),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+        **form_props,
+    )
+
+
 def form_message(message: rx.Var[str] | str, *, tone: str) -> rx.Component:
     """A callout shown only while ``message`` is set; ``tone`` is "error" or "info"."""
     color, icon = ("red", "circle-alert") if tone == "error" else ("blue", "info")
     return rx.cond(
         message != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon(icon, size=16)),
-            rx.callout.text(message),
-            color_scheme=color,
-            variant="surface",
+        callout(
+            icon,
+            message,
+            color=color,
             size="1",
-            width="100%",
             role="alert" if tone == "error" else "status",
             data_testid=f"form-{tone}",
         ),
@@ -114,6 +147,63 @@ def _email_field(error: rx.Var[str], *, new_account: bool, on_blur: EventType[st
     )
 
 
+def _password_field(
+    label: Any,
+    control_id: str,
+    *,
+    placeholder: Any,
+    new: bool,
+    error: rx.Var[str],
+    min_length: int | None = None,
+    on_blur: Any = None,
+    **field_props: Any,
+) -> rx.Component:
+    """A password input (a new one, or the current one for the password manager to fill)."""
+    extra: dict[str, Any] = {}
+    if min_length is not None:
+        extra["min_length"] = min_length
+    if on_blur is not None:
+        extra["on_blur"] = on_blur
+    return field(
+        label,
+        rx.input(
+            id=control_id,
+            name=control_id,
+            type="password",
+            placeholder=placeholder,
+            auto_complete="new-password" if new else "current-password",
+            required=True,
+            size="3",
+            width="100%",
+            **extra,
+        ),
+        control_id=control_id,
+        error=error,
+        **field_props,
+    )
+
+
+def _account_form(
+    *fields: rx.Component,
+    submit_label: Any,
+    submitting: rx.Var[bool],
+    on_submit: EventType[dict[str, Any]],
+) -> rx.Component:
+    """The fields of a sign-in or sign-up form over its full-width submit button."""
+    return stacked_form(
+        *fields,
+        rx.button(
+            submit_label,
+            type="submit",
+            size="3",
+            width="100%",
+            loading=submitting,
+            margin_top="0.5rem",
+        ),
+        on_submit=on_submit,
+    )
+
+
 def sign_in_form(
     *,
     on_submit: EventType[dict[str, Any]],
@@ -122,38 +212,18 @@ def sign_in_form(
     submitting: rx.Var[bool],
 ) -> rx.Component:
     """E-mail and current password (no checks while typing: sign-in reveals nothing early)."""
-    return rx.form(
-        rx.vstack(
-            _email_field(email_error, new_account=False, on_blur=None),
-            field(
-                tr("Password", "密码"),
-                rx.input(
-                    id="password",
-                    name="password",
-                    type="password",
-                    placeholder=tr("Your password", "你的密码"),
-                    auto_complete="current-password",
-                    required=True,
-                    size="3",
-                    width="100%",
-                ),
-                control_id="password",
-                error=password_error,
-            ),
-            rx.button(
-                tr("Sign in", "登录"),
-                type="submit",
-                size="3",
-                width="100%",
-                loading=submitting,
-                margin_top="0.5rem",
-            ),
-            spacing="4",
-            width="100%",
+    return _account_form(
+        _email_field(email_error, new_account=False, on_blur=None),
+        _password_field(
+            tr("Password", "密码"),
+            "password",
+            placeholder=tr("Your password", "你的密码"),
+            new=False,
+            error=password_error,
         ),
+        submit_label=tr("Sign in", "登录"),
+        submitting=submitting,
         on_submit=on_submit,
-        reset_on_submit=False,
-        width="100%",
     )
 
 
@@ -176,61 +246,43 @@ def sign_up_form(
     the address); ``check_confirmation`` gets the confirmation and the password. Neither is
     kept in state: only the verdicts are.
     """
-    return rx.form(
-        rx.vstack(
-            _email_field(email_error, new_account=True, on_blur=check_email),
-            field(
-                tr("Password", "密码"),
-                rx.input(
-                    id="password",
-                    name="password",
-                    type="password",
-                    placeholder=tr("Create a password", "设置密码"),
-                    auto_complete="new-password",
-                    required=True,
-                    min_length=min_length,
-                    size="3",
-                    width="100%",
-                    on_blur=lambda value: check_password(value, _EMAIL_IN_FORM),
-                ),
-                control_id="password",
-                error=password_error,
-                success=password_ok,
-                hint=tr(
-                    f"At least {min_length} characters. Avoid common passwords.",
-                    f"至少 {min_length} 个字符，避免使用常见密码。",
-                ),
+    return _account_form(
+        _email_field(email_error, new_account=True, on_blur=check_email),
+        _password_field(
+            tr("Password", "密码"),
+            "password",
+            placeholder=tr("Create a password", "设置密码"),
+            new=True,
+            error=password_error,
+            min_length=min_length,
+            on_blur=lambda value: check_password(value, _EMAIL_IN_FORM),
+            success=password_ok,
+            hint=tr(
+                f"At least {min_length} characters. Avoid common passwords.",
+                f"至少 {min_length} 个字符，避免使用常见密码。",
             ),
-            field(
-                tr("Confirm password", "确认密码"),
-                rx.input(
-                    id="confirm",
-                    name="confirm",
-                    type="password",
-                    placeholder=tr("Type it again", "再输入一次"),
-                    auto_complete="new-password",
-                    required=True,
-                    size="3",
-                    width="100%",
-                    on_blur=lambda value: check_confirmation(value, _PASSWORD_IN_FORM),
-                ),
-                control_id="confirm",
-                error=confirm_error,
-            ),
-            rx.button(
-                tr("Create account", "创建账户"),
-                type="submit",
-                size="3",
-                width="100%",
-                loading=submitting,
-                margin_top="0.5rem",
-            ),
-            spacing="4",
-            width="100%",
         ),
+        _password_field(
+            tr("Confirm password", "确认密码"),
+            "confirm",
+            placeholder=tr("Type it again", "再输入一次"),
+            new=True,
+            error=confirm_error,
+            on_blur=lambda value: check_confirmation(value, _PASSWORD_IN_FORM),
+        ),
+        submit_label=tr("Create account", "创建账户"),
+        submitting=submitting,
         on_submit=on_submit,
-        reset_on_submit=False,
-        width="100%",
+    )
+
+
+def auth_heading(title: Any, text: Any, *above: rx.Component) -> rx.Component:
+    """The title of a sign-in or sign-up page and the line under it (``above``: a badge)."""
+    return rx.vstack(
+        *above,
+        rx.heading(title, size="7", weight="bold", letter_spacing="-0.025em"),
+        rx.text(text, color=styles.TEXT_MUTED),
+        spacing="2",
     )
 
 

@@ -356,6 +356,14 @@ def page_loading() -> rx.Component:
     )
 
 
+def private_page(state: Any, content: rx.Component, *, admin: bool = False) -> rx.Component:
+    """``content`` for a signed-in visitor (an administrator, with ``admin``) once this visit's
+    on-load check of ``state`` has answered; the loading screen until then, so nothing
+    account-specific renders before that answer."""
+    allowed = SessionState.is_admin if admin else SessionState.signed_in
+    return rx.cond(rx.State.is_hydrated & state.loaded & allowed, content, page_loading())
+
+
 def _brand_panel() -> rx.Component:
     def point(icon: str, title: Any, text: Any) -> rx.Component:
         return rx.hstack(

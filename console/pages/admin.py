@@ -10,12 +10,22 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, copy_button, empty_state, pager
-from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.common import (
+    callout,
+    card,
+    card_title,
+    copy_button,
+    empty_state,
+    money,
+    muted,
+    paged_list,
+)
+from console.components.dialogs import dialog, dialog_form, form_footer
+from console.components.forms import form_message, input_field
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.admin import MAX_CODES_AT_ONCE, AdminState
-from console.state.session import SessionState
 
 
 def price_unit(unit: rx.Var[str]) -> rx.Component:
@@ -58,7 +68,7 @@ def _account_row(row: rx.Var[dict[str, str]]) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.text.span("¥", row["balance"], style=styles.NUMERIC),
+            money(row["balance"]),
             white_space="nowrap",
             data_testid="account-balance",
         ),
@@ -99,41 +109,23 @@ def _accounts() -> rx.Component:
         width="100%",
         max_width="28rem",
     )
-    table = rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell(tr("E-mail", "邮箱")),
-                    rx.table.column_header_cell(tr("Role", "角色")),
-                    rx.table.column_header_cell(tr("Balance", "余额")),
-                    rx.table.column_header_cell(tr("Joined", "注册日期")),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(AdminState.accounts, _account_row)),
-            size="1",
-            width="100%",
+    table = scrolling_table(
+        table_header(
+            tr("E-mail", "邮箱"),
+            tr("Role", "角色"),
+            tr("Balance", "余额"),
+            tr("Joined", "注册日期"),
+            "",
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.body(rx.foreach(AdminState.accounts, _account_row)),
+        size="1",
     )
     return card(
         card_title("users", tr("Accounts", "用户账户")),
         search,
         rx.cond(
             AdminState.accounts.length() > 0,
-            rx.vstack(
-                table,
-                pager(
-                    AdminState.page,
-                    AdminState.pages,
-                    AdminState.previous_page,
-                    AdminState.next_page,
-                    total=AdminState.total,
-                ),
-                spacing="3",
-                width="100%",
-            ),
+            paged_list(AdminState, table),
             empty_state(
                 "user-search",
                 tr("No matching accounts", "没有匹配的账户"),
@@ -145,103 +137,66 @@ def _accounts() -> rx.Component:
 
 
 def _credit_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Grant or adjust credit", "发放或调整额度")),
-            rx.dialog.description(
-                tr("For ", "账户："),
-                rx.text.strong(AdminState.credit_email, data_testid="credit-email"),
-                tr(
-                    ". A positive amount grants credit; a negative one takes it back "
-                    "(never below zero).",
-                    "。正数为发放额度，负数为扣回（余额不会低于零）。",
-                ),
-                size="2",
+    return dialog(
+        tr("Grant or adjust credit", "发放或调整额度"),
+        rx.dialog.description(
+            tr("For ", "账户："),
+            rx.text.strong(AdminState.credit_email, data_testid="credit-email"),
+            tr(
+                ". A positive amount grants credit; a negative one takes it back "
+                "(never below zero).",
+                "。正数为发放额度，负数为扣回（余额不会低于零）。",
             ),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Amount (¥)", "金额（元）"),
-                        rx.input(
-                            id="credit-amount",
-                            name="amount",
-                            placeholder="10.00",
-                            input_mode="decimal",
-                            required=True,
-                            width="100%",
-                        ),
-                        control_id="credit-amount",
-                        error="",
-                    ),
-                    field(
-                        tr("Note", "备注"),
-                        rx.text_area(
-                            id="credit-note",
-                            name="note",
-                            placeholder=tr("Why, for the ledger", "原因，将记入账本"),
-                            required=True,
-                            max_length=500,
-                            width="100%",
-                        ),
-                        control_id="credit-note",
-                        error="",
-                    ),
-                    form_message(AdminState.credit_error, tone="error"),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                            )
-                        ),
-                        rx.button(
-                            tr("Apply", "确认"),
-                            type="submit",
-                            loading=AdminState.busy,
-                            data_testid="apply-credit",
-                        ),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1rem",
-                ),
-                on_submit=AdminState.change_credit,
-                reset_on_submit=False,
+            size="2",
+        ),
+        dialog_form(
+            input_field(
+                tr("Amount (¥)", "金额（元）"),
+                "credit-amount",
+                name="amount",
+                placeholder="10.00",
+                input_mode="decimal",
+                required=True,
             ),
-            max_width="30rem",
+            input_field(
+                tr("Note", "备注"),
+                "credit-note",
+                area=True,
+                name="note",
+                placeholder=tr("Why, for the ledger", "原因，将记入账本"),
+                required=True,
+                max_length=500,
+            ),
+            form_message(AdminState.credit_error, tone="error"),
+            form_footer(tr("Apply", "确认"), test_id="apply-credit", loading=AdminState.busy),
+            on_submit=AdminState.change_credit,
+            width="100%",
+            margin_top="1rem",
         ),
         open=AdminState.credit_open,
         on_open_change=AdminState.set_credit_open,
+        max_width="30rem",
     )
 
 
 def _minted_codes() -> rx.Component:
     return rx.vstack(
-        rx.callout.root(
-            rx.callout.icon(rx.icon("triangle-alert", size=16)),
-            rx.callout.text(
-                tr(
-                    rx.fragment(
-                        "Each code is worth ¥",
-                        AdminState.minted_amount,
-                        ". Copy them now: they are never shown again.",
-                    ),
-                    rx.fragment(
-                        "每个兑换码面值 ¥",
-                        AdminState.minted_amount,
-                        "。请立即复制：之后不会再显示。",
-                    ),
-                )
+        callout(
+            "triangle-alert",
+            tr(
+                rx.fragment(
+                    "Each code is worth ¥",
+                    AdminState.minted_amount,
+                    ". Copy them now: they are never shown again.",
+                ),
+                rx.fragment(
+                    "每个兑换码面值 ¥",
+                    AdminState.minted_amount,
+                    "。请立即复制：之后不会再显示。",
+                ),
             ),
-            color_scheme="amber",
-            variant="surface",
+            color="amber",
             size="1",
-            width="100%",
         ),
         rx.box(
             rx.foreach(
@@ -280,55 +235,38 @@ def _minted_codes() -> rx.Component:
 def _codes() -> rx.Component:
     return card(
         card_title("ticket", tr("Redemption codes", "兑换码")),
-        rx.text(
+        muted(
             tr(
                 "Mint codes that add credit when a user redeems them in Billing.",
                 "生成兑换码，用户在费用中心兑换后即可获得额度。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.form(
             rx.grid(
-                field(
+                input_field(
                     tr("Value each (¥)", "单个面值（元）"),
-                    rx.input(
-                        id="codes-amount",
-                        name="amount",
-                        placeholder="50",
-                        input_mode="decimal",
-                        required=True,
-                        width="100%",
-                    ),
-                    control_id="codes-amount",
-                    error="",
+                    "codes-amount",
+                    name="amount",
+                    placeholder="50",
+                    input_mode="decimal",
+                    required=True,
                 ),
-                field(
+                input_field(
                     tr("How many", "数量"),
-                    rx.input(
-                        id="codes-count",
-                        name="count",
-                        type="number",
-                        default_value="1",
-                        min=1,
-                        max=MAX_CODES_AT_ONCE,
-                        required=True,
-                        width="100%",
-                    ),
-                    control_id="codes-count",
-                    error="",
+                    "codes-count",
+                    name="count",
+                    type="number",
+                    default_value="1",
+                    min=1,
+                    max=MAX_CODES_AT_ONCE,
+                    required=True,
                 ),
-                field(
+                input_field(
                     tr("Batch label (optional)", "批次标签（可选）"),
-                    rx.input(
-                        id="codes-batch",
-                        name="batch",
-                        placeholder=tr("e.g. launch-week", "例如 launch-week"),
-                        max_length=64,
-                        width="100%",
-                    ),
-                    control_id="codes-batch",
-                    error="",
+                    "codes-batch",
+                    name="batch",
+                    placeholder=tr("e.g. launch-week", "例如 launch-week"),
+                    max_length=64,
                 ),
                 rx.button(
                     rx.icon("plus", size=14),
@@ -394,33 +332,24 @@ def _catalog() -> rx.Component:
                 data_testid="healthy-count",
             ),
         ),
-        rx.text(
+        muted(
             tr(
                 "Checked without loading engines or calling providers: offline engines by their "
                 "installed packages, hosted models by their provider configuration.",
                 "检查不会加载引擎或访问外部服务：离线引擎看依赖包是否已安装，托管模型看服务商是否已配置。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Model", "模型")),
-                        rx.table.column_header_cell(tr("Kind", "类型")),
-                        rx.table.column_header_cell(tr("Provider", "服务商")),
-                        rx.table.column_header_cell(tr("Engine", "引擎")),
-                        rx.table.column_header_cell(tr("Price", "价格")),
-                        rx.table.column_header_cell(tr("Health", "状态")),
-                    )
-                ),
-                rx.table.body(rx.foreach(AdminState.catalog, _model_row)),
-                size="1",
-                width="100%",
+        scrolling_table(
+            table_header(
+                tr("Model", "模型"),
+                tr("Kind", "类型"),
+                tr("Provider", "服务商"),
+                tr("Engine", "引擎"),
+                tr("Price", "价格"),
+                tr("Health", "状态"),
             ),
-            overflow_x="auto",
-            width="100%",
+            rx.table.body(rx.foreach(AdminState.catalog, _model_row)),
+            size="1",
         ),
         data_testid="catalog",
     )
@@ -444,8 +373,4 @@ def _admin() -> rx.Component:
 
 
 def admin_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & AdminState.loaded & SessionState.is_admin,
-        _admin(),
-        page_loading(),
-    )
+    return private_page(AdminState, _admin(), admin=True)

@@ -5,13 +5,35 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, empty_state, money, pager, stat
-from console.components.forms import form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.common import (
+    card,
+    card_title,
+    empty_state,
+    label_badge,
+    money,
+    muted,
+    paged_list,
+    stat,
+)
+from console.components.filters import (
+    all_when_blank,
+    clear_filters_button,
+    date_range,
+    filter_bar,
+    select_with_all,
+)
+from console.components.forms import form_message, stacked_form
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import (
+    WIDE_ONLY,
+    narrow_item,
+    narrow_list,
+    scrolling_table,
+    table_header,
+)
 from console.i18n import tr
-from console.pages.history import NARROW_ONLY, TYPE_LABELS, WIDE_ONLY, type_label
+from console.pages.history import TYPE_LABELS, type_label
 from console.state.billing import SPEND_PERIODS, BillingState
-from console.state.session import SessionState
 
 KIND_LABELS = (
     ("signup_bonus", "Welcome credit", "注册赠送"),
@@ -32,14 +54,7 @@ SERIES_COLORS = {
 
 
 def _kind_badge(kind: rx.Var) -> rx.Component:
-    return rx.match(
-        kind,
-        *(
-            (k, rx.badge(tr(en, zh), variant="soft", radius="full", white_space="nowrap"))
-            for k, en, zh in KIND_LABELS
-        ),
-        rx.badge(kind, variant="soft", radius="full"),
-    )
+    return label_badge(kind, ((k, None, en, zh) for k, en, zh in KIND_LABELS), white_space="nowrap")
 
 
 def _purpose(row: rx.Var) -> rx.Component:
@@ -137,37 +152,32 @@ def _spend_card() -> rx.Component:
 def _redeem_card() -> rx.Component:
     return card(
         card_title("ticket", tr("Redeem a code", "兑换码充值")),
-        rx.form(
-            rx.vstack(
-                rx.hstack(
-                    rx.input(
-                        id="redeem-code",
-                        name="code",
-                        placeholder=tr("Enter your code", "输入兑换码"),
-                        auto_complete="off",
-                        max_length=64,
-                        font_family=styles.MONO_FAMILY,
-                        flex="1",
-                        min_width="0",
-                        aria_label=tr("Redemption code", "兑换码"),
-                        data_testid="redeem-input",
-                    ),
-                    rx.button(
-                        tr("Redeem", "兑换"),
-                        type="submit",
-                        loading=BillingState.redeeming,
-                        data_testid="redeem-submit",
-                    ),
-                    spacing="2",
-                    width="100%",
+        stacked_form(
+            rx.hstack(
+                rx.input(
+                    id="redeem-code",
+                    name="code",
+                    placeholder=tr("Enter your code", "输入兑换码"),
+                    auto_complete="off",
+                    max_length=64,
+                    font_family=styles.MONO_FAMILY,
+                    flex="1",
+                    min_width="0",
+                    aria_label=tr("Redemption code", "兑换码"),
+                    data_testid="redeem-input",
                 ),
-                form_message(BillingState.redeem_error, tone="error"),
+                rx.button(
+                    tr("Redeem", "兑换"),
+                    type="submit",
+                    loading=BillingState.redeeming,
+                    data_testid="redeem-submit",
+                ),
                 spacing="2",
                 width="100%",
             ),
+            form_message(BillingState.redeem_error, tone="error"),
             on_submit=BillingState.redeem,
-            reset_on_submit=False,
-            width="100%",
+            spacing="2",
         ),
         rx.text(
             tr("Each code can be redeemed once.", "每个兑换码仅可使用一次。"),
@@ -242,39 +252,34 @@ def _breakdown(icon: str, title, rows: rx.Var, name_cell, test_id: str, empty_te
         rx.cond(
             rows.length() == 0,
             rx.text(empty_text, size="2", color=styles.TEXT_MUTED, padding_y="1rem"),
-            rx.box(
-                rx.table.root(
-                    rx.table.body(
-                        rx.foreach(
-                            rows,
-                            lambda row: rx.table.row(
-                                rx.table.cell(name_cell(row)),
-                                rx.table.cell(
-                                    rx.text(
-                                        row["calls"],
-                                        tr(" calls", " 次"),
-                                        size="1",
-                                        color=styles.TEXT_MUTED,
-                                        white_space="nowrap",
-                                    )
-                                ),
-                                rx.table.cell(
-                                    rx.text(money(row["cost"]), size="2", white_space="nowrap"),
-                                    text_align="right",
-                                ),
-                                rx.table.cell(
-                                    rx.badge(row["share"], variant="soft", color_scheme="gray"),
-                                    text_align="right",
-                                ),
-                                data_testid=test_id,
+            scrolling_table(
+                rx.table.body(
+                    rx.foreach(
+                        rows,
+                        lambda row: rx.table.row(
+                            rx.table.cell(name_cell(row)),
+                            rx.table.cell(
+                                rx.text(
+                                    row["calls"],
+                                    tr(" calls", " 次"),
+                                    size="1",
+                                    color=styles.TEXT_MUTED,
+                                    white_space="nowrap",
+                                )
                             ),
-                        )
-                    ),
-                    size="1",
-                    width="100%",
+                            rx.table.cell(
+                                rx.text(money(row["cost"]), size="2", white_space="nowrap"),
+                                text_align="right",
+                            ),
+                            rx.table.cell(
+                                rx.badge(row["share"], variant="soft", color_scheme="gray"),
+                                text_align="right",
+                            ),
+                            data_testid=test_id,
+                        ),
+                    )
                 ),
-                overflow_x="auto",
-                width="100%",
+                size="1",
             ),
         ),
     )
@@ -311,50 +316,22 @@ def _by_key() -> rx.Component:
 
 
 def _ledger_filters() -> rx.Component:
-    return rx.flex(
-        rx.select.root(
-            rx.select.trigger(data_testid="ledger-kind-filter"),
-            rx.select.content(
-                rx.select.item(tr("All entries", "全部类型"), value="all"),
-                *(rx.select.item(tr(en, zh), value=k) for k, en, zh in KIND_LABELS),
-            ),
-            value=rx.cond(BillingState.kind == "", "all", BillingState.kind),
-            on_change=BillingState.set_kind,
+    return filter_bar(
+        select_with_all(
+            all_when_blank(BillingState.kind),
+            BillingState.set_kind,
+            *(rx.select.item(tr(en, zh), value=k) for k, en, zh in KIND_LABELS),
+            everything=tr("All entries", "全部类型"),
+            test_id="ledger-kind-filter",
         ),
-        rx.hstack(
-            rx.input(
-                type="date",
-                value=BillingState.since,
-                on_change=BillingState.set_since,
-                aria_label=tr("From date", "开始日期"),
-                data_testid="ledger-since",
-            ),
-            rx.text("–", color=styles.TEXT_SUBTLE),
-            rx.input(
-                type="date",
-                value=BillingState.until,
-                on_change=BillingState.set_until,
-                aria_label=tr("To date", "结束日期"),
-                data_testid="ledger-until",
-            ),
-            spacing="2",
-            align="center",
+        date_range(
+            BillingState.since,
+            BillingState.set_since,
+            BillingState.until,
+            BillingState.set_until,
+            test_id="ledger",
         ),
-        rx.cond(
-            BillingState.filtered,
-            rx.button(
-                rx.icon("x", size=14),
-                tr("Clear filters", "清除筛选"),
-                on_click=BillingState.clear_filters,
-                variant="ghost",
-                color_scheme="gray",
-                size="2",
-            ),
-        ),
-        gap="3",
-        wrap="wrap",
-        align="center",
-        width="100%",
+        rx.cond(BillingState.filtered, clear_filters_button(BillingState.clear_filters)),
     )
 
 
@@ -387,7 +364,7 @@ def _entry(row: rx.Var) -> rx.Component:
 
 def _entry_card(row: rx.Var) -> rx.Component:
     """A ledger line on a narrow screen: what, when, how much, and the balance after."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             _kind_badge(row["kind"]), _amount(row, size="3"), justify="between", width="100%"
         ),
@@ -404,9 +381,6 @@ def _entry_card(row: rx.Var) -> rx.Component:
             width="100%",
         ),
         spacing="1",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
         data_testid="ledger-card",
     )
 
@@ -441,41 +415,20 @@ def _ledger() -> rx.Component:
                 tr("No entries", "暂无明细"),
                 tr("Nothing matches these filters.", "没有符合筛选条件的记录。"),
             ),
-            rx.vstack(
-                rx.box(
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                *(
-                                    rx.table.column_header_cell(
-                                        h, text_align=align, white_space="nowrap"
-                                    )
-                                    for h, align in headers
-                                )
-                            )
-                        ),
-                        rx.table.body(rx.foreach(BillingState.entries, _entry)),
-                        size="2",
-                        width="100%",
+            paged_list(
+                BillingState,
+                scrolling_table(
+                    table_header(
+                        *(
+                            rx.table.column_header_cell(h, text_align=align, white_space="nowrap")
+                            for h, align in headers
+                        )
                     ),
-                    overflow_x="auto",
-                    width="100%",
+                    rx.table.body(rx.foreach(BillingState.entries, _entry)),
+                    size="2",
                     display=WIDE_ONLY,
                 ),
-                rx.box(
-                    rx.foreach(BillingState.entries, _entry_card),
-                    width="100%",
-                    display=NARROW_ONLY,
-                ),
-                pager(
-                    BillingState.page,
-                    BillingState.pages,
-                    BillingState.previous_page,
-                    BillingState.next_page,
-                    total=BillingState.total,
-                ),
-                spacing="3",
-                width="100%",
+                narrow_list(BillingState.entries, _entry_card),
             ),
         ),
     )
@@ -484,67 +437,57 @@ def _ledger() -> rx.Component:
 def _prices() -> rx.Component:
     return card(
         card_title("tags", tr("Prices", "价格")),
-        rx.text(
+        muted(
             tr(
                 "What each model costs. You are charged only for operations that succeed.",
                 "各模型的单价。仅对成功的调用计费。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Model", "模型")),
-                        rx.table.column_header_cell(tr("Type · unit", "类型 · 计费单位")),
-                        rx.table.column_header_cell(tr("Price", "单价"), text_align="right"),
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        BillingState.prices,
-                        lambda row: rx.table.row(
-                            rx.table.cell(
-                                rx.vstack(
-                                    rx.code(row["model"], size="1", variant="ghost"),
-                                    rx.text(row["name"], size="1", color=styles.TEXT_MUTED),
-                                    spacing="0",
-                                )
-                            ),
-                            rx.table.cell(
-                                rx.vstack(
-                                    rx.text(
-                                        rx.match(
-                                            row["kind"],
-                                            ("clone", tr("Voice cloning", "声音复刻")),
-                                            type_label(row["kind"]),
-                                        ),
-                                        size="2",
-                                    ),
-                                    rx.text(
-                                        tr(row["unit_en"], row["unit_zh"]),
-                                        size="1",
-                                        color=styles.TEXT_MUTED,
-                                    ),
-                                    spacing="0",
-                                )
-                            ),
-                            rx.table.cell(
-                                rx.text(money(row["price"]), size="2", white_space="nowrap"),
-                                text_align="right",
-                            ),
-                            data_testid="price-row",
-                        ),
-                    )
-                ),
-                size="1",
-                width="100%",
+        scrolling_table(
+            table_header(
+                tr("Model", "模型"),
+                tr("Type · unit", "类型 · 计费单位"),
+                rx.table.column_header_cell(tr("Price", "单价"), text_align="right"),
             ),
-            overflow_x="auto",
-            width="100%",
+            rx.table.body(
+                rx.foreach(
+                    BillingState.prices,
+                    lambda row: rx.table.row(
+                        rx.table.cell(
+                            rx.vstack(
+                                rx.code(row["model"], size="1", variant="ghost"),
+                                rx.text(row["name"], size="1", color=styles.TEXT_MUTED),
+                                spacing="0",
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.vstack(
+                                rx.text(
+                                    rx.match(
+                                        row["kind"],
+                                        ("clone", tr("Voice cloning", "声音复刻")),
+                                        type_label(row["kind"]),
+                                    ),
+                                    size="2",
+                                ),
+                                rx.text(
+                                    tr(row["unit_en"], row["unit_zh"]),
+                                    size="1",
+                                    color=styles.TEXT_MUTED,
+                                ),
+                                spacing="0",
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.text(money(row["price"]), size="2", white_space="nowrap"),
+                            text_align="right",
+                        ),
+                        data_testid="price-row",
+                    ),
+                )
+            ),
+            size="1",
             max_height="28rem",
-            overflow_y="auto",
         ),
     )
 
@@ -581,9 +524,4 @@ def _billing() -> rx.Component:
 
 
 def billing_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & BillingState.loaded & SessionState.signed_in,
-        _billing(),
-        page_loading(),
-    )
+    return private_page(BillingState, _billing())

@@ -7,13 +7,13 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title
-from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.audio import audio_player, drop_zone, sample_problems, upload_icon
+from console.components.common import callout, card, card_title, money, muted
+from console.components.forms import field, form_message, input_field, stacked_form
+from console.components.layout import app_shell, page_header, private_page
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
 from console.state.clone import SAMPLE_UPLOAD_ID, CloneState
-from console.state.session import SessionState
 
 _ACCEPTED_AUDIO = {
     "audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".webm"],
@@ -80,7 +80,7 @@ def _guidance() -> rx.Component:
             rx.icon(icon, size=16, color=rx.color("accent", 11), flex_shrink="0", margin_top="2px"),
             rx.vstack(
                 rx.text(tr(*title), size="2", weight="medium"),
-                rx.text(tr(*text), size="2", color=styles.TEXT_MUTED),
+                muted(tr(*text)),
                 spacing="0",
             ),
             spacing="3",
@@ -163,24 +163,7 @@ def _sample_report() -> rx.Component:
                 data_testid="sample-verdict",
             ),
             rx.vstack(rx.foreach(CloneState.checks, _check_row), spacing="0", width="100%"),
-            rx.cond(
-                CloneState.problems.length() > 0,
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("circle-alert", size=16)),
-                    rx.vstack(
-                        rx.foreach(
-                            CloneState.problems,
-                            lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
-                        ),
-                        spacing="1",
-                    ),
-                    color_scheme="red",
-                    variant="surface",
-                    width="100%",
-                    role="alert",
-                    data_testid="sample-problems",
-                ),
-            ),
+            sample_problems(CloneState.problems, test_id="sample-problems", width="100%"),
             spacing="3",
             width="100%",
         ),
@@ -188,51 +171,38 @@ def _sample_report() -> rx.Component:
 
 
 def _sample_step() -> rx.Component:
-    drop_zone = rx.box(
-        rx.upload(
-            rx.vstack(
+    zone = rx.box(
+        drop_zone(
+            SAMPLE_UPLOAD_ID,
+            upload_icon(CloneState.checking, size=22),
+            rx.text(
                 rx.cond(
                     CloneState.checking,
-                    rx.spinner(size="3"),
-                    rx.icon("upload", size=22, color=rx.color("accent", 11)),
-                ),
-                rx.text(
-                    rx.cond(
-                        CloneState.checking,
-                        tr("Checking the sample…", "正在检查样本…"),
-                        tr(
-                            "Drop an audio file here, or click to choose",
-                            "将音频文件拖到这里，或点击选择",
-                        ),
-                    ),
-                    size="2",
-                    weight="medium",
-                    text_align="center",
-                ),
-                rx.text(
+                    tr("Checking the sample…", "正在检查样本…"),
                     tr(
-                        "WAV, MP3 or M4A · 10–60 s · up to 10 MB",
-                        "WAV、MP3 或 M4A · 10–60 秒 · 不超过 10 MB",
+                        "Drop an audio file here, or click to choose",
+                        "将音频文件拖到这里，或点击选择",
                     ),
-                    size="1",
-                    color=styles.TEXT_SUBTLE,
-                    text_align="center",
                 ),
-                spacing="2",
-                align="center",
+                size="2",
+                weight="medium",
+                text_align="center",
             ),
-            id=SAMPLE_UPLOAD_ID,
-            multiple=False,
-            max_files=1,
+            rx.text(
+                tr(
+                    "WAV, MP3 or M4A · 10–60 s · up to 10 MB",
+                    "WAV、MP3 或 M4A · 10–60 秒 · 不超过 10 MB",
+                ),
+                size="1",
+                color=styles.TEXT_SUBTLE,
+                text_align="center",
+            ),
             accept=_ACCEPTED_AUDIO,
             on_drop=CloneState.handle_sample(rx.upload_files(upload_id=SAMPLE_UPLOAD_ID)),
             on_drop_rejected=CloneState.sample_rejected,
             padding="1.75rem 1rem",
             border=f"1.5px dashed {rx.color('gray', 7)}",
-            border_radius="var(--radius-4)",
             background=rx.color("gray", 2),
-            cursor="pointer",
-            width="100%",
             _hover={"border_color": rx.color("accent", 8), "background": rx.color("accent", 2)},
             data_testid="sample-upload",
         ),
@@ -263,7 +233,7 @@ def _sample_step() -> rx.Component:
     return rx.grid(
         card(
             card_title("mic-vocal", tr("Your voice sample", "你的声音样本")),
-            drop_zone,
+            zone,
             rx.hstack(
                 rx.text(tr("or", "或"), size="2", color=styles.TEXT_SUBTLE),
                 recorder_buttons(
@@ -302,78 +272,65 @@ def _sample_step() -> rx.Component:
 def _details_step() -> rx.Component:
     return card(
         card_title("tag", tr("Name and model", "名称与模型")),
-        rx.form(
-            rx.vstack(
-                field(
-                    tr("Name prefix", "名称前缀"),
-                    rx.input(
-                        id="prefix",
-                        name="prefix",
-                        default_value=CloneState.prefix,
-                        placeholder="myvoice",
-                        max_length=10,
-                        required=True,
-                        auto_focus=True,
-                        width="100%",
-                        data_testid="prefix",
-                    ),
-                    control_id="prefix",
-                    error="",
-                    hint=tr(
-                        "1–10 letters, digits or underscores; it becomes part of the voice id.",
-                        "1–10 个字母、数字或下划线，将成为音色 ID 的一部分。",
-                    ),
+        stacked_form(
+            input_field(
+                tr("Name prefix", "名称前缀"),
+                "prefix",
+                hint=tr(
+                    "1–10 letters, digits or underscores; it becomes part of the voice id.",
+                    "1–10 个字母、数字或下划线，将成为音色 ID 的一部分。",
                 ),
-                field(
-                    tr("Target model", "目标模型"),
-                    rx.select.root(
-                        rx.select.trigger(
-                            width="100%", id="target_model", data_testid="target-model"
-                        ),
-                        rx.select.content(
-                            rx.foreach(
-                                CloneState.models,
-                                lambda model: rx.select.item(
-                                    model["name"], " · ", model["id"], value=model["id"]
-                                ),
-                            )
-                        ),
-                        name="target_model",
-                        default_value=CloneState.target_model,
+                name="prefix",
+                default_value=CloneState.prefix,
+                placeholder="myvoice",
+                max_length=10,
+                required=True,
+                auto_focus=True,
+                data_testid="prefix",
+            ),
+            field(
+                tr("Target model", "目标模型"),
+                rx.select.root(
+                    rx.select.trigger(width="100%", id="target_model", data_testid="target-model"),
+                    rx.select.content(
+                        rx.foreach(
+                            CloneState.models,
+                            lambda model: rx.select.item(
+                                model["name"], " · ", model["id"], value=model["id"]
+                            ),
+                        )
                     ),
-                    control_id="target_model",
-                    error="",
-                    hint=tr(
-                        "The voice speaks only with this model: model and voice must match.",
-                        "复刻音色只能配合此模型使用（模型与音色必须一致）。",
-                    ),
+                    name="target_model",
+                    default_value=CloneState.target_model,
                 ),
-                form_message(CloneState.form_error, tone="error"),
-                rx.hstack(
-                    rx.button(
-                        rx.icon("arrow-left", size=15),
-                        tr("Back", "上一步"),
-                        on_click=CloneState.back_to_sample,
-                        variant="soft",
-                        color_scheme="gray",
-                        type="button",
-                    ),
-                    rx.button(
-                        rx.icon("wand-sparkles", size=15),
-                        tr("Create voice", "创建音色"),
-                        type="submit",
-                        loading=CloneState.submitting,
-                        data_testid="create-voice",
-                    ),
-                    justify="between",
-                    width="100%",
+                control_id="target_model",
+                error="",
+                hint=tr(
+                    "The voice speaks only with this model: model and voice must match.",
+                    "复刻音色只能配合此模型使用（模型与音色必须一致）。",
                 ),
-                spacing="4",
+            ),
+            form_message(CloneState.form_error, tone="error"),
+            rx.hstack(
+                rx.button(
+                    rx.icon("arrow-left", size=15),
+                    tr("Back", "上一步"),
+                    on_click=CloneState.back_to_sample,
+                    variant="soft",
+                    color_scheme="gray",
+                    type="button",
+                ),
+                rx.button(
+                    rx.icon("wand-sparkles", size=15),
+                    tr("Create voice", "创建音色"),
+                    type="submit",
+                    loading=CloneState.submitting,
+                    data_testid="create-voice",
+                ),
+                justify="between",
                 width="100%",
             ),
             on_submit=CloneState.create_voice,
-            reset_on_submit=False,
-            width="100%",
         ),
         max_width="36rem",
     )
@@ -415,27 +372,22 @@ def _voice_card() -> rx.Component:
             CloneState.status,
             (
                 "DEPLOYING",
-                rx.text(
+                muted(
                     tr(
                         "We are profiling your sample and running a listening test on the new "
                         "voice. This usually takes under a minute; this page updates by itself.",
                         "正在分析样本并对新音色进行听辨测试，通常不到一分钟。本页面会自动更新。",
-                    ),
-                    size="2",
-                    color=styles.TEXT_MUTED,
+                    )
                 ),
             ),
             (
                 "UNDEPLOYED",
                 rx.vstack(
-                    rx.callout.root(
-                        rx.callout.icon(rx.icon("circle-alert", size=16)),
-                        rx.callout.text(
-                            tr("The voice was refused: ", "音色未通过："), CloneState.reason
-                        ),
-                        color_scheme="red",
-                        variant="surface",
-                        width="100%",
+                    callout(
+                        "circle-alert",
+                        tr("The voice was refused: ", "音色未通过："),
+                        CloneState.reason,
+                        color="red",
                         data_testid="voice-reason",
                     ),
                     rx.button(
@@ -496,17 +448,10 @@ def _try_step() -> rx.Component:
         rx.cond(
             CloneState.try_audio != "",
             rx.vstack(
-                rx.el.audio(
-                    src=CloneState.try_audio,
-                    controls=True,
-                    auto_play=True,
-                    preload="auto",
-                    style={"width": "100%"},
-                    data_testid="try-audio",
-                ),
+                audio_player(CloneState.try_audio, test_id="try-audio"),
                 rx.text(
                     tr("Charged ", "本次扣费 "),
-                    rx.text.span("¥", CloneState.try_cost, style=styles.NUMERIC),
+                    money(CloneState.try_cost),
                     size="1",
                     color=styles.TEXT_SUBTLE,
                     data_testid="try-cost",
@@ -546,8 +491,4 @@ def _wizard() -> rx.Component:
 
 
 def clone_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & CloneState.loaded & SessionState.signed_in,
-        _wizard(),
-        page_loading(),
-    )
+    return private_page(CloneState, _wizard())

@@ -11,23 +11,20 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, empty_state, stat
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.common import (
+    callout,
+    card,
+    card_title,
+    empty_state,
+    money,
+    playground_button,
+    stat,
+)
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
+from console.pages.history import type_label
 from console.state.dashboard import CHART_DAYS, DashboardState
-from console.state.session import SessionState
-
-
-def operation_label(kind: rx.Var[str]) -> rx.Component:
-    """The name of a history record's type, in the visitor's language."""
-    return rx.match(
-        kind,
-        ("tts", tr("Speech synthesis", "语音合成")),
-        ("asr", tr("Speech recognition", "语音识别")),
-        ("sed", tr("Emotion analysis", "情感分析")),
-        ("voice", tr("Voice cloning", "声音复刻")),
-        kind,
-    )
 
 
 def status_badge(status: rx.Var[str]) -> rx.Component:
@@ -96,29 +93,25 @@ def _welcome() -> rx.Component:
 
 
 def _low_balance_warning() -> rx.Component:
-    return rx.callout.root(
-        rx.callout.icon(rx.icon("triangle-alert", size=16)),
-        rx.callout.text(
-            tr(
-                rx.fragment(
-                    "Your balance is below ¥",
-                    DashboardState.low_balance_threshold,
-                    ". Requests fail once it runs out: ",
-                    rx.link("redeem a code or see billing", href=routes.BILLING, weight="medium"),
-                    ".",
-                ),
-                rx.fragment(
-                    "余额已低于 ¥",
-                    DashboardState.low_balance_threshold,
-                    "，用完后请求将失败。",
-                    rx.link("前往费用中心兑换充值码", href=routes.BILLING, weight="medium"),
-                    "。",
-                ),
-            )
+    return callout(
+        "triangle-alert",
+        tr(
+            rx.fragment(
+                "Your balance is below ¥",
+                DashboardState.low_balance_threshold,
+                ". Requests fail once it runs out: ",
+                rx.link("redeem a code or see billing", href=routes.BILLING, weight="medium"),
+                ".",
+            ),
+            rx.fragment(
+                "余额已低于 ¥",
+                DashboardState.low_balance_threshold,
+                "，用完后请求将失败。",
+                rx.link("前往费用中心兑换充值码", href=routes.BILLING, weight="medium"),
+                "。",
+            ),
         ),
-        color_scheme="amber",
-        variant="surface",
-        width="100%",
+        color="amber",
         role="alert",
         data_testid="low-balance",
     )
@@ -301,25 +294,23 @@ def _activity_row(row: rx.Var[dict[str, str]]) -> rx.Component:
     )
     return rx.table.row(
         rx.table.cell(row["when"], white_space="nowrap", style=styles.NUMERIC),
-        rx.table.cell(operation_label(row["type"]), white_space="nowrap"),
+        rx.table.cell(type_label(row["type"]), white_space="nowrap"),
         rx.table.cell(rx.code(row["model"], variant="ghost", size="1"), white_space="nowrap"),
         rx.table.cell(usage, white_space="nowrap"),
-        rx.table.cell(rx.text.span("¥", row["cost"], style=styles.NUMERIC), white_space="nowrap"),
+        rx.table.cell(money(row["cost"]), white_space="nowrap"),
         rx.table.cell(status_badge(row["status"])),
         data_testid="activity-row",
     )
 
 
 def _recent_activity() -> rx.Component:
-    header = rx.table.header(
-        rx.table.row(
-            rx.table.column_header_cell(tr("Time (UTC)", "时间（UTC）")),
-            rx.table.column_header_cell(tr("Operation", "操作")),
-            rx.table.column_header_cell(tr("Model", "模型")),
-            rx.table.column_header_cell(tr("Usage", "用量")),
-            rx.table.column_header_cell(tr("Cost", "费用")),
-            rx.table.column_header_cell(tr("Status", "状态")),
-        )
+    header = table_header(
+        tr("Time (UTC)", "时间（UTC）"),
+        tr("Operation", "操作"),
+        tr("Model", "模型"),
+        tr("Usage", "用量"),
+        tr("Cost", "费用"),
+        tr("Status", "状态"),
     )
     return card(
         card_title(
@@ -329,15 +320,10 @@ def _recent_activity() -> rx.Component:
         ),
         rx.cond(
             DashboardState.recent.length() > 0,
-            rx.box(
-                rx.table.root(
-                    header,
-                    rx.table.body(rx.foreach(DashboardState.recent, _activity_row)),
-                    size="1",
-                    width="100%",
-                ),
-                overflow_x="auto",
-                width="100%",
+            scrolling_table(
+                header,
+                rx.table.body(rx.foreach(DashboardState.recent, _activity_row)),
+                size="1",
             ),
             empty_state(
                 "history",
@@ -346,10 +332,7 @@ def _recent_activity() -> rx.Component:
                     "Every synthesis, transcription and analysis you run appears here.",
                     "你的每一次合成、识别和分析都会显示在这里。",
                 ),
-                rx.link(
-                    rx.button(tr("Open the playground", "打开体验中心"), size="2"),
-                    href=routes.PLAYGROUND,
-                ),
+                playground_button(),
             ),
         ),
         data_testid="recent-activity",
@@ -378,9 +361,4 @@ def _overview() -> rx.Component:
 
 
 def dashboard_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & DashboardState.loaded & SessionState.signed_in,
-        _overview(),
-        page_loading(),
-    )
+    return private_page(DashboardState, _overview())

@@ -9,11 +9,11 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, copy_button
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.common import callout, card, card_title, copy_button, muted
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import scrolling_table
 from console.i18n import tr
 from console.state.developers import KEY_VARIABLE, DevelopersState
-from console.state.session import SessionState
 
 
 @dataclass(frozen=True)
@@ -181,51 +181,43 @@ def code_panel(text: rx.Var[str], test_id: str, label: Any = "") -> rx.Component
 def _key_callout() -> rx.Component:
     return rx.cond(
         DevelopersState.has_key,
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round", size=16)),
-            rx.callout.text(
-                tr(
-                    rx.fragment(
-                        "Examples use your newest key “",
-                        DevelopersState.key_name,
-                        "” (",
-                        rx.code(DevelopersState.key_hint, data_testid="key-hint"),
-                        "). Its full value was shown once when you created it: set ",
-                        rx.code(f"{KEY_VARIABLE}"),
-                        " to it and every snippet runs as copied.",
-                    ),
-                    rx.fragment(
-                        "示例使用你最新的密钥“",
-                        DevelopersState.key_name,
-                        "”（",
-                        rx.code(DevelopersState.key_hint, data_testid="key-hint"),
-                        "）。完整密钥只在创建时显示一次：把它设为环境变量 ",
-                        rx.code(f"{KEY_VARIABLE}"),
-                        "，示例即可直接运行。",
-                    ),
-                )
+        callout(
+            "key-round",
+            tr(
+                rx.fragment(
+                    "Examples use your newest key “",
+                    DevelopersState.key_name,
+                    "” (",
+                    rx.code(DevelopersState.key_hint, data_testid="key-hint"),
+                    "). Its full value was shown once when you created it: set ",
+                    rx.code(f"{KEY_VARIABLE}"),
+                    " to it and every snippet runs as copied.",
+                ),
+                rx.fragment(
+                    "示例使用你最新的密钥“",
+                    DevelopersState.key_name,
+                    "”（",
+                    rx.code(DevelopersState.key_hint, data_testid="key-hint"),
+                    "）。完整密钥只在创建时显示一次：把它设为环境变量 ",
+                    rx.code(f"{KEY_VARIABLE}"),
+                    "，示例即可直接运行。",
+                ),
             ),
-            variant="surface",
-            width="100%",
         ),
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round", size=16)),
-            rx.callout.text(
-                tr(
-                    "You have no API key yet. ",
-                    "你还没有 API 密钥。",
-                ),
-                rx.link(
-                    tr("Create a key", "创建密钥"),
-                    href=routes.KEYS,
-                    weight="medium",
-                    data_testid="create-key-link",
-                ),
-                tr(" and the examples will name it.", "，示例中会显示它。"),
+        callout(
+            "key-round",
+            tr(
+                "You have no API key yet. ",
+                "你还没有 API 密钥。",
             ),
-            color_scheme="amber",
-            variant="surface",
-            width="100%",
+            rx.link(
+                tr("Create a key", "创建密钥"),
+                href=routes.KEYS,
+                weight="medium",
+                data_testid="create-key-link",
+            ),
+            tr(" and the examples will name it.", "，示例中会显示它。"),
+            color="amber",
         ),
     )
 
@@ -249,7 +241,7 @@ def _basics() -> rx.Component:
             wrap="wrap",
             gap="2",
         ),
-        rx.text(
+        muted(
             tr(
                 rx.fragment(
                     "Authenticate every request with ",
@@ -265,9 +257,7 @@ def _basics() -> rx.Component:
                     rx.code("Authorization: Bearer sk-…"),
                     " 认证。计费的响应会带上 X-Cost 和 X-Balance-Remaining 响应头。",
                 ),
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.link(
             rx.hstack(
@@ -302,15 +292,10 @@ def _dialect_panel(dialect: Dialect) -> rx.Component:
             spacing="2",
             wrap="wrap",
         ),
-        rx.text(tr(dialect.english, dialect.chinese), size="2", color=styles.TEXT_MUTED),
-        rx.box(
-            rx.table.root(
-                rx.table.body(*(_endpoint_row(endpoint) for endpoint in dialect.endpoints)),
-                size="1",
-                width="100%",
-            ),
-            overflow_x="auto",
-            width="100%",
+        muted(tr(dialect.english, dialect.chinese)),
+        scrolling_table(
+            rx.table.body(*(_endpoint_row(endpoint) for endpoint in dialect.endpoints)),
+            size="1",
         ),
         rx.tabs.root(
             rx.tabs.list(
@@ -393,8 +378,4 @@ def _guide() -> rx.Component:
 
 
 def developers_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & DevelopersState.loaded & SessionState.signed_in,
-        _guide(),
-        page_loading(),
-    )
+    return private_page(DevelopersState, _guide())

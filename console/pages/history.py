@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import audio_player
 from console.components.common import (
     card,
     card_title,
     confirm_dialog,
     copy_button,
     empty_state,
+    label_badge,
     loading_rows,
     money,
-    pager,
+    paged_list,
+    playground_button,
     wide_or_narrow,
 )
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.dialogs import close_button, dialog, dialog_footer, dialog_text
+from console.components.filters import (
+    all_when_blank,
+    clear_filters_button,
+    date_range,
+    filter_bar,
+    select_with_all,
+)
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import (
+    narrow_item,
+    scrolling_table,
+    table_header,
+)
 from console.i18n import tr
 from console.state.history import HistoryState
-from console.state.session import SessionState
 
 TYPE_LABELS = (
     ("tts", "Speech synthesis", "语音合成"),
@@ -27,9 +44,6 @@ TYPE_LABELS = (
     ("sed", "Emotion analysis", "情感分析"),
     ("voice", "Voice cloning", "声音复刻"),
 )
-# Tables on wide screens, stacked cards on phones (a table's columns do not fit in 390 px).
-WIDE_ONLY = rx.breakpoints(initial="none", sm="block")
-NARROW_ONLY = rx.breakpoints(initial="block", sm="none")
 STATUS_COLORS = (
     ("succeeded", "green", "Succeeded", "成功"),
     ("failed", "red", "Failed", "失败"),
@@ -45,14 +59,7 @@ def type_label(value: rx.Var) -> rx.Component:
 
 
 def status_badge(value: rx.Var) -> rx.Component:
-    return rx.match(
-        value,
-        *(
-            (s, rx.badge(tr(en, zh), color_scheme=color, variant="soft", radius="full"))
-            for s, color, en, zh in STATUS_COLORS
-        ),
-        rx.badge(value, variant="soft", radius="full"),
-    )
+    return label_badge(value, STATUS_COLORS)
 
 
 def key_cell(row: rx.Var) -> rx.Component:
@@ -69,52 +76,38 @@ def key_cell(row: rx.Var) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    return rx.flex(
-        rx.select.root(
-            rx.select.trigger(
-                placeholder=tr("All types", "全部类型"), data_testid="history-type-filter"
-            ),
-            rx.select.content(
-                rx.select.item(tr("All types", "全部类型"), value="all"),
-                *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
-            ),
-            value=rx.cond(HistoryState.record_type == "", "all", HistoryState.record_type),
-            on_change=HistoryState.set_record_type,
+    return filter_bar(
+        select_with_all(
+            all_when_blank(HistoryState.record_type),
+            HistoryState.set_record_type,
+            *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
+            everything=tr("All types", "全部类型"),
+            test_id="history-type-filter",
+            placeholder=tr("All types", "全部类型"),
         ),
-        rx.hstack(
-            rx.input(
-                type="date",
-                value=HistoryState.since,
-                on_change=HistoryState.set_since,
-                aria_label=tr("From date", "开始日期"),
-                data_testid="history-since",
-            ),
-            rx.text("–", color=styles.TEXT_SUBTLE),
-            rx.input(
-                type="date",
-                value=HistoryState.until,
-                on_change=HistoryState.set_until,
-                aria_label=tr("To date", "结束日期"),
-                data_testid="history-until",
-            ),
-            spacing="2",
-            align="center",
+        date_range(
+            HistoryState.since,
+            HistoryState.set_since,
+            HistoryState.until,
+            HistoryState.set_until,
+            test_id="history",
         ),
-        rx.cond(
-            HistoryState.filtered,
-            rx.button(
-                rx.icon("x", size=14),
-                tr("Clear filters", "清除筛选"),
-                on_click=HistoryState.clear_filters,
-                variant="ghost",
-                color_scheme="gray",
-                size="2",
-            ),
+        rx.cond(HistoryState.filtered, clear_filters_button(HistoryState.clear_filters)),
+    )
+
+
+def _tool(icon: str, label: Any, on_click: Any, test_id: str) -> rx.Component:
+    """A record's icon button, named in a tooltip."""
+    return rx.tooltip(
+        rx.icon_button(
+            rx.icon(icon, size=14),
+            on_click=on_click,
+            variant="soft",
+            size="1",
+            aria_label=label,
+            data_testid=test_id,
         ),
-        gap="3",
-        wrap="wrap",
-        align="center",
-        width="100%",
+        content=label,
     )
 
 
@@ -123,43 +116,23 @@ def _actions(row: rx.Var) -> rx.Component:
         rx.cond(
             row["has_audio"] == "1",
             rx.hstack(
-                rx.tooltip(
-                    rx.icon_button(
-                        rx.icon("play", size=14),
-                        on_click=HistoryState.play(row["id"]),
-                        variant="soft",
-                        size="1",
-                        aria_label=tr("Play", "播放"),
-                        data_testid="history-play",
-                    ),
-                    content=tr("Play", "播放"),
-                ),
-                rx.tooltip(
-                    rx.icon_button(
-                        rx.icon("download", size=14),
-                        on_click=HistoryState.download_audio(row["id"]),
-                        variant="soft",
-                        size="1",
-                        aria_label=tr("Download audio", "下载音频"),
-                        data_testid="history-download",
-                    ),
-                    content=tr("Download audio", "下载音频"),
+                _tool("play", tr("Play", "播放"), HistoryState.play(row["id"]), "history-play"),
+                _tool(
+                    "download",
+                    tr("Download audio", "下载音频"),
+                    HistoryState.download_audio(row["id"]),
+                    "history-download",
                 ),
                 spacing="1",
             ),
         ),
         rx.cond(
             row["has_transcript"] == "1",
-            rx.tooltip(
-                rx.icon_button(
-                    rx.icon("file-text", size=14),
-                    on_click=HistoryState.show_transcript(row["id"]),
-                    variant="soft",
-                    size="1",
-                    aria_label=tr("View transcript", "查看转写"),
-                    data_testid="history-transcript",
-                ),
-                content=tr("View transcript", "查看转写"),
+            _tool(
+                "file-text",
+                tr("View transcript", "查看转写"),
+                HistoryState.show_transcript(row["id"]),
+                "history-transcript",
             ),
         ),
         confirm_dialog(
@@ -240,7 +213,7 @@ def _model_lines(row: rx.Var) -> rx.Component:
 
 def _card(row: rx.Var) -> rx.Component:
     """An operation on a narrow screen: what, result, cost, and the same actions."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             rx.hstack(
                 rx.text(type_label(row["type"]), size="2", weight="medium"),
@@ -261,10 +234,6 @@ def _card(row: rx.Var) -> rx.Component:
             align="center",
             width="100%",
         ),
-        spacing="2",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
         data_testid="history-card",
         data_record=row["id"],
     )
@@ -308,19 +277,10 @@ def _table() -> rx.Component:
         tr("Request · key", "请求 · 密钥"),
         "",
     )
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *(rx.table.column_header_cell(h, white_space="nowrap") for h in headers)
-                )
-            ),
-            rx.table.body(rx.foreach(HistoryState.rows, _row)),
-            size="2",
-            width="100%",
-        ),
-        overflow_x="auto",
-        width="100%",
+    return scrolling_table(
+        table_header(*headers, white_space="nowrap"),
+        rx.table.body(rx.foreach(HistoryState.rows, _row)),
+        size="2",
     )
 
 
@@ -348,25 +308,14 @@ def _list() -> rx.Component:
                             "you make appears here, with what it cost.",
                             "每一次语音合成、识别、情感分析和声音复刻都会显示在这里，并附带费用。",
                         ),
-                        rx.link(
-                            rx.button(tr("Open the playground", "打开体验中心"), size="2"),
-                            href=routes.PLAYGROUND,
-                        ),
+                        playground_button(),
                     ),
                 ),
-                rx.vstack(
+                paged_list(
+                    HistoryState,
                     wide_or_narrow(
                         _table(), rx.box(rx.foreach(HistoryState.rows, _card), width="100%")
                     ),
-                    pager(
-                        HistoryState.page,
-                        HistoryState.pages,
-                        HistoryState.previous_page,
-                        HistoryState.next_page,
-                        total=HistoryState.total,
-                    ),
-                    spacing="3",
-                    width="100%",
                 ),
             ),
         ),
@@ -374,93 +323,74 @@ def _list() -> rx.Component:
 
 
 def _player() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Play audio", "播放音频")),
-            rx.dialog.description(HistoryState.player_title, size="2", color=styles.TEXT_MUTED),
-            rx.cond(
-                HistoryState.player_url != "",
-                rx.el.audio(
-                    src=HistoryState.player_url,
-                    controls=True,
-                    auto_play=True,
-                    preload="auto",
-                    style={"width": "100%", "margin_top": "1rem"},
-                    data_testid="history-player",
-                ),
+    return dialog(
+        tr("Play audio", "播放音频"),
+        dialog_text(HistoryState.player_title),
+        rx.cond(
+            HistoryState.player_url != "",
+            audio_player(HistoryState.player_url, test_id="history-player", margin_top="1rem"),
+        ),
+        dialog_footer(
+            rx.button(
+                rx.icon("download", size=14),
+                tr("Download", "下载"),
+                on_click=HistoryState.download_audio(HistoryState.player_record),
+                variant="soft",
             ),
-            rx.hstack(
-                rx.button(
-                    rx.icon("download", size=14),
-                    tr("Download", "下载"),
-                    on_click=HistoryState.download_audio(HistoryState.player_record),
-                    variant="soft",
-                ),
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="32rem",
+            close_button(),
+            margin_top="1rem",
         ),
         open=HistoryState.player_open,
         on_open_change=HistoryState.set_player_open,
+        max_width="32rem",
     )
 
 
 def _transcript() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Transcript", "转写文本")),
-            rx.box(
-                rx.text(
-                    HistoryState.transcript_text,
-                    size="2",
-                    white_space="pre-wrap",
-                    data_testid="history-transcript-text",
-                ),
-                max_height="50vh",
-                overflow_y="auto",
-                padding="0.75rem",
-                margin_top="0.75rem",
-                border=styles.BORDER,
-                border_radius="var(--radius-3)",
-                background=rx.color("gray", 2),
+    return dialog(
+        tr("Transcript", "转写文本"),
+        rx.box(
+            rx.text(
+                HistoryState.transcript_text,
+                size="2",
+                white_space="pre-wrap",
+                data_testid="history-transcript-text",
             ),
-            rx.cond(
-                HistoryState.transcript_cut,
-                rx.text(
-                    tr(
-                        "The transcript is long: download it to read all of it.",
-                        "转写内容较长，请下载查看全文。",
-                    ),
-                    size="1",
-                    color=styles.TEXT_MUTED,
-                    margin_top="0.5rem",
+            max_height="50vh",
+            overflow_y="auto",
+            padding="0.75rem",
+            margin_top="0.75rem",
+            border=styles.BORDER,
+            border_radius="var(--radius-3)",
+            background=rx.color("gray", 2),
+        ),
+        rx.cond(
+            HistoryState.transcript_cut,
+            rx.text(
+                tr(
+                    "The transcript is long: download it to read all of it.",
+                    "转写内容较长，请下载查看全文。",
                 ),
+                size="1",
+                color=styles.TEXT_MUTED,
+                margin_top="0.5rem",
             ),
-            rx.hstack(
-                copy_button(HistoryState.transcript_text, size="2"),
-                rx.button(
-                    rx.icon("download", size=14),
-                    tr("Download .txt", "下载 .txt"),
-                    on_click=HistoryState.download_transcript,
-                    variant="soft",
-                ),
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                spacing="3",
-                justify="end",
-                wrap="wrap",
-                margin_top="1rem",
+        ),
+        dialog_footer(
+            copy_button(HistoryState.transcript_text, size="2"),
+            rx.button(
+                rx.icon("download", size=14),
+                tr("Download .txt", "下载 .txt"),
+                on_click=HistoryState.download_transcript,
+                variant="soft",
             ),
-            max_width="40rem",
+            close_button(),
+            wrap="wrap",
+            margin_top="1rem",
         ),
         open=HistoryState.transcript_open,
         on_open_change=HistoryState.set_transcript_open,
+        max_width="40rem",
     )
 
 
@@ -481,9 +411,4 @@ def _history() -> rx.Component:
 
 
 def history_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & HistoryState.loaded & SessionState.signed_in,
-        _history(),
-        page_loading(),
-    )
+    return private_page(HistoryState, _history())

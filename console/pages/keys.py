@@ -7,18 +7,24 @@ import reflex as rx
 from api.principal import SCOPES
 from console import routes, styles
 from console.components.common import (
+    callout,
     card,
     card_title,
     confirm_dialog,
     copy_button,
     empty_state,
-    pager,
+    icon_action,
+    label_badge,
+    labelled,
+    muted,
+    state_pager,
 )
-from console.components.forms import field
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.dialogs import dialog, dialog_form, dialog_text, form_footer
+from console.components.forms import field, input_field, stacked_form
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.state.keys import EXPIRY_DAYS, SCOPE_FIELD, KeysState
-from console.state.session import SessionState
 
 # What each scope lets a key do, in the reader's language.
 SCOPE_LABELS = {
@@ -66,14 +72,7 @@ def _code_block(text: rx.Var[str], test_id: str) -> rx.Component:
 
 
 def _status_badge(status: rx.Var) -> rx.Component:
-    return rx.match(
-        status,
-        *(
-            (value, rx.badge(tr(en, zh), color_scheme=color, variant="soft", radius="full"))
-            for value, color, en, zh in STATUS_BADGES
-        ),
-        rx.badge(status, variant="soft", radius="full"),
-    )
+    return label_badge(status, STATUS_BADGES)
 
 
 def _dash_if_empty(value: rx.Var, empty: object = "—") -> rx.Component:
@@ -105,244 +104,182 @@ def _create_form() -> rx.Component:
         direction="column",
         gap="2",
     )
-    return rx.form(
-        rx.vstack(
+    return stacked_form(
+        input_field(
+            tr("Name", "名称"),
+            "key-name",
+            error=KeysState.name_error,
+            name="name",
+            placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
+            max_length=100,
+            auto_focus=True,
+            data_testid="key-name",
+        ),
+        rx.grid(
             field(
-                tr("Name", "名称"),
-                rx.input(
-                    id="key-name",
-                    name="name",
-                    placeholder=tr("e.g. Production server", "例如：生产环境服务器"),
-                    max_length=100,
-                    auto_focus=True,
-                    width="100%",
-                    data_testid="key-name",
-                ),
-                control_id="key-name",
-                error=KeysState.name_error,
-            ),
-            rx.grid(
-                field(
-                    tr("Expires", "有效期"),
-                    rx.select.root(
-                        rx.select.trigger(width="100%", id="key-expiry"),
-                        rx.select.content(
-                            *(
-                                rx.select.item(tr(*EXPIRY_LABELS[value]), value=value)
-                                for value in EXPIRY_DAYS
-                            )
-                        ),
-                        name="expiry",
-                        default_value="never",
+                tr("Expires", "有效期"),
+                rx.select.root(
+                    rx.select.trigger(width="100%", id="key-expiry"),
+                    rx.select.content(
+                        *(
+                            rx.select.item(tr(*EXPIRY_LABELS[value]), value=value)
+                            for value in EXPIRY_DAYS
+                        )
                     ),
-                    control_id="key-expiry",
-                    error="",
+                    name="expiry",
+                    default_value="never",
                 ),
-                field(
-                    tr("Spend cap (¥)", "消费上限（元）"),
-                    rx.input(
-                        id="key-cap",
-                        name="spend_cap",
-                        placeholder=tr("No cap", "不限"),
-                        input_mode="decimal",
-                        width="100%",
-                        data_testid="key-cap",
-                    ),
-                    control_id="key-cap",
-                    error=KeysState.spend_cap_error,
-                ),
-                field(
-                    tr("Requests per minute", "每分钟请求数"),
-                    rx.input(
-                        id="key-rpm",
-                        name="rpm",
-                        placeholder=tr("Account default", "账户默认"),
-                        input_mode="numeric",
-                        width="100%",
-                        data_testid="key-rpm",
-                    ),
-                    control_id="key-rpm",
-                    error=KeysState.rpm_error,
-                ),
-                columns=rx.breakpoints(initial="1", sm="3"),
-                spacing="3",
-                width="100%",
+                control_id="key-expiry",
+                error="",
             ),
-            rx.vstack(
-                rx.text(tr("Permissions", "权限"), size="2", weight="medium"),
-                scope_boxes,
-                rx.cond(
-                    KeysState.scopes_error != "",
-                    rx.text(KeysState.scopes_error, size="2", color=rx.color("red", 11)),
-                ),
-                spacing="2",
-                width="100%",
+            input_field(
+                tr("Spend cap (¥)", "消费上限（元）"),
+                "key-cap",
+                error=KeysState.spend_cap_error,
+                name="spend_cap",
+                placeholder=tr("No cap", "不限"),
+                input_mode="decimal",
+                data_testid="key-cap",
             ),
-            rx.hstack(
-                rx.dialog.close(
-                    rx.button(
-                        tr("Cancel", "取消"), type="button", variant="soft", color_scheme="gray"
-                    )
-                ),
-                rx.button(
-                    tr("Create key", "创建密钥"),
-                    type="submit",
-                    loading=KeysState.creating,
-                    data_testid="create-key-submit",
-                ),
-                justify="end",
-                spacing="3",
-                width="100%",
-                margin_top="0.5rem",
+            input_field(
+                tr("Requests per minute", "每分钟请求数"),
+                "key-rpm",
+                error=KeysState.rpm_error,
+                name="rpm",
+                placeholder=tr("Account default", "账户默认"),
+                input_mode="numeric",
+                data_testid="key-rpm",
             ),
-            spacing="4",
+            columns=rx.breakpoints(initial="1", sm="3"),
+            spacing="3",
             width="100%",
         ),
+        rx.vstack(
+            rx.text(tr("Permissions", "权限"), size="2", weight="medium"),
+            scope_boxes,
+            rx.cond(
+                KeysState.scopes_error != "",
+                rx.text(KeysState.scopes_error, size="2", color=rx.color("red", 11)),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        form_footer(
+            tr("Create key", "创建密钥"),
+            test_id="create-key-submit",
+            loading=KeysState.creating,
+            margin_top="0.5rem",
+        ),
         on_submit=KeysState.create,
-        reset_on_submit=False,
-        width="100%",
     )
 
 
 def _create_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Create an API key", "创建 API 密钥")),
-            rx.dialog.description(
-                tr(
-                    "Keys authenticate your requests to the API. Limit each one to what it needs.",
-                    "密钥用于调用 API 时的身份验证。建议每个密钥只授予所需的权限。",
-                ),
-                size="2",
-                color=styles.TEXT_MUTED,
-                margin_bottom="1rem",
+    return dialog(
+        tr("Create an API key", "创建 API 密钥"),
+        dialog_text(
+            tr(
+                "Keys authenticate your requests to the API. Limit each one to what it needs.",
+                "密钥用于调用 API 时的身份验证。建议每个密钥只授予所需的权限。",
             ),
-            _create_form(),
-            max_width="34rem",
+            margin_bottom="1rem",
         ),
+        _create_form(),
         open=KeysState.create_open,
         on_open_change=KeysState.set_create_open,
+        max_width="34rem",
     )
 
 
 def _reveal_dialog() -> rx.Component:
     """The new key in full, once, with a copy button and a request that uses it."""
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Your new API key", "新的 API 密钥")),
-            rx.vstack(
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("triangle-alert", size=16)),
-                    rx.callout.text(
-                        tr(
-                            "Copy it now and keep it somewhere safe. "
-                            "For your security it will not be shown again.",
-                            "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
-                        )
-                    ),
-                    color_scheme="amber",
-                    variant="surface",
-                    size="1",
-                    width="100%",
+    return dialog(
+        tr("Your new API key", "新的 API 密钥"),
+        rx.vstack(
+            callout(
+                "triangle-alert",
+                tr(
+                    "Copy it now and keep it somewhere safe. "
+                    "For your security it will not be shown again.",
+                    "请立即复制并妥善保存。出于安全考虑，关闭后将无法再次查看。",
                 ),
-                rx.text(KeysState.revealed_name, size="2", weight="medium"),
-                rx.hstack(
-                    rx.code(
-                        KeysState.revealed_key,
-                        size="3",
-                        variant="soft",
-                        font_family=styles.MONO_FAMILY,
-                        word_break="break-all",
-                        padding="0.5rem 0.75rem",
-                        flex="1",
-                        data_testid="revealed-key",
-                    ),
-                    copy_button(KeysState.revealed_key, data_testid="copy-key", flex_shrink="0"),
-                    align="center",
-                    spacing="2",
-                    width="100%",
-                ),
-                rx.hstack(
-                    rx.text(
-                        tr("Try it: text to speech with curl", "试一试：用 curl 合成语音"),
-                        size="2",
-                        weight="medium",
-                    ),
-                    copy_button(KeysState.revealed_curl, data_testid="copy-curl"),
-                    justify="between",
-                    align="center",
-                    width="100%",
-                ),
-                _code_block(KeysState.revealed_curl, "revealed-curl"),
-                rx.hstack(
-                    rx.button(
-                        tr("I have saved it", "我已保存"),
-                        on_click=KeysState.dismiss_reveal,
-                        data_testid="reveal-done",
-                    ),
-                    justify="end",
-                    width="100%",
-                ),
-                spacing="3",
-                width="100%",
-                margin_top="0.75rem",
+                color="amber",
+                size="1",
             ),
-            max_width="40rem",
-            # An outside click must not lose a key that can never be shown again.
-            on_interact_outside=rx.prevent_default,
-            data_testid="reveal-dialog",
+            rx.text(KeysState.revealed_name, size="2", weight="medium"),
+            rx.hstack(
+                rx.code(
+                    KeysState.revealed_key,
+                    size="3",
+                    variant="soft",
+                    font_family=styles.MONO_FAMILY,
+                    word_break="break-all",
+                    padding="0.5rem 0.75rem",
+                    flex="1",
+                    data_testid="revealed-key",
+                ),
+                copy_button(KeysState.revealed_key, data_testid="copy-key", flex_shrink="0"),
+                align="center",
+                spacing="2",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.text(
+                    tr("Try it: text to speech with curl", "试一试：用 curl 合成语音"),
+                    size="2",
+                    weight="medium",
+                ),
+                copy_button(KeysState.revealed_curl, data_testid="copy-curl"),
+                justify="between",
+                align="center",
+                width="100%",
+            ),
+            _code_block(KeysState.revealed_curl, "revealed-curl"),
+            rx.hstack(
+                rx.button(
+                    tr("I have saved it", "我已保存"),
+                    on_click=KeysState.dismiss_reveal,
+                    data_testid="reveal-done",
+                ),
+                justify="end",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+            margin_top="0.75rem",
         ),
         open=KeysState.reveal_open,
         on_open_change=KeysState.reveal_open_change,
+        max_width="40rem",
+        # An outside click must not lose a key that can never be shown again.
+        on_interact_outside=rx.prevent_default,
+        data_testid="reveal-dialog",
     )
 
 
 def _rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Rename key", "重命名密钥")),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Name", "名称"),
-                        rx.input(
-                            id="rename-name",
-                            name="name",
-                            default_value=KeysState.rename_name,
-                            key=KeysState.rename_id,
-                            max_length=100,
-                            auto_focus=True,
-                            width="100%",
-                            data_testid="rename-input",
-                        ),
-                        control_id="rename-name",
-                        error=KeysState.rename_error,
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                            )
-                        ),
-                        rx.button(tr("Save", "保存"), type="submit", data_testid="rename-save"),
-                        justify="end",
-                        spacing="3",
-                        width="100%",
-                    ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="0.75rem",
-                ),
-                on_submit=KeysState.rename,
-                reset_on_submit=False,
+    return dialog(
+        tr("Rename key", "重命名密钥"),
+        dialog_form(
+            input_field(
+                tr("Name", "名称"),
+                "rename-name",
+                error=KeysState.rename_error,
+                name="name",
+                default_value=KeysState.rename_name,
+                key=KeysState.rename_id,
+                max_length=100,
+                auto_focus=True,
+                data_testid="rename-input",
             ),
-            max_width="26rem",
+            form_footer(tr("Save", "保存"), test_id="rename-save"),
+            on_submit=KeysState.rename,
+            width="100%",
+            margin_top="0.75rem",
         ),
         open=KeysState.rename_id != "",
         on_open_change=KeysState.rename_open_change,
+        max_width="26rem",
     )
 
 
@@ -369,25 +306,21 @@ def _actions(row: rx.Var) -> rx.Component:
     return rx.cond(
         row["status"] != "revoked",
         rx.hstack(
-            rx.icon_button(
-                rx.icon("pencil", size=14),
+            icon_action(
+                "pencil",
+                tr("Rename", "重命名"),
+                test_id="rename-key",
                 on_click=KeysState.start_rename(row["id"], row["name"]),
                 variant="ghost",
                 color_scheme="gray",
-                size="1",
-                aria_label=tr("Rename", "重命名"),
-                title=tr("Rename", "重命名"),
-                data_testid="rename-key",
             ),
             confirm_dialog(
-                rx.icon_button(
-                    rx.icon("ban", size=14),
+                icon_action(
+                    "ban",
+                    tr("Revoke", "吊销"),
+                    test_id="revoke-key",
                     variant="ghost",
                     color_scheme="red",
-                    size="1",
-                    aria_label=tr("Revoke", "吊销"),
-                    title=tr("Revoke", "吊销"),
-                    data_testid="revoke-key",
                 ),
                 title=tr("Revoke this key?", "吊销该密钥？"),
                 text=rx.cond(
@@ -457,11 +390,7 @@ def _row(row: rx.Var) -> rx.Component:
 
 
 def _card_fact(label: object, value: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
-        value,
-        spacing="0",
-    )
+    return labelled(label, value, spacing="0")
 
 
 def _key_card(row: rx.Var) -> rx.Component:
@@ -512,10 +441,6 @@ def _key_card(row: rx.Var) -> rx.Component:
     )
 
 
-def _header_cell(english: str, chinese: str) -> rx.Component:
-    return rx.table.column_header_cell(tr(english, chinese), white_space="nowrap")
-
-
 def _key_list() -> rx.Component:
     """A table on wide screens, a column of cards on narrow ones."""
     return rx.fragment(
@@ -530,28 +455,22 @@ def _key_list() -> rx.Component:
 
 
 def _key_table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    _header_cell("Name / key", "名称 / 密钥"),
-                    _header_cell("Status", "状态"),
-                    _header_cell("Permissions", "权限"),
-                    _header_cell("Limits", "限额"),
-                    _header_cell("Created (UTC)", "创建时间（UTC）"),
-                    _header_cell("Last used", "最近使用"),
-                    _header_cell("Expires", "过期时间"),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(KeysState.rows, _row)),
-            variant="ghost",
-            size="2",
-            width="100%",
-            min_width="52rem",
+    return scrolling_table(
+        table_header(
+            tr("Name / key", "名称 / 密钥"),
+            tr("Status", "状态"),
+            tr("Permissions", "权限"),
+            tr("Limits", "限额"),
+            tr("Created (UTC)", "创建时间（UTC）"),
+            tr("Last used", "最近使用"),
+            tr("Expires", "过期时间"),
+            rx.table.column_header_cell(""),
+            white_space="nowrap",
         ),
-        width="100%",
-        overflow_x="auto",
+        rx.table.body(rx.foreach(KeysState.rows, _row)),
+        variant="ghost",
+        size="2",
+        min_width="52rem",
         display=["none", "none", "block"],
     )
 
@@ -572,16 +491,7 @@ def _keys_card() -> rx.Component:
             KeysState.has_keys,
             rx.vstack(
                 _key_list(),
-                rx.cond(
-                    KeysState.pages > 1,
-                    pager(
-                        KeysState.page,
-                        KeysState.pages,
-                        KeysState.previous_page,
-                        KeysState.next_page,
-                        total=KeysState.total,
-                    ),
-                ),
+                rx.cond(KeysState.pages > 1, state_pager(KeysState)),
                 spacing="3",
                 width="100%",
             ),
@@ -605,16 +515,14 @@ def _quick_start() -> rx.Component:
             tr("Quick start", "快速开始"),
             copy_button(KeysState.sample_curl, data_testid="copy-sample-curl"),
         ),
-        rx.text(
+        muted(
             tr(
                 "Put your key in AMPHION_API_KEY and synthesize your first sentence. "
                 "Keys go in the X-API-Key header (or Authorization: Bearer), "
                 "never in the URL.",
                 "把密钥放入环境变量 AMPHION_API_KEY，即可合成第一句话。"
                 "密钥请放在 X-API-Key 请求头（或 Authorization: Bearer）中，不要放在 URL 里。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         _code_block(KeysState.sample_curl, "sample-curl"),
         rx.link(
@@ -649,9 +557,4 @@ def _keys() -> rx.Component:
 
 
 def keys_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & KeysState.loaded & SessionState.signed_in,
-        _keys(),
-        page_loading(),
-    )
+    return private_page(KeysState, _keys())

@@ -5,21 +5,32 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import drop_zone, sample_problems, upload_icon
 from console.components.common import (
     card,
     card_title,
     confirm_dialog,
     copy_button,
     empty_state,
-    pager,
+    icon_action,
+    paged_list,
     stat,
 )
-from console.components.forms import field
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.dialogs import (
+    close_button,
+    dialog,
+    dialog_footer,
+    dialog_form,
+    dialog_text,
+    form_footer,
+)
+from console.components.filters import select_with_all
+from console.components.forms import input_field
+from console.components.layout import app_shell, page_header, private_page
+from console.components.tables import narrow_item, scrolling_table, table_header
 from console.i18n import tr
 from console.pages.clone import status_badge
 from console.state.my_voices import REPLACE_UPLOAD_ID, MyVoicesState
-from console.state.session import SessionState
 
 
 def _clone_button() -> rx.Component:
@@ -31,19 +42,17 @@ def _clone_button() -> rx.Component:
 
 
 def _model_filter() -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(
-            placeholder=tr("All models", "全部模型"), min_width="10rem", data_testid="model-filter"
+    return select_with_all(
+        MyVoicesState.model_filter,
+        MyVoicesState.set_model_filter,
+        rx.foreach(
+            MyVoicesState.model_options,
+            lambda model: rx.select.item(model["name"], value=model["id"]),
         ),
-        rx.select.content(
-            rx.select.item(tr("All models", "全部模型"), value="all"),
-            rx.foreach(
-                MyVoicesState.model_options,
-                lambda model: rx.select.item(model["name"], value=model["id"]),
-            ),
-        ),
-        value=MyVoicesState.model_filter,
-        on_change=MyVoicesState.set_model_filter,
+        everything=tr("All models", "全部模型"),
+        test_id="model-filter",
+        placeholder=tr("All models", "全部模型"),
+        min_width="10rem",
     )
 
 
@@ -58,35 +67,29 @@ def _actions(row: rx.Var[dict[str, str]]) -> rx.Component:
                 aria_label=tr("Use in playground", "在体验中心使用"),
             ),
         ),
-        rx.icon_button(
-            rx.icon("pencil", size=14),
+        icon_action(
+            "pencil",
+            tr("Rename", "重命名"),
+            test_id="rename",
             on_click=MyVoicesState.open_rename(row["voice_id"], row["prefix"]),
             variant="soft",
             color_scheme="gray",
-            size="1",
-            title=tr("Rename", "重命名"),
-            aria_label=tr("Rename", "重命名"),
-            data_testid="rename",
         ),
-        rx.icon_button(
-            rx.icon("file-up", size=14),
+        icon_action(
+            "file-up",
+            tr("Replace sample", "更换样本"),
+            test_id="replace",
             on_click=MyVoicesState.open_replace(row["voice_id"]),
             variant="soft",
             color_scheme="gray",
-            size="1",
-            title=tr("Replace sample", "更换样本"),
-            aria_label=tr("Replace sample", "更换样本"),
-            data_testid="replace",
         ),
         confirm_dialog(
-            rx.icon_button(
-                rx.icon("trash-2", size=14),
+            icon_action(
+                "trash-2",
+                tr("Delete", "删除"),
+                test_id="delete",
                 variant="soft",
                 color_scheme="red",
-                size="1",
-                title=tr("Delete", "删除"),
-                aria_label=tr("Delete", "删除"),
-                data_testid="delete",
             ),
             title=tr("Delete this voice?", "删除此音色？"),
             text=tr(
@@ -138,32 +141,25 @@ def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell(tr("Voice", "音色")),
-                    rx.table.column_header_cell(tr("Model", "模型")),
-                    rx.table.column_header_cell(tr("Status", "状态")),
-                    rx.table.column_header_cell(tr("Created (UTC)", "创建时间（UTC）")),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(rx.foreach(MyVoicesState.rows, _row)),
-            variant="ghost",
-            size="2",
-            width="100%",
-            min_width="44rem",
+    return scrolling_table(
+        table_header(
+            tr("Voice", "音色"),
+            tr("Model", "模型"),
+            tr("Status", "状态"),
+            tr("Created (UTC)", "创建时间（UTC）"),
+            "",
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.body(rx.foreach(MyVoicesState.rows, _row)),
+        variant="ghost",
+        size="2",
+        min_width="44rem",
         display=["none", "none", "block"],
     )
 
 
 def _mobile_item(row: rx.Var[dict[str, str]]) -> rx.Component:
     """One voice as a compact block, for screens too narrow for the table."""
-    return rx.vstack(
+    return narrow_item(
         rx.hstack(
             rx.text(row["prefix"], size="3", weight="medium"),
             status_badge(row["status"], size="1"),
@@ -178,10 +174,6 @@ def _mobile_item(row: rx.Var[dict[str, str]]) -> rx.Component:
             rx.text(row["reason"], size="1", color=rx.color("red", 11)),
         ),
         _actions(row),
-        spacing="2",
-        width="100%",
-        padding_y="0.75rem",
-        border_bottom=styles.BORDER,
     )
 
 
@@ -195,139 +187,74 @@ def _mobile_list() -> rx.Component:
 
 
 def _rename_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Rename voice", "重命名音色")),
-            rx.dialog.description(
-                tr(
-                    "The name prefix changes; the voice id stays the same.",
-                    "只修改名称前缀，音色 ID 保持不变。",
-                ),
-                size="2",
-                color=styles.TEXT_MUTED,
+    return dialog(
+        tr("Rename voice", "重命名音色"),
+        dialog_text(
+            tr(
+                "The name prefix changes; the voice id stays the same.",
+                "只修改名称前缀，音色 ID 保持不变。",
+            )
+        ),
+        dialog_form(
+            input_field(
+                tr("Name prefix", "名称前缀"),
+                "rename-prefix",
+                error=MyVoicesState.rename_error,
+                hint=tr("1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"),
+                name="prefix",
+                default_value=MyVoicesState.rename_value,
+                max_length=10,
+                required=True,
+                auto_focus=True,
+                data_testid="rename-input",
             ),
-            rx.form(
-                rx.vstack(
-                    field(
-                        tr("Name prefix", "名称前缀"),
-                        rx.input(
-                            id="rename-prefix",
-                            name="prefix",
-                            default_value=MyVoicesState.rename_value,
-                            max_length=10,
-                            required=True,
-                            auto_focus=True,
-                            width="100%",
-                            data_testid="rename-input",
-                        ),
-                        control_id="rename-prefix",
-                        error=MyVoicesState.rename_error,
-                        hint=tr(
-                            "1–10 letters, digits or underscores.", "1–10 个字母、数字或下划线。"
-                        ),
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                tr("Cancel", "取消"),
-                                variant="soft",
-                                color_scheme="gray",
-                                type="button",
-                            )
-                        ),
-                        rx.button(tr("Save", "保存"), type="submit", data_testid="rename-save"),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="4",
-                    margin_top="1rem",
-                ),
-                on_submit=MyVoicesState.save_rename,
-                reset_on_submit=False,
-            ),
-            max_width="26rem",
+            form_footer(tr("Save", "保存"), test_id="rename-save"),
+            on_submit=MyVoicesState.save_rename,
+            margin_top="1rem",
         ),
         open=MyVoicesState.rename_open,
         on_open_change=MyVoicesState.set_rename_open,
+        max_width="26rem",
     )
 
 
 def _replace_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(tr("Replace sample", "更换样本")),
-            rx.dialog.description(
+    return dialog(
+        tr("Replace sample", "更换样本"),
+        dialog_text(
+            tr(
+                "The voice is enrolled again from the new sample and is DEPLOYING until "
+                "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
+                "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
+                "不超过 10 MB。",
+            )
+        ),
+        drop_zone(
+            REPLACE_UPLOAD_ID,
+            upload_icon(MyVoicesState.replace_checking, size=20),
+            rx.text(
                 tr(
-                    "The voice is enrolled again from the new sample and is DEPLOYING until "
-                    "it has passed its checks. Same rules: 10–60 s of clear speech, ≤ 10 MB.",
-                    "将用新样本重新复刻，通过检查前音色处于部署中状态。要求不变：10–60 秒清晰语音，"
-                    "不超过 10 MB。",
+                    "Drop an audio file here, or click to choose",
+                    "将音频文件拖到这里，或点击选择",
                 ),
                 size="2",
-                color=styles.TEXT_MUTED,
+                text_align="center",
             ),
-            rx.upload(
-                rx.vstack(
-                    rx.cond(
-                        MyVoicesState.replace_checking,
-                        rx.spinner(size="3"),
-                        rx.icon("upload", size=20, color=rx.color("accent", 11)),
-                    ),
-                    rx.text(
-                        tr(
-                            "Drop an audio file here, or click to choose",
-                            "将音频文件拖到这里，或点击选择",
-                        ),
-                        size="2",
-                        text_align="center",
-                    ),
-                    align="center",
-                    spacing="2",
-                ),
-                id=REPLACE_UPLOAD_ID,
-                multiple=False,
-                max_files=1,
-                accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
-                on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
-                on_drop_rejected=MyVoicesState.sample_rejected,
-                padding="1.5rem 1rem",
-                margin_top="1rem",
-                border=f"1.5px dashed {rx.color('gray', 7)}",
-                border_radius="var(--radius-4)",
-                cursor="pointer",
-                width="100%",
-                data_testid="replace-upload",
-            ),
-            rx.cond(
-                MyVoicesState.replace_problems.length() > 0,
-                rx.callout.root(
-                    rx.callout.icon(rx.icon("circle-alert", size=16)),
-                    rx.vstack(
-                        rx.foreach(
-                            MyVoicesState.replace_problems,
-                            lambda problem: rx.text(tr(problem["en"], problem["zh"]), size="2"),
-                        ),
-                        spacing="1",
-                    ),
-                    color_scheme="red",
-                    variant="surface",
-                    margin_top="1rem",
-                    role="alert",
-                    data_testid="replace-problems",
-                ),
-            ),
-            rx.hstack(
-                rx.dialog.close(
-                    rx.button(tr("Close", "关闭"), variant="soft", color_scheme="gray")
-                ),
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="30rem",
+            accept={"audio/*": [".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".webm"]},
+            on_drop=MyVoicesState.replace_sample(rx.upload_files(upload_id=REPLACE_UPLOAD_ID)),
+            on_drop_rejected=MyVoicesState.sample_rejected,
+            padding="1.5rem 1rem",
+            margin_top="1rem",
+            border=f"1.5px dashed {rx.color('gray', 7)}",
+            data_testid="replace-upload",
         ),
+        sample_problems(
+            MyVoicesState.replace_problems, test_id="replace-problems", margin_top="1rem"
+        ),
+        dialog_footer(close_button(), margin_top="1rem"),
         open=MyVoicesState.replace_open,
         on_open_change=MyVoicesState.set_replace_open,
+        max_width="30rem",
     )
 
 
@@ -336,19 +263,7 @@ def _list() -> rx.Component:
         card_title("list", tr("Cloned voices", "复刻音色"), _model_filter()),
         rx.cond(
             MyVoicesState.rows.length() > 0,
-            rx.vstack(
-                _table(),
-                _mobile_list(),
-                pager(
-                    MyVoicesState.page,
-                    MyVoicesState.pages,
-                    MyVoicesState.previous_page,
-                    MyVoicesState.next_page,
-                    total=MyVoicesState.total,
-                ),
-                spacing="3",
-                width="100%",
-            ),
+            paged_list(MyVoicesState, _table(), _mobile_list()),
             rx.cond(
                 MyVoicesState.model_filter == "all",
                 empty_state(
@@ -402,8 +317,4 @@ def _content() -> rx.Component:
 
 
 def my_voices_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & MyVoicesState.loaded & SessionState.signed_in,
-        _content(),
-        page_loading(),
-    )
+    return private_page(MyVoicesState, _content())

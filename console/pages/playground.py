@@ -12,13 +12,12 @@ from typing import Any
 import reflex as rx
 
 from console import routes
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.layout import app_shell, page_header, private_page
 from console.i18n import tr
 from console.pages.playground_asr import asr_panel
 from console.pages.playground_sed import sed_panel
 from console.pages.playground_tts import tts_panel
 from console.state.playground import PlaygroundState
-from console.state.session import SessionState
 
 
 def _balance_badge() -> rx.Component:
@@ -82,9 +81,4 @@ def _playground() -> rx.Component:
 
 
 def playground_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & PlaygroundState.loaded & SessionState.signed_in,
-        _playground(),
-        page_loading(),
-    )
+    return private_page(PlaygroundState, _playground())

@@ -7,10 +7,13 @@ import reflex as rx
 
 from console import styles
 from console.components.common import copy_button, empty_state
+from console.components.tables import scrolling_table, table_header
 from console.i18n import tr
 from console.pages.playground_parts import (
-    audio_input,
+    audio_input_card,
+    audio_panel,
     figure,
+    figures,
     model_picker,
     option,
     plain_picker,
@@ -21,9 +24,8 @@ from console.state.playground_asr import PlaygroundAsrState as State
 
 
 def _input_card() -> rx.Component:
-    return result_card(
-        "mic",
-        tr("Audio", "音频"),
+    return audio_input_card(
+        State,
         rx.grid(
             option(
                 tr("Model", "模型"),
@@ -43,17 +45,9 @@ def _input_card() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        audio_input(
-            upload_id=UPLOAD_ID,
-            on_drop=State.transcribe_upload(rx.upload_files(upload_id=UPLOAD_ID)),
-            busy=State.busy,
-            recording=State.recording,
-            file_name=State.file_name,
-            on_record_started=State.recording_started,
-            on_record_stopped=State.recording_stopped,
-            prefix="asr",
-        ),
-        spacing="4",
+        upload_id=UPLOAD_ID,
+        on_drop=State.transcribe_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        prefix="asr",
     )
 
 
@@ -83,14 +77,11 @@ def _segment_row(segment: rx.Var) -> rx.Component:
 
 
 def _result_card() -> rx.Component:
-    figures = rx.flex(
+    numbers = figures(
         figure(tr("Language", "语言"), State.detected_language, test_id="asr-detected-language"),
         figure(tr("Emotion", "情感"), tr(State.emotion, State.emotion_zh), test_id="asr-emotion"),
         figure(tr("Duration", "时长"), State.duration, test_id="asr-duration"),
         figure(tr("Cost", "费用"), rx.text.span("¥", State.cost), test_id="asr-cost"),
-        gap="4",
-        wrap="wrap",
-        width="100%",
     )
     transcript = rx.box(
         rx.cond(
@@ -109,24 +100,13 @@ def _result_card() -> rx.Component:
     )
     segments = rx.cond(
         State.segments.length() > 0,
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell(tr("Time", "时间")),
-                        rx.table.column_header_cell(tr("Text", "文本")),
-                    )
-                ),
-                rx.table.body(rx.foreach(State.segments, _segment_row)),
-                size="1",
-                variant="surface",
-                width="100%",
-            ),
-            overflow_x="auto",
+        scrolling_table(
+            table_header(tr("Time", "时间"), tr("Text", "文本")),
+            rx.table.body(rx.foreach(State.segments, _segment_row)),
+            size="1",
+            variant="surface",
             max_height="18rem",
-            overflow_y="auto",
-            width="100%",
-            data_testid="asr-segments",
+            test_id="asr-segments",
         ),
     )
     return result_card(
@@ -135,7 +115,7 @@ def _result_card() -> rx.Component:
         rx.cond(
             State.has_result,
             rx.vstack(
-                figures,
+                numbers,
                 transcript,
                 rx.hstack(
                     copy_button(State.text, data_testid="asr-copy"),
@@ -163,11 +143,4 @@ def _result_card() -> rx.Component:
 
 
 def asr_panel() -> rx.Component:
-    return rx.grid(
-        _input_card(),
-        _result_card(),
-        columns=rx.breakpoints(initial="1", lg="2"),
-        spacing="4",
-        width="100%",
-        on_mount=State.load,
-    )
+    return audio_panel(_input_card(), _result_card(), on_mount=State.load)

@@ -1,5 +1,5 @@
-"""Pieces the playground's three tabs share: option pickers, the upload-or-record box, result
-figures and cards."""
+"""Pieces the playground's three tabs share: option pickers, the upload-or-record box and the
+card and frame of the two tabs that work on a recording, result figures and cards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import reflex as rx
 from reflex.event import EventType
 
 from console import styles
-from console.components.common import card, card_title
+from console.components.audio import drop_zone
+from console.components.common import card, card_title, muted
 from console.components.recorder import recorder_buttons, zone_id
 from console.i18n import tr
 
@@ -96,44 +97,35 @@ def audio_input(
     prefix: str,
 ) -> rx.Component:
     """Drop or choose an audio file, or record one from the microphone."""
-    zone = rx.upload(
-        rx.vstack(
-            rx.center(
-                rx.icon("upload", size=20, color=rx.color("accent", 11)),
-                width="2.75rem",
-                height="2.75rem",
-                border_radius="full",
-                background=rx.color("accent", 3),
-            ),
-            rx.text(
-                tr("Drop an audio file here, or click to choose", "拖放音频文件到此处，或点击选择"),
-                size="2",
-                weight="medium",
-                text_align="center",
-            ),
-            rx.text(
-                tr(
-                    "WAV, MP3, M4A, FLAC, OGG or WebM, checked by content",
-                    "支持 WAV、MP3、M4A、FLAC、OGG、WebM，按内容识别格式",
-                ),
-                size="1",
-                color=styles.TEXT_SUBTLE,
-                text_align="center",
-            ),
-            spacing="2",
-            align="center",
+    zone = drop_zone(
+        upload_id,
+        rx.center(
+            rx.icon("upload", size=20, color=rx.color("accent", 11)),
+            width="2.75rem",
+            height="2.75rem",
+            border_radius="full",
+            background=rx.color("accent", 3),
         ),
-        id=upload_id,
-        multiple=False,
-        max_files=1,
+        rx.text(
+            tr("Drop an audio file here, or click to choose", "拖放音频文件到此处，或点击选择"),
+            size="2",
+            weight="medium",
+            text_align="center",
+        ),
+        rx.text(
+            tr(
+                "WAV, MP3, M4A, FLAC, OGG or WebM, checked by content",
+                "支持 WAV、MP3、M4A、FLAC、OGG、WebM，按内容识别格式",
+            ),
+            size="1",
+            color=styles.TEXT_SUBTLE,
+            text_align="center",
+        ),
         accept=AUDIO_ACCEPT,
         on_drop=on_drop,
         disabled=busy,
         border=f"1px dashed {rx.color('gray', 7)}",
-        border_radius="var(--radius-4)",
         padding="1.5rem 1rem",
-        width="100%",
-        cursor="pointer",
         _hover={"background": rx.color("gray", 2)},
         data_testid=f"{prefix}-upload",
     )
@@ -159,12 +151,7 @@ def audio_input(
                 ),
                 rx.cond(
                     file_name != "",
-                    rx.text(
-                        tr("Last file: ", "上一个文件："),
-                        file_name,
-                        size="2",
-                        color=styles.TEXT_MUTED,
-                    ),
+                    muted(tr("Last file: ", "上一个文件："), file_name),
                 ),
             ),
             spacing="3",
@@ -174,6 +161,46 @@ def audio_input(
         ),
         spacing="3",
         width="100%",
+    )
+
+
+def audio_input_card(
+    state: Any, *options: rx.Component, upload_id: str, on_drop: EventType[Any], prefix: str
+) -> rx.Component:
+    """The "Audio" card of a tab that works on a recording: its ``options``, then the
+    upload-or-record box wired to ``state`` (an ``AudioInputMixin`` state)."""
+    return result_card(
+        "mic",
+        tr("Audio", "音频"),
+        *options,
+        audio_input(
+            upload_id=upload_id,
+            on_drop=on_drop,
+            busy=state.busy,
+            recording=state.recording,
+            file_name=state.file_name,
+            on_record_started=state.recording_started,
+            on_record_stopped=state.recording_stopped,
+            prefix=prefix,
+        ),
+        spacing="4",
+    )
+
+
+def figures(*items: rx.Component, **props: Any) -> rx.Component:
+    """A run's result figures in a row that wraps."""
+    return rx.flex(*items, gap="4", wrap="wrap", width="100%", **props)
+
+
+def audio_panel(input_card: rx.Component, result: rx.Component, *, on_mount: Any) -> rx.Component:
+    """A recording tab: the input card beside its result (stacked on a narrow screen)."""
+    return rx.grid(
+        input_card,
+        result,
+        columns=rx.breakpoints(initial="1", lg="2"),
+        spacing="4",
+        width="100%",
+        on_mount=on_mount,
     )
 
 

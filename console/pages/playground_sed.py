@@ -8,30 +8,29 @@ import reflex as rx
 from console import styles
 from console.components.common import empty_state
 from console.i18n import tr
-from console.pages.playground_parts import audio_input, figure, model_picker, option, result_card
+from console.pages.playground_parts import (
+    audio_input_card,
+    audio_panel,
+    figure,
+    figures,
+    model_picker,
+    option,
+    result_card,
+)
 from console.state.playground_sed import UPLOAD_ID
 from console.state.playground_sed import PlaygroundSedState as State
 
 
 def _input_card() -> rx.Component:
-    return result_card(
-        "mic",
-        tr("Audio", "音频"),
+    return audio_input_card(
+        State,
         option(
             tr("Model", "模型"),
             model_picker(State.models, State.model, State.set_model, test_id="sed-model"),
         ),
-        audio_input(
-            upload_id=UPLOAD_ID,
-            on_drop=State.analyze_upload(rx.upload_files(upload_id=UPLOAD_ID)),
-            busy=State.busy,
-            recording=State.recording,
-            file_name=State.file_name,
-            on_record_started=State.recording_started,
-            on_record_stopped=State.recording_stopped,
-            prefix="sed",
-        ),
-        spacing="4",
+        upload_id=UPLOAD_ID,
+        on_drop=State.analyze_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        prefix="sed",
     )
 
 
@@ -69,15 +68,12 @@ def _result_card() -> rx.Component:
         rx.cond(
             State.has_result,
             rx.vstack(
-                rx.flex(
+                figures(
                     figure(
                         tr("Strongest", "主要情感"), tr(State.top, State.top_zh), test_id="sed-top"
                     ),
                     figure(tr("Duration", "时长"), State.duration, test_id="sed-duration"),
                     figure(tr("Cost", "费用"), rx.text.span("¥", State.cost), test_id="sed-cost"),
-                    gap="4",
-                    wrap="wrap",
-                    width="100%",
                 ),
                 _chart(),
                 rx.cond(
@@ -108,11 +104,4 @@ def _result_card() -> rx.Component:
 
 
 def sed_panel() -> rx.Component:
-    return rx.grid(
-        _input_card(),
-        _result_card(),
-        columns=rx.breakpoints(initial="1", lg="2"),
-        spacing="4",
-        width="100%",
-        on_mount=State.load,
-    )
+    return audio_panel(_input_card(), _result_card(), on_mount=State.load)

@@ -9,7 +9,14 @@ from reflex.event import no_args_event_spec
 from console import styles
 from console.components.common import empty_state
 from console.i18n import tr
-from console.pages.playground_parts import figure, model_picker, option, plain_picker, result_card
+from console.pages.playground_parts import (
+    figure,
+    figures,
+    model_picker,
+    option,
+    plain_picker,
+    result_card,
+)
 from console.state.playground_tts import PlaygroundTtsState as State
 
 
@@ -249,7 +256,7 @@ def _result_card() -> rx.Component:
                 ),
                 rx.cond(
                     State.done,
-                    rx.flex(
+                    figures(
                         figure(
                             tr("Cost", "费用"), rx.text.span("¥", State.cost), test_id="tts-cost"
                         ),
@@ -271,10 +278,7 @@ def _result_card() -> rx.Component:
                             margin_left="auto",
                             data_testid="tts-download",
                         ),
-                        gap="4",
                         align="center",
-                        wrap="wrap",
-                        width="100%",
                     ),
                 ),
                 spacing="3",

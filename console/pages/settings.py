@@ -5,11 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from console import routes, styles
-from console.components.common import card, card_title, confirm_dialog, empty_state
-from console.components.forms import field, form_message
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.common import card, card_title, confirm_dialog, empty_state, labelled, muted
+from console.components.forms import field, form_message, stacked_form
+from console.components.layout import app_shell, page_header, private_page
 from console.i18n import CHINESE, ENGLISH, LocaleState, tr
-from console.state.session import SessionState
 from console.state.settings import PASSWORD_FORM_ID, SettingsState
 
 # The new password as typed so far, read in the browser when the confirmation is left.
@@ -17,12 +16,7 @@ _NEW_PASSWORD_IN_FORM = rx.Var("(document.getElementById('new-password')?.value 
 
 
 def _fact(label: object, value: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color=styles.TEXT_SUBTLE),
-        value,
-        spacing="1",
-        min_width="0",
-    )
+    return labelled(label, value, spacing="1", min_width="0")
 
 
 def _profile() -> rx.Component:
@@ -76,80 +70,72 @@ def _password_input(control_id: str, placeholder: object, autocomplete: str, **e
 def _password() -> rx.Component:
     return card(
         card_title("lock-keyhole", tr("Password", "登录密码")),
-        rx.text(
+        muted(
             tr(
                 "Changing it signs you out everywhere else; this browser stays signed in.",
                 "修改后，其他设备上的登录会全部退出，当前浏览器保持登录。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         form_message(SettingsState.form_error, tone="error"),
-        rx.form(
-            rx.vstack(
-                # Lets a password manager file the new password under the right account.
-                rx.el.input(
-                    type="email",
-                    name="username",
-                    auto_complete="username",
-                    value=SettingsState.email,
-                    read_only=True,
-                    hidden=True,
+        stacked_form(
+            # Lets a password manager file the new password under the right account.
+            rx.el.input(
+                type="email",
+                name="username",
+                auto_complete="username",
+                value=SettingsState.email,
+                read_only=True,
+                hidden=True,
+            ),
+            field(
+                tr("Current password", "当前密码"),
+                _password_input(
+                    "current-password",
+                    tr("Your current password", "当前使用的密码"),
+                    "current-password",
+                ),
+                control_id="current-password",
+                error=SettingsState.current_error,
+            ),
+            rx.grid(
+                field(
+                    tr("New password", "新密码"),
+                    _password_input(
+                        "new-password",
+                        tr("At least 8 characters", "至少 8 个字符"),
+                        "new-password",
+                        on_blur=SettingsState.check_new_password,
+                    ),
+                    control_id="new-password",
+                    error=SettingsState.new_error,
+                    success=SettingsState.new_ok,
                 ),
                 field(
-                    tr("Current password", "当前密码"),
+                    tr("Confirm new password", "确认新密码"),
                     _password_input(
-                        "current-password",
-                        tr("Your current password", "当前使用的密码"),
-                        "current-password",
-                    ),
-                    control_id="current-password",
-                    error=SettingsState.current_error,
-                ),
-                rx.grid(
-                    field(
-                        tr("New password", "新密码"),
-                        _password_input(
-                            "new-password",
-                            tr("At least 8 characters", "至少 8 个字符"),
-                            "new-password",
-                            on_blur=SettingsState.check_new_password,
+                        "confirm-password",
+                        tr("Type it again", "再输入一次"),
+                        "new-password",
+                        on_blur=lambda value: SettingsState.check_confirmation(
+                            value, _NEW_PASSWORD_IN_FORM
                         ),
-                        control_id="new-password",
-                        error=SettingsState.new_error,
-                        success=SettingsState.new_ok,
                     ),
-                    field(
-                        tr("Confirm new password", "确认新密码"),
-                        _password_input(
-                            "confirm-password",
-                            tr("Type it again", "再输入一次"),
-                            "new-password",
-                            on_blur=lambda value: SettingsState.check_confirmation(
-                                value, _NEW_PASSWORD_IN_FORM
-                            ),
-                        ),
-                        control_id="confirm-password",
-                        error=SettingsState.confirm_error,
-                    ),
-                    columns=rx.breakpoints(initial="1", sm="2"),
-                    spacing="4",
-                    width="100%",
+                    control_id="confirm-password",
+                    error=SettingsState.confirm_error,
                 ),
-                rx.button(
-                    tr("Change password", "修改密码"),
-                    type="submit",
-                    loading=SettingsState.changing,
-                    data_testid="change-password",
-                ),
+                columns=rx.breakpoints(initial="1", sm="2"),
                 spacing="4",
                 width="100%",
-                max_width="40rem",
+            ),
+            rx.button(
+                tr("Change password", "修改密码"),
+                type="submit",
+                loading=SettingsState.changing,
+                data_testid="change-password",
             ),
             id=PASSWORD_FORM_ID,
             on_submit=SettingsState.change_password,
-            reset_on_submit=False,
-            width="100%",
+            max_width="40rem",
         ),
     )
 
@@ -263,14 +249,12 @@ def _provider_row(row: rx.Var) -> rx.Component:
 def _provider_keys() -> rx.Component:
     return card(
         card_title("plug", tr("Your own provider keys", "自有服务商密钥")),
-        rx.text(
+        muted(
             tr(
                 "Some models run on a hosted provider with your own account there. Your key is "
                 "stored encrypted and is never shown again: only its last four characters.",
                 "部分模型通过你自己的服务商账户调用。密钥加密存储，保存后不再显示，仅显示末尾四位。",
-            ),
-            size="2",
-            color=styles.TEXT_MUTED,
+            )
         ),
         rx.cond(
             SettingsState.has_providers,
@@ -295,12 +279,10 @@ def _language() -> rx.Component:
     return card(
         card_title("languages", tr("Language", "语言")),
         rx.flex(
-            rx.text(
+            muted(
                 tr("The console is shown in ", "控制台当前显示为"),
                 rx.text.strong(tr("English", "简体中文"), data_testid="current-language"),
                 tr(".", "。"),
-                size="2",
-                color=styles.TEXT_MUTED,
             ),
             rx.segmented_control.root(
                 rx.segmented_control.item("English", value=ENGLISH, data_testid="language-en"),
@@ -332,9 +314,4 @@ def _settings() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    # Nothing account-specific renders before this visit's on-load check has answered.
-    return rx.cond(
-        rx.State.is_hydrated & SettingsState.loaded & SessionState.signed_in,
-        _settings(),
-        page_loading(),
-    )
+    return private_page(SettingsState, _settings())

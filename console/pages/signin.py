@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from console import routes, styles
-from console.components.forms import form_message, sign_in_form, switch_link
+from console import routes
+from console.components.forms import auth_heading, form_message, sign_in_form, switch_link
 from console.components.layout import auth_shell
 from console.i18n import tr
 from console.state.auth import AuthState
@@ -13,18 +13,9 @@ from console.state.auth import AuthState
 
 def signin_page() -> rx.Component:
     return auth_shell(
-        rx.vstack(
-            rx.heading(
-                tr("Sign in to Amphion", "登录 Amphion"),
-                size="7",
-                weight="bold",
-                letter_spacing="-0.025em",
-            ),
-            rx.text(
-                tr("Welcome back. Enter your details to continue.", "欢迎回来，请输入账户信息。"),
-                color=styles.TEXT_MUTED,
-            ),
-            spacing="2",
+        auth_heading(
+            tr("Sign in to Amphion", "登录 Amphion"),
+            tr("Welcome back. Enter your details to continue.", "欢迎回来，请输入账户信息。"),
         ),
         form_message(AuthState.notice, tone="info"),
         form_message(AuthState.form_error, tone="error"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import reflex as rx
 
 from api.security import PASSWORD_MIN_LENGTH
-from console import routes, styles
-from console.components.forms import form_message, sign_up_form, switch_link
+from console import routes
+from console.components.forms import auth_heading, form_message, sign_up_form, switch_link
 from console.components.layout import auth_shell
 from console.i18n import tr
 from console.state.auth import AuthState
@@ -18,7 +18,12 @@ from console.state.auth import AuthState
 
 def signup_page() -> rx.Component:
     return auth_shell(
-        rx.vstack(
+        auth_heading(
+            tr("Create your account", "创建账户"),
+            tr(
+                "Get an API key and start building with voice in minutes.",
+                "几分钟内拿到 API 密钥，开始构建语音应用。",
+            ),
             rx.badge(
                 rx.icon("gift", size=13),
                 tr("¥100 of free credit to start", "注册即送 ¥100 体验额度"),
@@ -26,21 +31,6 @@ def signup_page() -> rx.Component:
                 radius="full",
                 size="2",
             ),
-            rx.heading(
-                tr("Create your account", "创建账户"),
-                size="7",
-                weight="bold",
-                letter_spacing="-0.025em",
-            ),
-            rx.text(
-                tr(
-                    "Get an API key and start building with voice in minutes.",
-                    "几分钟内拿到 API 密钥，开始构建语音应用。",
-                ),
-                color=styles.TEXT_MUTED,
-            ),
-            spacing="2",
-            align="start",
         ),
         form_message(AuthState.form_error, tone="error"),
         sign_up_form(

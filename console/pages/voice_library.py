@@ -7,21 +7,20 @@ from typing import Any
 import reflex as rx
 
 from console import routes, styles
+from console.components.audio import audio_player
 from console.components.common import card, empty_state
-from console.components.layout import app_shell, page_header, page_loading
+from console.components.filters import clear_filters_button, select_with_all
+from console.components.layout import app_shell, page_header, private_page
 from console.i18n import tr
-from console.state.session import SessionState
-from console.state.voice_library import ALL, VoiceLibraryState
+from console.state.voice_library import VoiceLibraryState
 
 
 def _select(
     value: rx.Var[str], on_change: Any, everything: Any, options: Any, test_id: str
 ) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(width="100%", data_testid=test_id),
-        rx.select.content(rx.select.item(everything, value=ALL), options),
-        value=value,
-        on_change=on_change,
+    """One of the library's filters, as wide as its grid column."""
+    return select_with_all(
+        value, on_change, options, everything=everything, test_id=test_id, width="100%"
     )
 
 
@@ -186,13 +185,11 @@ def _player() -> rx.Component:
                 spacing="2",
                 align="center",
             ),
-            rx.el.audio(
-                src=VoiceLibraryState.preview_url,
-                controls=True,
-                auto_play=True,
-                preload="auto",
-                style={"width": "100%", "height": "2.25rem", "min_width": "0"},
-                data_testid="preview-audio",
+            audio_player(
+                VoiceLibraryState.preview_url,
+                test_id="preview-audio",
+                height="2.25rem",
+                min_width="0",
             ),
             direction=rx.breakpoints(initial="column", sm="row"),
             spacing="2",
@@ -229,14 +226,7 @@ def _content() -> rx.Component:
                 color=styles.TEXT_MUTED,
                 data_testid="voice-count",
             ),
-            rx.button(
-                rx.icon("x", size=13),
-                tr("Clear filters", "清除筛选"),
-                on_click=VoiceLibraryState.clear_filters,
-                variant="ghost",
-                color_scheme="gray",
-                size="1",
-            ),
+            clear_filters_button(VoiceLibraryState.clear_filters, size="1"),
             justify="between",
             align="center",
             width="100%",
@@ -266,8 +256,4 @@ def _content() -> rx.Component:
 
 
 def voice_library_page() -> rx.Component:
-    return rx.cond(
-        rx.State.is_hydrated & VoiceLibraryState.loaded & SessionState.signed_in,
-        _content(),
-        page_loading(),
-    )
+    return private_page(VoiceLibraryState, _content())
