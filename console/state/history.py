@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 import reflex as rx
 
@@ -27,33 +27,17 @@ from api.storage import get_object_store
 from api.storage.service import get_owned_object, object_url
 from console import routes
 from console.i18n import language_of, pick
+from console.state.dated_pages import PAGE_SIZE, DatedPagesMixin, day_range, page_count
 from console.state.session import signed_in_principal
 
 logger = logging.getLogger("amphion.console")
 
-PAGE_SIZE = 20
 # A transcript longer than this is cut in the dialog (the download has all of it).
 TRANSCRIPT_PREVIEW_CHARS = 20_000
 AUDIO_LINK_SECONDS = 15 * 60
 # What a toast says when a record (or what it made) is not the caller's, or no longer there.
 AUDIO_GONE = ("That audio is not available.", "该音频不可用。")
 TRANSCRIPT_GONE = ("That transcript is not available.", "该转写文本不可用。")
-
-
-def parse_day(text: str) -> date | None:
-    """A ``YYYY-MM-DD`` from a date input, or None for anything else."""
-    try:
-        return date.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
-
-
-def day_range(since: str, until: str) -> tuple[datetime | None, datetime | None]:
-    """UTC bounds of an inclusive day range (either end may be open)."""
-    first, last = parse_day(since), parse_day(until)
-    start = None if first is None else datetime.combine(first, time.min, tzinfo=UTC)
-    end = None if last is None else datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-    return start, end
 
 
 def key_label(key_id: int | None, keys: dict[int, ApiKey]) -> tuple[str, str]:
@@ -174,18 +158,14 @@ def delete_owned_record(user_id: int, record_id: int) -> None:
         )
 
 
-class HistoryState(rx.State):
+class HistoryState(DatedPagesMixin, rx.State):
     """One page of operations, the filters, and the open player or transcript."""
 
     loaded: bool = False
     loading: bool = False
     rows: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
     # "" = every type.
     record_type: str = ""
-    since: str = ""
-    until: str = ""
 
     player_open: bool = False
     player_url: str = ""
@@ -198,19 +178,15 @@ class HistoryState(rx.State):
     _transcript_record: int = 0
 
     @rx.var
-    def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
-
-    @rx.var
     def filtered(self) -> bool:
         return bool(self.record_type or self.since or self.until)
 
-    async def _refresh(self, user_id: int) -> None:
+    async def _read_list(self, user_id: int) -> None:
         self.loading = True
         found = await self._read_page(user_id)
         # A delete (or a narrower filter) can leave the page past the end: step back.
         if not found.rows and found.total and self.page > 1:
-            self.page = max(1, -(-found.total // PAGE_SIZE))
+            self.page = page_count(found.total)
             found = await self._read_page(user_id)
         self.rows = found.rows
         self.total = found.total
@@ -236,17 +212,8 @@ class HistoryState(rx.State):
             return rx.redirect(routes.SIGNIN, replace=True)
         self.page = 1
         self.player_open = self.transcript_open = False
-        await self._refresh(principal.user_id)
+        await self._read_list(principal.user_id)
         self.loaded = True
-        return None
-
-    async def _show_page(self, page: int):
-        """Show page ``page`` for the signed-in user (the sign-in page for anyone else)."""
-        principal = await signed_in_principal(self)
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        self.page = page
-        await self._refresh(principal.user_id)
         return None
 
     @rx.event
@@ -256,27 +223,9 @@ class HistoryState(rx.State):
         return await self._show_page(1)
 
     @rx.event
-    async def set_since(self, value: str):
-        self.since = value if parse_day(value) else ""
-        return await self._show_page(1)
-
-    @rx.event
-    async def set_until(self, value: str):
-        self.until = value if parse_day(value) else ""
-        return await self._show_page(1)
-
-    @rx.event
     async def clear_filters(self):
         self.record_type = self.since = self.until = ""
         return await self._show_page(1)
-
-    @rx.event
-    async def next_page(self):
-        return await self._show_page(self.page + 1 if self.page < self.pages else self.page)
-
-    @rx.event
-    async def previous_page(self):
-        return await self._show_page(max(1, self.page - 1))
 
     async def _not_found(self, english: str, chinese: str):
         lang = await language_of(self)
@@ -402,5 +351,5 @@ class HistoryState(rx.State):
             )
         if self.player_record == str(number):
             self.player_open, self.player_url = False, ""
-        await self._refresh(user_id)
+        await self._read_list(user_id)
         return rx.toast.success(pick(lang, "Record deleted", "记录已删除"))
