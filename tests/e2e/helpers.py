@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -19,6 +20,7 @@ from tests.e2e.conftest import Server
 DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
 SIGNIN = re.compile(r"/signin/?(\?.*)?$")
 AUDIO_TIMEOUT_MS = 60_000
+RECOGNITION_TIMEOUT_MS = 90_000  # a file's transcript or emotions, on two busy cores
 
 
 def new_email(tag: str = "e2e") -> str:
@@ -129,3 +131,26 @@ def speak_through_api(server: Server, api_key: str, text: str) -> httpx.Response
         json={"model": "Qwen3-TTS", "input": text, "voice": "default"},
         timeout=120,
     )
+
+
+def transcribe_in_playground(page, wav: Path) -> None:
+    """On the recognition tab, upload ``wav`` (``speech_wav``) and wait for its transcript and
+    segments; the transcript has the recording's words."""
+    page.get_by_test_id("tab-asr").click()
+    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(wav))
+    transcript = page.get_by_test_id("asr-text")
+    transcript.wait_for(timeout=RECOGNITION_TIMEOUT_MS)
+    assert "test" in transcript.inner_text().lower()
+    page.get_by_test_id("asr-segments").wait_for()
+
+
+def analyze_in_playground(page, wav: Path) -> None:
+    """On the emotion tab, upload ``wav`` and wait until the chart draws its scores."""
+    page.get_by_test_id("tab-sed").click()
+    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(wav))
+    page.get_by_test_id("sed-chart").wait_for(timeout=RECOGNITION_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
+        ".length > 0"
+    )
+    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")

@@ -27,10 +27,12 @@ from api.history.models import HistoryRecord
 from console import routes
 from tests.e2e.conftest import AUTOPLAY_ARG, Server, chromium
 from tests.e2e.helpers import (
+    analyze_in_playground,
     new_email,
     sign_up,
     speak_in_playground,
     speak_through_api,
+    transcribe_in_playground,
     use_language,
 )
 from tests.speech.test_speech_cloning import sample_wav
@@ -141,22 +143,10 @@ def test_a_newcomer_uses_every_part_of_the_console(
     assert chinese_cost == f"¥{format_yuan(chinese.cost_micros)}"
 
     # --- transcribe an uploaded file ----------------------------------------------------------
-    page.get_by_test_id("tab-asr").click()
-    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    transcript = page.get_by_test_id("asr-text")
-    transcript.wait_for(timeout=90_000)
-    assert "test" in transcript.inner_text().lower()
-    page.get_by_test_id("asr-segments").wait_for()
+    transcribe_in_playground(page, speech_wav)
 
     # --- analyze its emotion ------------------------------------------------------------------
-    page.get_by_test_id("tab-sed").click()
-    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    page.get_by_test_id("sed-chart").wait_for(timeout=90_000)
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
-        ".length > 0"
-    )
-    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
+    analyze_in_playground(page, speech_wav)
 
     # --- clone a voice: DEPLOYING, then OK in the same page -----------------------------------
     page.goto(server.url(routes.CLONE))

@@ -18,9 +18,11 @@ from api.billing import ledger
 from api.history.models import HistoryRecord
 from tests.e2e.conftest import AUTOPLAY_ARG, FAKE_MICROPHONE_ARGS, Server, chromium
 from tests.e2e.helpers import (
+    analyze_in_playground,
     new_email,
     sign_up,
     speak_in_playground,
+    transcribe_in_playground,
     use_language,
     wait_playable,
 )
@@ -96,12 +98,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
     )
 
     # --- speech to text on an uploaded WAV ---------------------------------------------------
-    page.get_by_test_id("tab-asr").click()
-    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    transcript = page.get_by_test_id("asr-text")
-    transcript.wait_for(timeout=90_000)
-    assert "test" in transcript.inner_text().lower()
-    page.get_by_test_id("asr-segments").wait_for()
+    transcribe_in_playground(page, speech_wav)
     assert page.get_by_test_id("asr-cost").inner_text().startswith("¥")
     with page.expect_download() as download:
         page.get_by_test_id("asr-download-srt").click()
@@ -122,14 +119,11 @@ def test_playground_speech_recognition_emotion_and_microphone(
     assert recorded[0].cost_micros > 0
 
     # --- emotion on the same WAV ------------------------------------------------------------
-    page.get_by_test_id("tab-sed").click()
-    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    page.get_by_test_id("sed-chart").wait_for(timeout=90_000)
+    analyze_in_playground(page, speech_wav)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
         ".length === 7"
     )
-    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
     page.screenshot(path=str(screenshot_dir / "playground-sed.png"), full_page=True)
 
     _, balance, records = _account(console_server, email)
