@@ -1,9 +1,9 @@
 """The dashboard, admin page, API guide and the sign-in/sign-up forms in a real browser.
 
-This module runs its own console (``own_console_server``): the sign-in tests here need the
-per-address sign-in failure budget that ``test_console_auth`` deliberately uses up on the
-shared one. Accounts, roles and keys are made in-process; pages are used as a person would,
-and outcomes are read back from the page and the database.
+This module runs its own console (``own_console_server``): the sign-in tests here count on
+127.0.0.1's sign-in failure budget, which other modules spend on the shared one. Accounts,
+roles and keys are made in-process; pages are used as a person would, and outcomes are read
+back from the page and the database.
 """
 
 from __future__ import annotations
