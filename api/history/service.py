@@ -175,6 +175,37 @@ def list_records(
     return list(rows), int(total)
 
 
+def _group_column(group_by: UsageGroup) -> Any:
+    """The column usage is grouped by: a type, a model, or an API key (None = console)."""
+    column = {
+        "type": col(HistoryRecord.type),
+        "model": col(HistoryRecord.model),
+        "key": col(HistoryRecord.api_key_id),
+    }.get(group_by)
+    if column is None:
+        raise InvalidInputError("group_by must be type, model or key", param="group_by")
+    return column
+
+
+def _succeeded(
+    user_id: int, since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    """A user's succeeded operations in a period: only they count as usage."""
+    conditions = _conditions(user_id, (), since, until)
+    conditions.append(col(HistoryRecord.status) == "succeeded")
+    return conditions
+
+
+def _usage_sums() -> tuple[Any, Any, Any, Any]:
+    """calls, characters, duration (ms) and cost (µ¥) of a group, 0 for none."""
+    return (
+        func.count(),
+        func.coalesce(func.sum(col(HistoryRecord.characters)), 0),
+        func.coalesce(func.sum(col(HistoryRecord.duration_ms)), 0),
+        func.coalesce(func.sum(col(HistoryRecord.cost_micros)), 0),
+    )
+
+
 @dataclass(frozen=True)
 class UsageRow:
     """One day of usage for one group (a type, a model, or an API key; None = console)."""
@@ -196,27 +227,12 @@ def daily_usage(
     group_by: UsageGroup = "type",
 ) -> list[UsageRow]:
     """Succeeded operations per UTC day and group, oldest day first (for charts)."""
-    group_column = {
-        "type": col(HistoryRecord.type),
-        "model": col(HistoryRecord.model),
-        "key": col(HistoryRecord.api_key_id),
-    }.get(group_by)
-    if group_column is None:
-        raise InvalidInputError("group_by must be type, model or key", param="group_by")
+    group_column = _group_column(group_by)
     # date() exists on both SQLite and PostgreSQL; CAST(... AS DATE) does not work on SQLite.
     day = func.date(col(HistoryRecord.created_at)).label("day")
-    conditions = _conditions(user_id, (), since, until)
-    conditions.append(col(HistoryRecord.status) == "succeeded")
     rows = session.execute(
-        select(
-            day,
-            group_column,
-            func.count(),
-            func.coalesce(func.sum(col(HistoryRecord.characters)), 0),
-            func.coalesce(func.sum(col(HistoryRecord.duration_ms)), 0),
-            func.coalesce(func.sum(col(HistoryRecord.cost_micros)), 0),
-        )
-        .where(*conditions)
+        select(day, group_column, *_usage_sums())
+        .where(*_succeeded(user_id, since, until))
         .group_by(day, group_column)
         .order_by(day)
     ).all()
@@ -246,27 +262,13 @@ def usage_totals(
     group_by: UsageGroup = "model",
 ) -> list[UsageTotal]:
     """Succeeded operations per group over a period, the costliest group first."""
-    group_column = {
-        "type": col(HistoryRecord.type),
-        "model": col(HistoryRecord.model),
-        "key": col(HistoryRecord.api_key_id),
-    }.get(group_by)
-    if group_column is None:
-        raise InvalidInputError("group_by must be type, model or key", param="group_by")
-    conditions = _conditions(user_id, (), since, until)
-    conditions.append(col(HistoryRecord.status) == "succeeded")
-    cost = func.coalesce(func.sum(col(HistoryRecord.cost_micros)), 0)
+    group_column = _group_column(group_by)
+    calls, characters, duration_ms, cost = _usage_sums()
     rows = session.execute(
-        select(
-            group_column,
-            func.count(),
-            func.coalesce(func.sum(col(HistoryRecord.characters)), 0),
-            func.coalesce(func.sum(col(HistoryRecord.duration_ms)), 0),
-            cost,
-        )
-        .where(*conditions)
+        select(group_column, calls, characters, duration_ms, cost)
+        .where(*_succeeded(user_id, since, until))
         .group_by(group_column)
-        .order_by(cost.desc(), func.count().desc())
+        .order_by(cost.desc(), calls.desc())
     ).all()
     return [
         UsageTotal(group, int(n), int(chars), int(ms), int(micros))

@@ -121,6 +121,17 @@ def describe(exc: DomainError, lang: str) -> str:
     return text
 
 
+async def password_verdict(password: str, email: str, lang: str) -> tuple[str, str]:
+    """(what is wrong, "") or ("", that it is fine) of a password typed for ``email``, under
+    the service's password rules (checked off the event loop; nothing is stored)."""
+    try:
+        # The common-password list is read from disk on first use.
+        await asyncio.to_thread(check_password_policy, password, email=email)
+    except InvalidInputError as exc:
+        return describe(exc, lang), ""
+    return "", pick(lang, *PASSWORD_GOOD)
+
+
 class AuthState(rx.State):
     """Feedback of the sign-in and sign-up forms; never credentials."""
 
@@ -179,14 +190,9 @@ class AuthState(rx.State):
         self.password_error = self.password_ok = ""
         if not isinstance(password, str) or not password:
             return
-        lang = await language_of(self)
-        try:
-            # The common-password list is read from disk on first use.
-            await asyncio.to_thread(check_password_policy, password, email=str(email).strip())
-        except InvalidInputError as exc:
-            self.password_error = describe(exc, lang)
-            return
-        self.password_ok = pick(lang, *PASSWORD_GOOD)
+        self.password_error, self.password_ok = await password_verdict(
+            password, str(email).strip(), await language_of(self)
+        )
 
     @rx.event
     async def check_confirmation(self, confirmation: str, password: str) -> None:

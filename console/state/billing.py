@@ -32,12 +32,12 @@ from api.ratelimit import get_rate_limiter
 from api.settings import get_settings
 from console import routes
 from console.i18n import language_of, pick
-from console.state.history import day_range, display_time, key_label, parse_day
+from console.state.dated_pages import PAGE_SIZE, DatedPagesMixin, day_range
+from console.state.history import display_time, key_label
 from console.state.session import signed_in_principal
 
 logger = logging.getLogger("amphion.console")
 
-PAGE_SIZE = 20
 SPEND_PERIODS = (7, 30, 90)
 EXPORT_MAX_ROWS = 100_000
 CHART_SERIES = ("tts", "asr", "sed", "voice")
@@ -227,18 +227,14 @@ class TooManyAttempts(Exception):
     """The user tried too many codes this hour."""
 
 
-class BillingState(rx.State):
+class BillingState(DatedPagesMixin, rx.State):
     """Balance, the ledger page and its filters, the spend report, and the price list."""
 
     loaded: bool = False
     balance: str = ""
 
     entries: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
     kind: str = ""  # "" = every kind
-    since: str = ""
-    until: str = ""
 
     spend_days: int = 30
     chart: list[dict[str, Any]] = []
@@ -254,14 +250,11 @@ class BillingState(rx.State):
     exporting: bool = False
 
     @rx.var
-    def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
-
-    @rx.var
     def filtered(self) -> bool:
         return bool(self.kind or self.since or self.until)
 
-    async def _read_ledger(self, user_id: int) -> None:
+    async def _read_list(self, user_id: int) -> None:
+        """The ledger page, and the balance with it."""
         found = await asyncio.to_thread(
             read_ledger_page,
             user_id,
@@ -290,55 +283,23 @@ class BillingState(rx.State):
             return rx.redirect(routes.SIGNIN, replace=True)
         self.page = 1
         self.redeem_error = ""
-        await self._read_ledger(principal.user_id)
+        await self._read_list(principal.user_id)
         await self._read_spend(principal.user_id)
         if not self.prices:
             self.prices = await asyncio.to_thread(price_rows)
         self.loaded = True
         return None
 
-    async def _ledger_changed(self):
-        principal = await signed_in_principal(self)
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        await self._read_ledger(principal.user_id)
-        return None
-
     @rx.event
     async def set_kind(self, value: str):
         """Show one kind of entry ("all" shows every kind)."""
         self.kind = value if value in ENTRY_KINDS else ""
-        self.page = 1
-        return await self._ledger_changed()
-
-    @rx.event
-    async def set_since(self, value: str):
-        self.since = value if parse_day(value) else ""
-        self.page = 1
-        return await self._ledger_changed()
-
-    @rx.event
-    async def set_until(self, value: str):
-        self.until = value if parse_day(value) else ""
-        self.page = 1
-        return await self._ledger_changed()
+        return await self._show_page(1)
 
     @rx.event
     async def clear_filters(self):
         self.kind = self.since = self.until = ""
-        self.page = 1
-        return await self._ledger_changed()
-
-    @rx.event
-    async def next_page(self):
-        if self.page < self.pages:
-            self.page += 1
-        return await self._ledger_changed()
-
-    @rx.event
-    async def previous_page(self):
-        self.page = max(1, self.page - 1)
-        return await self._ledger_changed()
+        return await self._show_page(1)
 
     @rx.event
     async def set_spend_days(self, value: str | list[str]):
@@ -393,7 +354,7 @@ class BillingState(rx.State):
             )
         else:
             self.page = 1
-            await self._read_ledger(principal.user_id)
+            await self._read_list(principal.user_id)
             yield rx.set_value("redeem-code", "")
             yield rx.toast.success(
                 pick(lang, f"¥{amount} added to your balance", f"已到账 ¥{amount}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from api.billing.money import format_yuan
 from api.engines.clone import MAX_SAMPLE_BYTES, SampleAssessment, SampleProblem
@@ -150,6 +151,32 @@ def problem_rows(found: SampleAssessment) -> list[dict[str, str]]:
     return [{"en": problem.message, "zh": _problem_zh(problem)} for problem in found.problems]
 
 
+def clone_model_options() -> list[dict[str, str]]:
+    """The models a voice can be cloned for, as the pickers show them."""
+    return [
+        {"id": model.id, "name": model.name}
+        for model in cloning.clone_target_models(speech_context().catalog)
+    ]
+
+
+async def read_sample(upload: rx.UploadFile) -> bytes:
+    """An uploaded (or recorded) sample, read up to one byte past the limit: enough to know
+    that a file is too big without reading all of it."""
+    return await upload.read(MAX_SAMPLE_BYTES + 1)
+
+
+async def sample_refused(state: rx.State) -> EventSpec:
+    """The toast for a file the browser turned down before sending it (not audio, or over
+    10 MB): nothing reached the server, so nothing of the account is touched."""
+    return rx.toast.error(
+        pick(
+            await language_of(state),
+            "Choose one audio file (WAV, MP3 or M4A) of at most 10 MB.",
+            "请选择一个不超过 10 MB 的音频文件（WAV、MP3 或 M4A）。",
+        )
+    )
+
+
 class CloneState(rx.State):
     """Wizard steps 1–4 for the signed-in user; only display strings reach the browser."""
 
@@ -207,11 +234,7 @@ class CloneState(rx.State):
             return rx.redirect(routes.SIGNIN, replace=True)
         await self._drop_kept_sample(principal.user_id)
         self.reset()
-        ctx = speech_context()
-        self.models = [
-            {"id": model.id, "name": model.name}
-            for model in cloning.clone_target_models(ctx.catalog)
-        ]
+        self.models = await asyncio.to_thread(clone_model_options)
         self.target_model = self.models[0]["id"] if self.models else ""
         self.try_text = TRY_TEXT["zh" if await language_of(self) == "zh" else "en"]
         self.loaded = True
@@ -245,13 +268,7 @@ class CloneState(rx.State):
     @rx.event
     async def sample_rejected(self, _rejected: list):
         """The browser turned the file down before sending it (not audio, or over 10 MB)."""
-        return rx.toast.error(
-            pick(
-                await language_of(self),
-                "Choose one audio file (WAV, MP3 or M4A) of at most 10 MB.",
-                "请选择一个不超过 10 MB 的音频文件（WAV、MP3 或 M4A）。",
-            )
-        )
+        return await sample_refused(self)
 
     @rx.event
     def recording_stopped(self):
@@ -270,8 +287,7 @@ class CloneState(rx.State):
         if not files:
             return
         upload = files[0]
-        # One byte past the limit is enough to know the file is too big.
-        data = await upload.read(MAX_SAMPLE_BYTES + 1)
+        data = await read_sample(upload)
         self.checking = True
         self.recording = False
         yield

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 import reflex as rx
 
@@ -27,30 +27,17 @@ from api.storage import get_object_store
 from api.storage.service import get_owned_object, object_url
 from console import routes
 from console.i18n import language_of, pick
+from console.state.dated_pages import PAGE_SIZE, DatedPagesMixin, day_range, page_count
 from console.state.session import signed_in_principal
 
 logger = logging.getLogger("amphion.console")
 
-PAGE_SIZE = 20
 # A transcript longer than this is cut in the dialog (the download has all of it).
 TRANSCRIPT_PREVIEW_CHARS = 20_000
 AUDIO_LINK_SECONDS = 15 * 60
-
-
-def parse_day(text: str) -> date | None:
-    """A ``YYYY-MM-DD`` from a date input, or None for anything else."""
-    try:
-        return date.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
-
-
-def day_range(since: str, until: str) -> tuple[datetime | None, datetime | None]:
-    """UTC bounds of an inclusive day range (either end may be open)."""
-    first, last = parse_day(since), parse_day(until)
-    start = None if first is None else datetime.combine(first, time.min, tzinfo=UTC)
-    end = None if last is None else datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-    return start, end
+# What a toast says when a record (or what it made) is not the caller's, or no longer there.
+AUDIO_GONE = ("That audio is not available.", "该音频不可用。")
+TRANSCRIPT_GONE = ("That transcript is not available.", "该转写文本不可用。")
 
 
 def key_label(key_id: int | None, keys: dict[int, ApiKey]) -> tuple[str, str]:
@@ -171,18 +158,14 @@ def delete_owned_record(user_id: int, record_id: int) -> None:
         )
 
 
-class HistoryState(rx.State):
+class HistoryState(DatedPagesMixin, rx.State):
     """One page of operations, the filters, and the open player or transcript."""
 
     loaded: bool = False
     loading: bool = False
     rows: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
     # "" = every type.
     record_type: str = ""
-    since: str = ""
-    until: str = ""
 
     player_open: bool = False
     player_url: str = ""
@@ -195,16 +178,22 @@ class HistoryState(rx.State):
     _transcript_record: int = 0
 
     @rx.var
-    def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
-
-    @rx.var
     def filtered(self) -> bool:
         return bool(self.record_type or self.since or self.until)
 
-    async def _refresh(self, user_id: int) -> None:
+    async def _read_list(self, user_id: int) -> None:
         self.loading = True
-        found = await asyncio.to_thread(
+        found = await self._read_page(user_id)
+        # A delete (or a narrower filter) can leave the page past the end: step back.
+        if not found.rows and found.total and self.page > 1:
+            self.page = page_count(found.total)
+            found = await self._read_page(user_id)
+        self.rows = found.rows
+        self.total = found.total
+        self.loading = False
+
+    async def _read_page(self, user_id: int) -> HistoryPage:
+        return await asyncio.to_thread(
             read_history_page,
             user_id,
             record_type=self.record_type,
@@ -212,20 +201,6 @@ class HistoryState(rx.State):
             until=self.until,
             page=self.page,
         )
-        # A delete (or a narrower filter) can leave the page past the end: step back.
-        if not found.rows and found.total and self.page > 1:
-            self.page = max(1, -(-found.total // PAGE_SIZE))
-            found = await asyncio.to_thread(
-                read_history_page,
-                user_id,
-                record_type=self.record_type,
-                since=self.since,
-                until=self.until,
-                page=self.page,
-            )
-        self.rows = found.rows
-        self.total = found.total
-        self.loading = False
 
     @rx.event
     async def load(self):
@@ -237,73 +212,45 @@ class HistoryState(rx.State):
             return rx.redirect(routes.SIGNIN, replace=True)
         self.page = 1
         self.player_open = self.transcript_open = False
-        await self._refresh(principal.user_id)
+        await self._read_list(principal.user_id)
         self.loaded = True
-        return None
-
-    async def _filter_changed(self):
-        principal = await signed_in_principal(self)
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        self.page = 1
-        await self._refresh(principal.user_id)
         return None
 
     @rx.event
     async def set_record_type(self, value: str):
         """Show one type of operation ("all" shows every type)."""
         self.record_type = value if value in RECORD_TYPES else ""
-        return await self._filter_changed()
-
-    @rx.event
-    async def set_since(self, value: str):
-        self.since = value if parse_day(value) else ""
-        return await self._filter_changed()
-
-    @rx.event
-    async def set_until(self, value: str):
-        self.until = value if parse_day(value) else ""
-        return await self._filter_changed()
+        return await self._show_page(1)
 
     @rx.event
     async def clear_filters(self):
         self.record_type = self.since = self.until = ""
-        return await self._filter_changed()
-
-    @rx.event
-    async def next_page(self):
-        principal = await signed_in_principal(self)
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        if self.page < self.pages:
-            self.page += 1
-        await self._refresh(principal.user_id)
-        return None
-
-    @rx.event
-    async def previous_page(self):
-        principal = await signed_in_principal(self)
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        self.page = max(1, self.page - 1)
-        await self._refresh(principal.user_id)
-        return None
+        return await self._show_page(1)
 
     async def _not_found(self, english: str, chinese: str):
         lang = await language_of(self)
         return rx.toast.error(pick(lang, english, chinese))
 
-    @rx.event
-    async def play(self, record_id: str):
-        """Open the player on a record's audio (the caller's own records only)."""
+    async def _signed_in_record(self, record_id: str) -> tuple[int, int] | None:
+        """(user id, record id) when someone is signed in and ``record_id`` can be a record id;
+        the record itself is then read with its owner, so another user's id finds nothing."""
         principal = await signed_in_principal(self)
         number = _record_id(record_id)
         if principal is None or number is None:
             return None
+        return principal.user_id, number
+
+    @rx.event
+    async def play(self, record_id: str):
+        """Open the player on a record's audio (the caller's own records only)."""
+        found = await self._signed_in_record(record_id)
+        if found is None:
+            return None
+        user_id, number = found
         try:
-            url = await asyncio.to_thread(audio_link, principal.user_id, number, download=False)
+            url = await asyncio.to_thread(audio_link, user_id, number, download=False)
         except NotFoundError:
-            return await self._not_found("That audio is not available.", "该音频不可用。")
+            return await self._not_found(*AUDIO_GONE)
         self.player_url = url
         self.player_record = str(number)
         # Display only: the row the browser already shows, if it is on this page.
@@ -322,28 +269,28 @@ class HistoryState(rx.State):
     @rx.event
     async def download_audio(self, record_id: str):
         """Download a record's audio file through a fresh signed link."""
-        principal = await signed_in_principal(self)
-        number = _record_id(record_id)
-        if principal is None or number is None:
+        found = await self._signed_in_record(record_id)
+        if found is None:
             return None
+        user_id, number = found
         try:
-            url = await asyncio.to_thread(audio_link, principal.user_id, number, download=True)
+            url = await asyncio.to_thread(audio_link, user_id, number, download=True)
         except NotFoundError:
-            return await self._not_found("That audio is not available.", "该音频不可用。")
+            return await self._not_found(*AUDIO_GONE)
         # A relative link (local storage) or a full one (S3): the browser fetches either.
         return rx.download(url=rx.Var.create(url), filename=f"amphion-{number}")
 
     @rx.event
     async def show_transcript(self, record_id: str):
         """Open the transcript of a recognition record (the caller's own records only)."""
-        principal = await signed_in_principal(self)
-        number = _record_id(record_id)
-        if principal is None or number is None:
+        found = await self._signed_in_record(record_id)
+        if found is None:
             return None
+        user_id, number = found
         try:
-            text = await asyncio.to_thread(read_transcript, principal.user_id, number)
+            text = await asyncio.to_thread(read_transcript, user_id, number)
         except NotFoundError:
-            return await self._not_found("That transcript is not available.", "该转写文本不可用。")
+            return await self._not_found(*TRANSCRIPT_GONE)
         self.transcript_text = text[:TRANSCRIPT_PREVIEW_CHARS]
         self.transcript_cut = len(text) > TRANSCRIPT_PREVIEW_CHARS
         self._transcript_record = number
@@ -368,7 +315,7 @@ class HistoryState(rx.State):
                 read_transcript, principal.user_id, self._transcript_record
             )
         except NotFoundError:
-            return await self._not_found("That transcript is not available.", "该转写文本不可用。")
+            return await self._not_found(*TRANSCRIPT_GONE)
         return rx.download(
             data=text,
             filename=f"transcript-{self._transcript_record}.txt",
@@ -378,13 +325,13 @@ class HistoryState(rx.State):
     @rx.event
     async def delete(self, record_id: str):
         """Delete one of the caller's records (its charges stay in the ledger)."""
-        principal = await signed_in_principal(self)
-        number = _record_id(record_id)
-        if principal is None or number is None:
+        found = await self._signed_in_record(record_id)
+        if found is None:
             return None
+        user_id, number = found
         lang = await language_of(self)
         try:
-            await asyncio.to_thread(delete_owned_record, principal.user_id, number)
+            await asyncio.to_thread(delete_owned_record, user_id, number)
         except NotFoundError:
             return rx.toast.error(pick(lang, "That record was not found.", "未找到该记录。"))
         except DomainError as error:
@@ -404,5 +351,5 @@ class HistoryState(rx.State):
             )
         if self.player_record == str(number):
             self.player_open, self.player_url = False, ""
-        await self._refresh(principal.user_id)
+        await self._read_list(user_id)
         return rx.toast.success(pick(lang, "Record deleted", "记录已删除"))

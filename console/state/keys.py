@@ -231,21 +231,20 @@ class KeysState(rx.State):
 
     @rx.event
     async def next_page(self):
-        principal = await self._principal_or_leave()
-        if principal is None:
-            return rx.redirect(routes.SIGNIN, replace=True)
-        if self.page < self.pages:
-            self.page += 1
-            await self._reload(principal.user_id)
-        return None
+        return await self._turn(1)
 
     @rx.event
     async def previous_page(self):
+        return await self._turn(-1)
+
+    async def _turn(self, step: int):
+        """``step`` pages on, within the list, for the signed-in user."""
         principal = await self._principal_or_leave()
         if principal is None:
             return rx.redirect(routes.SIGNIN, replace=True)
-        if self.page > 1:
-            self.page -= 1
+        page = min(max(1, self.page + step), self.pages)
+        if page != self.page:
+            self.page = page
             await self._reload(principal.user_id)
         return None
 

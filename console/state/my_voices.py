@@ -14,7 +14,6 @@ from typing import Any
 
 import reflex as rx
 
-from api.engines.clone import MAX_SAMPLE_BYTES
 from api.errors import DomainError, NotFoundError
 from api.principal import Principal
 from api.speech import cloning
@@ -22,7 +21,14 @@ from api.voices import service as voices
 from api.voices.models import DEPLOYING, ClonedVoice
 from console import routes
 from console.i18n import language_of, pick
-from console.state.clone import check_rows, playground_link, problem_rows
+from console.state.clone import (
+    check_rows,
+    clone_model_options,
+    playground_link,
+    problem_rows,
+    read_sample,
+    sample_refused,
+)
 from console.state.session import signed_in_principal
 from console.state.speech_access import console_caller, speech_context
 
@@ -115,10 +121,7 @@ class MyVoicesState(rx.State):
         if principal is None:
             self.loaded = False
             return rx.redirect(routes.SIGNIN, replace=True)
-        self.model_options = [
-            {"id": model.id, "name": model.name}
-            for model in cloning.clone_target_models(speech_context().catalog)
-        ]
+        self.model_options = await asyncio.to_thread(clone_model_options)
         self.page, self.model_filter = 1, "all"
         self.rename_open = self.replace_open = False
         await self._refresh(principal)
@@ -274,7 +277,7 @@ class MyVoicesState(rx.State):
             return
         if not files:
             return
-        data = await files[0].read(MAX_SAMPLE_BYTES + 1)
+        data = await read_sample(files[0])
         self.replace_checking = True
         yield
         found = await asyncio.to_thread(cloning.assess_upload, data)
@@ -298,10 +301,4 @@ class MyVoicesState(rx.State):
 
     @rx.event
     async def sample_rejected(self, _rejected: list):
-        return rx.toast.error(
-            pick(
-                await language_of(self),
-                "Choose one audio file (WAV, MP3 or M4A) of at most 10 MB.",
-                "请选择一个不超过 10 MB 的音频文件（WAV、MP3 或 M4A）。",
-            )
-        )
+        return await sample_refused(self)

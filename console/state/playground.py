@@ -1,6 +1,7 @@
 """The playground page's shared state and the pieces its three tabs (speech, recognition,
-emotion) share: friendly errors, the balance, and audio that arrives by upload or from the
-microphone (``console.components.recorder`` drops a recording on the upload zone).
+emotion) share: friendly errors, the balance, and, for the two tabs that take audio in, the
+model picker and audio that arrives by upload or from the microphone
+(``console.components.recorder`` drops a recording on the upload zone), run in the background.
 
 Runs are the API's use cases called in-process (``api/speech``), so they are held, charged and
 recorded in the history exactly like API calls (with no API key: "the console").
@@ -13,26 +14,39 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import reflex as rx
-from reflex.event import EventSpec
+from reflex.event import EventHandler, EventSpec
 
 from api.billing import ledger
 from api.billing.money import format_yuan
 from api.catalog.catalog import ModelSpec
 from api.db import get_database
-from api.errors import DomainError, InsufficientBalanceError, PayloadTooLargeError
+from api.errors import (
+    AuthenticationError,
+    DomainError,
+    InsufficientBalanceError,
+    PayloadTooLargeError,
+)
 from api.http.speech import read_upload
 from api.principal import Principal
+from api.speech.common import Caller
+from api.speech.context import SpeechContext
+from api.speech.recognition import DEFAULT_MAX_FILE_MB
+from console import routes
 from console.i18n import language_of, pick
+from console.state.session import current_principal, signed_in_principal
 from console.state.speech_access import console_caller, speech_context
 
 __all__ = ["console_caller", "speech_context"]  # the tabs' states take them from here
 
 logger = logging.getLogger("amphion.console")
 
-DEFAULT_UPLOAD_MB = 25
+Order = TypeVar("Order")
+Result = TypeVar("Result")
 
 
 def low_balance(lang: str) -> str:
@@ -137,35 +151,54 @@ def _still_busy(lang: str) -> str:
     return pick(lang, "Still working on the last file…", "上一个文件仍在处理中…")
 
 
-class AudioInputMixin(rx.State, mixin=True):
-    """Audio that arrives by upload or from the microphone, for a tab to run on in the
-    background: the upload is kept in a private temporary file until the run takes it. The
-    recorder's clip arrives through the same upload handler."""
+def audio_upload_limit(kind: str, model_id: str) -> int:
+    """The largest file ``model_id`` (of catalog ``kind``) takes, as the API allows it."""
+    model = speech_context().catalog.model(model_id, kind=kind)
+    return model.limits.max_file_bytes or DEFAULT_MAX_FILE_MB * 1024 * 1024
 
+
+class AudioInputMixin(rx.State, mixin=True):
+    """A tab that runs one of its catalog kind's models on audio that arrives by upload or from
+    the microphone (recognition, emotion). The upload is kept in a private temporary file until
+    the tab's background run takes it; the recorder's clip arrives through the same upload
+    handler. The tab names its ``catalog_kind`` and lists its models in ``_list_models``."""
+
+    catalog_kind: ClassVar[str]
+
+    models: list[dict[str, str]] = []
+    model: str = ""
     busy: bool = False
     recording: bool = False
     file_name: str = ""
+    has_result: bool = False
+    duration: str = ""
+    cost: str = ""
     _pending: str = ""
 
-    async def _accept_upload(self, files: list[rx.UploadFile], limit: int) -> EventSpec | None:
-        """Keep the first uploaded file (a toast when it cannot be); None when it was kept."""
-        lang = await language_of(self)
-        if self.busy:
-            return rx.toast.info(_still_busy(lang))
-        if not files:
-            return rx.toast.error(pick(lang, "Choose an audio file.", "请选择音频文件。"))
-        try:
-            path = await keep_upload(files[0], limit)
-        except DomainError as error:
-            return rx.toast.error(friendly_error(error, lang))
-        self._pending = str(path)
-        self.file_name = display_name(files[0])
-        self.busy = True
-        return None
+    @staticmethod
+    def _list_models() -> list[dict[str, str]]:
+        """The models the tab's picker offers (blocking: read in a worker thread)."""
+        raise NotImplementedError
 
-    async def _recording_started(self, result: str):
+    @rx.event
+    async def load(self):
+        """The model list (the page's on-load check has run already)."""
+        if await signed_in_principal(self) is not None and not self.models:
+            self.models = await asyncio.to_thread(self._list_models)
+
+    @rx.event
+    async def set_model(self, model_id: str):
+        if await signed_in_principal(self) is None:
+            return
+        if model_id in {m["id"] for m in self.models}:
+            self.model = model_id
+
+    @rx.event
+    async def recording_started(self, result: str):
         """The recorder's answer: "recording", or why not ("denied", "unavailable")."""
-        self.recording = result == "recording"
+        if await signed_in_principal(self) is None:
+            return None
+        self.recording = str(result) == "recording"
         if self.recording:
             return None
         lang = await language_of(self)
@@ -176,4 +209,69 @@ class AudioInputMixin(rx.State, mixin=True):
                 "or upload a file instead.",
                 "无法使用麦克风。请在浏览器中允许麦克风权限，或改为上传文件。",
             )
+        )
+
+    @rx.event
+    async def recording_stopped(self):
+        """The clip is on its way through the upload zone."""
+        if await signed_in_principal(self) is not None:
+            self.recording = False
+
+    async def _keep_upload_for(self, files: list[rx.UploadFile], run: EventHandler):
+        """An upload handler's work: keep the first file and answer ``run`` (the tab's
+        background run), a toast when the file cannot be kept, or the sign-in page."""
+        if await signed_in_principal(self) is None:
+            return rx.redirect(routes.SIGNIN, replace=True)
+        lang = await language_of(self)
+        if self.busy:
+            return rx.toast.info(_still_busy(lang))
+        if not files:
+            return rx.toast.error(pick(lang, "Choose an audio file.", "请选择音频文件。"))
+        try:
+            path = await keep_upload(files[0], audio_upload_limit(self.catalog_kind, self.model))
+        except DomainError as error:
+            return rx.toast.error(friendly_error(error, lang))
+        self._pending = str(path)
+        self.file_name = display_name(files[0])
+        self.busy = True
+        return run
+
+    async def _run_on_kept_file(
+        self,
+        read_order: Callable[[], Order],
+        run: Callable[[SpeechContext, Caller, bytes, Order], Result],
+        show: Callable[[Result], None],
+        done: tuple[str, str],
+    ) -> AsyncIterator[EventSpec]:
+        """A background run's work: ``run`` on the kept file for the signed-in caller in a
+        worker thread (held, charged and recorded like an API call), ``show`` its result, then
+        a toast with the cost, whose words start with ``done`` (English, Chinese)."""
+        principal = await current_principal(self)
+        async with self:
+            path, self._pending = self._pending, ""
+            order = read_order()
+            lang = await language_of(self)
+        if not path:
+            return
+        data = await asyncio.to_thread(take_upload, path)
+        try:
+            if principal is None:
+                raise AuthenticationError("Sign in again to continue")
+            result = await asyncio.to_thread(
+                run, speech_context(), console_caller(principal), data, order
+            )
+        except Exception as error:
+            async with self:
+                self.busy = False
+            yield rx.toast.error(friendly_error(error, lang))
+            return
+        async with self:
+            self.busy = False
+            self.has_result = True
+            show(result)
+            page = await self.get_state(PlaygroundState)
+            await page._refresh_balance(principal)
+        english, chinese = done
+        yield rx.toast.success(
+            pick(lang, f"{english} · ¥{self.cost}", f"{chinese} · ¥{self.cost}"), duration=2500
         )

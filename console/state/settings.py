@@ -22,16 +22,15 @@ from api.catalog.catalog import get_catalog
 from api.db import get_database
 from api.errors import DomainError, InvalidInputError, NotFoundError, RateLimitedError
 from api.ratelimit import get_rate_limiter
-from api.security import check_password_policy
 from api.settings import get_settings
 from console import routes
 from console.i18n import language_of, pick
 from console.state.auth import (
     CONFIRM_PASSWORD,
-    PASSWORD_GOOD,
     PASSWORDS_DIFFER,
     UNEXPECTED_ERROR,
     describe,
+    password_verdict,
     wait_text,
 )
 from console.state.session import signed_in_principal
@@ -184,13 +183,9 @@ class SettingsState(rx.State):
         principal = await signed_in_principal(self)
         if principal is None or not isinstance(password, str) or not password:
             return
-        lang = await language_of(self)
-        try:
-            await asyncio.to_thread(check_password_policy, password, email=principal.email)
-        except InvalidInputError as error:
-            self.new_error = describe(error, lang)
-            return
-        self.new_ok = pick(lang, *PASSWORD_GOOD)
+        self.new_error, self.new_ok = await password_verdict(
+            password, principal.email, await language_of(self)
+        )
 
     @rx.event
     async def check_confirmation(self, confirmation: str, password: str) -> None:

@@ -13,11 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlalchemy import func, select
 
-from api.accounts.service import SESSION_COOKIE, create_session, set_role
+from api.accounts.service import set_role
 from api.billing import ledger
 from api.billing.models import RedemptionCode
 from api.db import Database, utcnow
@@ -33,6 +32,7 @@ from console.state.admin import AdminState
 from console.state.auth import PASSWORDS_DIFFER, AuthState
 from console.state.dashboard import DashboardState
 from console.state.developers import DevelopersState
+from tests.console.harness import signed_in_tree, use_test_database
 from tests.helpers import make_key, make_user
 
 pytestmark = pytest.mark.anyio
@@ -41,37 +41,19 @@ YUAN = 1_000_000
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def console_env(
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """The console's process-wide database and settings are the test's."""
-    for module in (session_state, admin_state, dashboard_state, developers_state):
-        monkeypatch.setattr(module, "get_database", lambda: db, raising=False)
-        monkeypatch.setattr(module, "get_settings", lambda: settings, raising=False)
+    use_test_database(
+        monkeypatch, db, settings, session_state, admin_state, dashboard_state, developers_state
+    )
     yield
 
 
 def _tree(db: Database, settings: Settings, user_id: int | None) -> State:
     """A state tree whose handshake carried ``user_id``'s session cookie (None: no session)."""
-    cookies = []
-    if user_id is not None:
-        with db.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=settings)
-        cookies.append(f"{SESSION_COOKIE}={token}")
-    root = State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {
-            "headers": {"cookie": "; ".join(cookies), "origin": "http://console.test:8888"},
-            "pathname": "/dashboard",
-            "asPath": "/dashboard",
-        }
-    )
-    return root
+    return signed_in_tree(db, settings, user_id, "/dashboard", origin="http://console.test:8888")
 
 
 async def _state(root: State, cls: type, *, lang: str = "en") -> Any:

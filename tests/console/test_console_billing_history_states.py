@@ -14,12 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reflex.istate.data import RouterData
-from reflex.state import State
 from reflex_base.event import EventSpec
 from sqlalchemy import select
 
-from api.accounts.service import SESSION_COOKIE, create_session
 from api.billing import codes, ledger
 from api.billing.models import LedgerEntry
 from api.db import Database
@@ -34,6 +31,7 @@ from console.state import history as history_state
 from console.state import session as session_state
 from console.state.billing import BillingState
 from console.state.history import HistoryState
+from tests.console.harness import signed_in_tree, substate, use_test_database
 from tests.helpers import make_user
 
 pytestmark = pytest.mark.anyio
@@ -43,20 +41,13 @@ TRANSCRIPT = "the quick brown fox jumps over the lazy dog"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def console_env(
     db: Database, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LocalObjectStore]:
     """Point the console's process-wide database, settings, store and limiter at the test's."""
     store = LocalObjectStore(tmp_path / "objects", settings.secret_key)
     limiter = MemoryRateLimiter()
-    for module in (session_state, history_state, billing_state):
-        monkeypatch.setattr(module, "get_database", lambda: db, raising=False)
-        monkeypatch.setattr(module, "get_settings", lambda: settings, raising=False)
+    use_test_database(monkeypatch, db, settings, session_state, history_state, billing_state)
     monkeypatch.setattr(history_state, "get_object_store", lambda *_: store)
     monkeypatch.setattr(billing_state, "get_rate_limiter", lambda: limiter)
     monkeypatch.setattr(billing_state, "get_catalog", _catalog)
@@ -67,21 +58,6 @@ def _catalog():
     from api.catalog.catalog import load_catalog
 
     return load_catalog()
-
-
-def _signed_in_tree(db: Database, settings: Settings, user_id: int) -> State:
-    """A state tree whose websocket handshake carried ``user_id``'s session cookie."""
-    with db.write() as session:
-        _, token = create_session(session, user_id=user_id, settings=settings)
-    root = State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {"headers": {"cookie": f"{SESSION_COOKIE}={token}"}, "pathname": "/history"}
-    )
-    return root
-
-
-def _substate(root: State, cls):
-    return root.get_substate(cls.get_full_name().split(".")[1:])
 
 
 def _operations(db: Database, store: LocalObjectStore, user_id: int) -> dict[str, int]:
@@ -135,8 +111,8 @@ async def test_user_b_cannot_see_or_touch_user_a_records(
     records = _operations(db, console_env, alice)
     alice_ledger = _ledger_of(db, alice)
 
-    root = _signed_in_tree(db, settings, bob)
-    bobs_history = _substate(root, HistoryState)
+    root = signed_in_tree(db, settings, bob, "/history")
+    bobs_history = substate(root, HistoryState)
     await HistoryState.load.fn(bobs_history)
     assert bobs_history.loaded and bobs_history.total == 0 and bobs_history.rows == []
 
@@ -163,7 +139,7 @@ async def test_user_b_cannot_see_or_touch_user_a_records(
     assert _ledger_of(db, alice) == alice_ledger
     assert all(console_env.exists(k) for k in _output_keys(db, alice))
 
-    bobs_billing = _substate(root, BillingState)
+    bobs_billing = substate(root, BillingState)
     await BillingState.load.fn(bobs_billing)
     assert bobs_billing.balance == "1.0000"
     assert [e["kind"] for e in bobs_billing.entries] == ["grant"]
@@ -198,8 +174,8 @@ async def test_owner_replays_reads_and_deletes_without_touching_the_ledger(
     records = _operations(db, console_env, alice)
     before = _ledger_of(db, alice)
 
-    root = _signed_in_tree(db, settings, alice)
-    state = _substate(root, HistoryState)
+    root = signed_in_tree(db, settings, alice, "/history")
+    state = substate(root, HistoryState)
     await HistoryState.load.fn(state)
     assert [r["type"] for r in state.rows] == ["asr", "tts"]
     tts_row = next(r for r in state.rows if r["type"] == "tts")
@@ -225,7 +201,7 @@ async def test_owner_replays_reads_and_deletes_without_touching_the_ledger(
     assert _ledger_of(db, alice) == before
     assert _output_keys(db, alice) == []
 
-    billing = _substate(root, BillingState)
+    billing = substate(root, BillingState)
     await BillingState.load.fn(billing)
     # Spend comes from the ledger: deleting history leaves it as it was.
     assert billing.spend_total == "0.0183"
@@ -242,8 +218,8 @@ async def test_redeeming_a_code_and_friendly_errors(
         (code,) = codes.create_codes(
             session, amount_micros=5 * YUAN, count=1, secret_key=settings.secret_key
         )
-    root = _signed_in_tree(db, settings, alice)
-    state = _substate(root, BillingState)
+    root = signed_in_tree(db, settings, alice, "/history")
+    state = substate(root, BillingState)
     await BillingState.load.fn(state)
 
     async def redeem(text: str) -> None:
@@ -284,9 +260,9 @@ async def test_state_stays_small_with_1000_history_rows(
             assert hold.id is not None
             ledger.capture(session, hold.id, 13_761)
 
-    root = _signed_in_tree(db, settings, alice)
-    history_view = _substate(root, HistoryState)
-    billing_view = _substate(root, BillingState)
+    root = signed_in_tree(db, settings, alice, "/history")
+    history_view = substate(root, HistoryState)
+    billing_view = substate(root, BillingState)
     await HistoryState.load.fn(history_view)
     await BillingState.load.fn(billing_view)
     for _ in range(3):

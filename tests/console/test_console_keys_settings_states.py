@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlalchemy import select
 
 from api.accounts import provider_keys
 from api.accounts.models import ProviderKey
-from api.accounts.service import SESSION_COOKIE, create_session, resolve_session
+from api.accounts.service import resolve_session
 from api.catalog.catalog import Catalog, get_catalog
 from api.db import Database
 from api.keys.models import ApiKey
@@ -33,16 +31,12 @@ from console.state import session as session_state
 from console.state import settings as settings_state
 from console.state.keys import KeysState, curl_example
 from console.state.settings import SettingsState
+from tests.console.harness import new_session, state_tree, substate, use_test_database
 from tests.helpers import PASSWORD, make_key, make_user
 
 pytestmark = pytest.mark.anyio
 
 PROVIDER_KEY = "sk-my-own-dashscope-key-0000XYZW"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def byok_catalog() -> Catalog:
@@ -62,30 +56,17 @@ def console_env(
 ) -> Iterator[None]:
     """Point the console's process-wide database, settings, limiter and catalog at the test's."""
     limiter = MemoryRateLimiter()
-    for module in (session_state, keys_state, settings_state):
-        monkeypatch.setattr(module, "get_database", lambda: db, raising=False)
-        monkeypatch.setattr(module, "get_settings", lambda: settings, raising=False)
+    use_test_database(monkeypatch, db, settings, session_state, keys_state, settings_state)
     monkeypatch.setattr(settings_state, "get_rate_limiter", lambda: limiter)
     monkeypatch.setattr(settings_state, "get_catalog", byok_catalog)
     yield
 
 
 def signed_in(db: Database, settings: Settings, user_id: int, path: str) -> tuple[State, str]:
-    """A state tree whose websocket handshake carried ``user_id``'s session cookie."""
-    with db.write() as session:
-        _, token = create_session(session, user_id=user_id, settings=settings)
-    root = State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {
-            "headers": {"cookie": f"{SESSION_COOKIE}={token}", "origin": "http://localhost:8888"},
-            "pathname": path,
-        }
-    )
-    return root, token
-
-
-def substate(root: State, cls: Any) -> Any:
-    return root.get_substate(cls.get_full_name().split(".")[1:])
+    """A state tree whose websocket handshake carried ``user_id``'s session cookie, and the
+    session's token."""
+    token = new_session(db, settings, user_id)
+    return state_tree(token, path, origin="http://localhost:8888"), token
 
 
 def key_rows(db: Database, user_id: int) -> list[tuple[str, object]]:

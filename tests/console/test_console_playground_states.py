@@ -12,16 +12,12 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
-from reflex.state import State
 from reflex_components_core.core._upload import UploadFile
 from sqlmodel import select
 
 from api import audio
-from api.accounts.service import SESSION_COOKIE, create_session
 from api.billing.ledger import balance_of
 from api.db import Database
 from api.engines.base import Pcm
@@ -46,15 +42,11 @@ from console.state.playground import PlaygroundState
 from console.state.playground_asr import PlaygroundAsrState
 from console.state.playground_sed import PlaygroundSedState
 from console.state.playground_tts import STREAM_PATH, PlaygroundTtsState
+from tests.console.harness import drain, signed_in_tree, substate, use_test_database
 from tests.helpers import make_user
 from tests.speech.conftest import fakes, speech  # noqa: F401
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -65,32 +57,10 @@ def console_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
     """The console's database and settings are the test's; speech runs on fake engines."""
-    for module in (session_state, speech_access, playground_state, tts_state):
-        monkeypatch.setattr(module, "get_database", lambda: db, raising=False)
-        monkeypatch.setattr(module, "get_settings", lambda: settings, raising=False)
-    yield
-
-
-def signed_in(db: Database, settings: Settings, user_id: int | None, path: str) -> State:
-    """A state tree whose websocket handshake carried ``user_id``'s session (None: none)."""
-    cookie = ""
-    if user_id is not None:
-        with db.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=settings)
-        cookie = f"{SESSION_COOKIE}={token}"
-    root = State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {"headers": {"cookie": cookie}, "pathname": "/playground", "asPath": path}
+    use_test_database(
+        monkeypatch, db, settings, session_state, speech_access, playground_state, tts_state
     )
-    return root
-
-
-def substate(root: State, cls: Any) -> Any:
-    return root.get_substate(cls.get_full_name().split(".")[1:])
-
-
-async def drain(events: Any) -> list[Any]:
-    return [event async for event in events]
+    yield
 
 
 def wav_upload(name: str = "hello.wav") -> list[UploadFile]:
@@ -135,7 +105,7 @@ async def test_a_speech_run_from_generate_to_cost_and_file(
     console_env: None,
 ) -> None:
     alice = make_user(db, settings, balance_micros=1_000_000)
-    root = signed_in(db, settings, alice, "/playground?model=tts-1&voice=nova")
+    root = signed_in_tree(db, settings, alice, "/playground?model=tts-1&voice=nova")
     tts = substate(root, PlaygroundTtsState)
 
     assert await PlaygroundTtsState.load.fn(tts) is None
@@ -183,7 +153,7 @@ async def test_another_account_never_reaches_the_first_ones_voice_or_ticket(
     bob = make_user(db, settings, balance_micros=1_000_000)
     alices_voice = cloned_voice(db, alice)
 
-    mine = substate(signed_in(db, settings, alice, "/playground"), PlaygroundTtsState)
+    mine = substate(signed_in_tree(db, settings, alice, "/playground"), PlaygroundTtsState)
     await PlaygroundTtsState.load.fn(mine)
     assert alices_voice in {v["voice_id"] for v in mine.own_voices}
     await PlaygroundTtsState.set_voice.fn(mine, alices_voice)
@@ -193,7 +163,7 @@ async def test_another_account_never_reaches_the_first_ones_voice_or_ticket(
 
     # Bob, even with a link to Alice's voice, is offered only his own and the system's.
     theirs = substate(
-        signed_in(db, settings, bob, f"/playground?voice={alices_voice}"), PlaygroundTtsState
+        signed_in_tree(db, settings, bob, f"/playground?voice={alices_voice}"), PlaygroundTtsState
     )
     await PlaygroundTtsState.load.fn(theirs)
     assert alices_voice not in json.dumps(theirs.voices) and theirs.voice != alices_voice
@@ -218,7 +188,7 @@ async def test_another_account_never_reaches_the_first_ones_voice_or_ticket(
 
 
 async def test_signed_out_nothing_runs(db: Database, settings: Settings, console_env: None) -> None:
-    root = signed_in(db, settings, None, "/playground")
+    root = signed_in_tree(db, settings, None, "/playground")
     tts = substate(root, PlaygroundTtsState)
     assert "/signin" in str(await PlaygroundTtsState.load.fn(tts))
     tts.text = "Hello."
@@ -235,7 +205,7 @@ async def test_recognition_and_emotion_are_billed_and_stay_with_their_account(
 ) -> None:
     alice = make_user(db, settings, balance_micros=1_000_000)
     bob = make_user(db, settings, balance_micros=1_000_000)
-    root = signed_in(db, settings, alice, "/playground")
+    root = signed_in_tree(db, settings, alice, "/playground")
     asr = substate(root, PlaygroundAsrState)
     await PlaygroundAsrState.load.fn(asr)
     assert "faster-whisper-base" in {m["id"] for m in asr.models}
@@ -265,6 +235,6 @@ async def test_recognition_and_emotion_are_billed_and_stay_with_their_account(
     assert balance_of_user(db, alice) == 1_000_000 - 300 - 5_000
 
     # Bob's tab has no transcript of Alice's, and a forged file path is not a run of hers.
-    other = substate(signed_in(db, settings, bob, "/playground"), PlaygroundAsrState)
+    other = substate(signed_in_tree(db, settings, bob, "/playground"), PlaygroundAsrState)
     assert "Transcribe something first" in str(await PlaygroundAsrState.download.fn(other, "txt"))
     assert records_of(db, bob) == []

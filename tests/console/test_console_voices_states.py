@@ -11,15 +11,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import reflex as rx
-from reflex.istate.data import RouterData
-from reflex.state import State
 from sqlmodel import select
 
-from api.accounts.service import SESSION_COOKIE, create_session
 from api.billing.ledger import balance_of
 from api.db import Database
 from api.engines.clone import SAMPLE_PROBLEM_CODES, SampleAssessment, SampleProblem
@@ -32,16 +28,12 @@ from console.state import speech_access
 from console.state.clone import CloneState, check_rows, problem_rows
 from console.state.my_voices import MyVoicesState
 from console.state.voice_library import VoiceLibraryState
+from tests.console.harness import drain, signed_in_tree, substate, use_test_database
 from tests.helpers import make_user
 from tests.speech.conftest import FUNDS, Fakes, fakes, run_jobs, speech  # noqa: F401
 from tests.speech.test_speech_cloning import sample_wav
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -53,30 +45,8 @@ def console_env(
 ) -> Iterator[None]:
     """The console's process-wide database and settings are the test's; the speech context
     (``speech``, on fake engines) is the one every handler and the job runner use."""
-    for module in (session_state, speech_access):
-        monkeypatch.setattr(module, "get_database", lambda: db)
-        monkeypatch.setattr(module, "get_settings", lambda: settings)
+    use_test_database(monkeypatch, db, settings, session_state, speech_access)
     yield
-
-
-def signed_in(db: Database, settings: Settings, user_id: int, path: str) -> State:
-    """A state tree whose websocket handshake carried ``user_id``'s session cookie."""
-    with db.write() as session:
-        _, token = create_session(session, user_id=user_id, settings=settings)
-    root = State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {"headers": {"cookie": f"{SESSION_COOKIE}={token}"}, "pathname": path}
-    )
-    return root
-
-
-def substate(root: State, cls: Any) -> Any:
-    return root.get_substate(cls.get_full_name().split(".")[1:])
-
-
-async def drain(events: Any) -> list[Any]:
-    """Run a handler that yields (it hands back updates as it goes) to its end."""
-    return [event async for event in events]
 
 
 def upload(data: bytes, name: str = "sample.wav") -> list[rx.UploadFile]:
@@ -91,7 +61,7 @@ def voices_of(db: Database, user_id: int) -> list[ClonedVoice]:
 async def clone_through_the_wizard(
     db: Database, settings: Settings, user_id: int, prefix: str
 ) -> tuple[CloneState, str]:
-    wizard = substate(signed_in(db, settings, user_id, "/voices/clone"), CloneState)
+    wizard = substate(signed_in_tree(db, settings, user_id, "/voices/clone"), CloneState)
     await CloneState.load.fn(wizard)
     assert wizard.loaded and wizard.step == 1 and wizard.models[0]["id"] == "cosyvoice-v3-plus"
     await drain(CloneState.handle_sample.fn(wizard, upload(sample_wav())))
@@ -114,7 +84,7 @@ async def test_the_wizard_refuses_a_bad_sample_and_makes_a_voice_from_a_good_one
     console_env: None, db: Database, settings: Settings
 ) -> None:
     alice = make_user(db, settings, balance_micros=FUNDS)
-    wizard = substate(signed_in(db, settings, alice, "/voices/clone"), CloneState)
+    wizard = substate(signed_in_tree(db, settings, alice, "/voices/clone"), CloneState)
     await CloneState.load.fn(wizard)
     await CloneState.set_consent.fn(wizard, True)
     await drain(CloneState.handle_sample.fn(wizard, upload(b"RIFF" + b"\0" * 100, "bad.wav")))
@@ -137,7 +107,7 @@ async def test_another_user_cannot_see_rename_replace_or_delete_a_voice(
     _, voice_id = await clone_through_the_wizard(db, settings, alice, "alice")
     [before] = voices_of(db, alice)
 
-    mine = substate(signed_in(db, settings, bob, "/voices"), MyVoicesState)
+    mine = substate(signed_in_tree(db, settings, bob, "/voices"), MyVoicesState)
     await MyVoicesState.load.fn(mine)
     assert mine.rows == [] and mine.used == 0 and voice_id not in repr(mine.get_delta())
 
@@ -157,7 +127,7 @@ async def test_another_user_cannot_see_rename_replace_or_delete_a_voice(
         assert not session.exec(select(HistoryRecord).where(HistoryRecord.user_id == bob)).all()
 
     # Alice, on her own list, can do all of it.
-    hers = substate(signed_in(db, settings, alice, "/voices"), MyVoicesState)
+    hers = substate(signed_in_tree(db, settings, alice, "/voices"), MyVoicesState)
     await MyVoicesState.load.fn(hers)
     assert [row["voice_id"] for row in hers.rows] == [voice_id] and hers.used == 1
     await MyVoicesState.open_rename.fn(hers, voice_id, "alice")
@@ -194,7 +164,7 @@ async def test_library_filters_and_a_free_preview_made_once(
     fakes: Fakes,  # noqa: F811
 ) -> None:
     alice = make_user(db, settings, balance_micros=FUNDS)
-    library = substate(signed_in(db, settings, alice, "/voices/library"), VoiceLibraryState)
+    library = substate(signed_in_tree(db, settings, alice, "/voices/library"), VoiceLibraryState)
     await VoiceLibraryState.load.fn(library)
     everything = library.total
     assert everything == len(library.cards) >= 20

@@ -1,4 +1,5 @@
-"""Browser fixtures: the real server (``serve_console``) on a free port, and headless Chromium.
+"""Browser fixtures: the real server (``serve_console``) on a free port, headless Chromium and
+fresh pages, and a speech file to upload. Helpers for accounts and pages are in ``helpers.py``.
 
 The console runs exactly as ``amphion serve`` runs it, in a subprocess with its own data
 directory and SQLite file (``console.local_server``, shared with the benchmarks).
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +41,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Chromium's stand-in microphone (a beep, or a file given with --use-file-for-fake-audio-capture)
+# that the page may use without asking.
+FAKE_MICROPHONE_ARGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+# The playground's player starts as speech streams, without a click on the player itself.
+AUTOPLAY_ARG = "--autoplay-policy=no-user-gesture-required"
 SECRET_KEY = "e2e-secret-key-that-is-long-enough"
+# What ``speech_wav`` says (recognition tests compare their transcript with it).
+ENGLISH_SPEECH = "Hello world. This is a test of speech recognition."
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,31 @@ class Server:
     def database(self) -> Database:
         return Database(self.database_url)
 
+    @contextlib.contextmanager
+    def connected(self) -> Iterator[Database]:
+        """The console's database for a few in-process reads or writes; this side's engine is
+        closed afterwards (the server keeps its own)."""
+        database = self.database()
+        try:
+            yield database
+        finally:
+            database.dispose()
+
 
 @contextlib.contextmanager
-def _console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def start_console(
+    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A console of its own, with ``env`` added to the server's environment."""
     root = tmp_path_factory.mktemp("console")
     try:
         # Many tests sign up from 127.0.0.1 within the hour: sign-up throttling has its own tests.
-        env = {"AMPHION_SECRET_KEY": SECRET_KEY, "AMPHION_SIGNUP_LIMIT_PER_HOUR": "10000"}
-        with local_console(root, env) as console:
+        server_env = {
+            "AMPHION_SECRET_KEY": SECRET_KEY,
+            "AMPHION_SIGNUP_LIMIT_PER_HOUR": "10000",
+            **(env or {}),
+        }
+        with local_console(root, server_env) as console:
             settings = Settings(
                 environment="test",
                 secret_key=SECRET_KEY,
@@ -80,39 +106,73 @@ def _console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The console most browser tests share."""
-    with _console(tmp_path_factory) as server:
+    with start_console(tmp_path_factory) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def own_console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A console for one module: for tests that use up a per-address budget (sign-in throttle)."""
-    with _console(tmp_path_factory) as server:
+    with start_console(tmp_path_factory) as server:
         yield server
+
+
+def launch_chromium(browser_type: Any, *extra_args: str) -> Any:
+    """Headless Chromium with the usual switches and ``extra_args`` (a fake microphone, say)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
+    return browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Playwright and a Chromium launched with ``extra_args``, for a module's ``browser``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright.chromium, *extra_args)
+        yield browser
+        browser.close()
 
 
 # Module scope: Playwright's sync API keeps an event loop running on the main thread while it
 # is open, which would break any asyncio test that runs after it in the same session.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+def browser() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+
+@contextlib.contextmanager
+def fresh_page(browser: Any, *, timeout_ms: int = 15_000) -> Iterator[Any]:
+    """A page in a fresh browser context (own cookies) at 1280 px wide, closed afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(timeout_ms)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.fixture
 def page(browser, console_server: Server):
     """A fresh browser context (own cookies) at 1280 px wide."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with fresh_page(browser) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory, console_server: Server) -> Path:
+    """English speech (``ENGLISH_SPEECH``) from the offline Piper voice, as a WAV to upload."""
+    from api import audio
+    from api.engines.base import SynthesisRequest
+    from api.engines.registry import get_registry
+
+    engine = get_registry(console_server.settings).tts("piper")
+    pcm = engine.synthesize(SynthesisRequest(text=ENGLISH_SPEECH, voice="joe"))
+    path = tmp_path_factory.mktemp("speech") / "hello.wav"
+    path.write_bytes(audio.encode(pcm, "wav"))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,50 +6,30 @@ Runs against the production server (``serve_console``) in headless Chromium; see
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 
-from api.accounts.service import register_user
-from tests.e2e.conftest import Server
+from tests.e2e.helpers import (
+    DASHBOARD,
+    SIGNIN,
+    fill_sign_up_form,
+    new_email,
+    register,
+    sign_in_form,
+)
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "violet-harbor-lantern-42"
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
-SIGNIN = re.compile(r"/signin/?(\?.*)?$")
-
-
-def _email() -> str:
-    return f"e2e-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def _register(server: Server, email: str) -> None:
-    """An existing account, made in-process so sign-up throttling is left for the UI tests."""
-    database = server.database()
-    try:
-        register_user(database, server.settings, email=email, password=PASSWORD)
-    finally:
-        database.dispose()
-
-
-def _sign_in(page, server: Server, email: str, password: str) -> None:
-    page.goto(server.url("/signin"))
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, screenshot_dir):
-    email = _email()
+    email = new_email()
 
     page.goto(console_server.url("/signup"))
     page.get_by_role("heading", name="Create your account").wait_for()
     page.screenshot(path=str(screenshot_dir / "signup.png"), full_page=True)
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    fill_sign_up_form(page, email, PASSWORD)
 
     page.wait_for_url(DASHBOARD)
     welcome = page.get_by_test_id("welcome")
@@ -79,7 +59,7 @@ def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, scre
     page.wait_for_url(SIGNIN)
     page.get_by_role("heading", name="Sign in to Amphion").wait_for()
 
-    _sign_in(page, console_server, email, PASSWORD)
+    sign_in_form(page, console_server, email, PASSWORD)
     page.wait_for_url(DASHBOARD)
     assert page.get_by_test_id("balance").inner_text() == "¥100.0000"
     # The welcome is for the first visit after sign-up only.
@@ -87,10 +67,10 @@ def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, scre
 
 
 def test_wrong_password_shows_a_friendly_error_and_stays(page, console_server, screenshot_dir):
-    email = _email()
-    _register(console_server, email)
+    email = new_email()
+    register(console_server, email, PASSWORD)
 
-    _sign_in(page, console_server, email, "not-the-password")
+    sign_in_form(page, console_server, email, "not-the-password")
 
     alert = page.get_by_role("alert").filter(has_text="Invalid e-mail or password")
     alert.wait_for()
@@ -107,9 +87,9 @@ def test_signed_in_visitors_skip_the_sign_in_page(page, console_server, screensh
     page.get_by_role("heading", name="Sign in to Amphion").wait_for()
     page.screenshot(path=str(screenshot_dir / "signin.png"), full_page=True)
 
-    email = _email()
-    _register(console_server, email)
-    _sign_in(page, console_server, email, PASSWORD)
+    email = new_email()
+    register(console_server, email, PASSWORD)
+    sign_in_form(page, console_server, email, PASSWORD)
     page.wait_for_url(DASHBOARD)
 
     for path in ("/signin", "/signup", "/"):
@@ -120,10 +100,7 @@ def test_signed_in_visitors_skip_the_sign_in_page(page, console_server, screensh
 
 def test_sign_up_refuses_a_weak_password_inline(page, console_server):
     page.goto(console_server.url("/signup"))
-    page.get_by_label("E-mail").fill(_email())
-    page.get_by_label("Password", exact=True).fill("password")
-    page.get_by_label("Confirm password").fill("password")
-    page.get_by_role("button", name="Create account").click()
+    fill_sign_up_form(page, new_email(), "password")
 
     page.get_by_role("alert").filter(has_text="too common").wait_for()
     assert re.search(r"/signup/?$", page.url)

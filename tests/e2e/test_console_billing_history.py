@@ -13,19 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from api.accounts.service import SESSION_COOKIE, create_session, register_user
 from api.billing import codes, ledger
 from api.billing.money import format_yuan
 from api.db import utcnow
 from api.history import service as history
 from api.keys.service import issue_key, mask
 from tests.e2e.conftest import Server
+from tests.e2e.helpers import choose_option, new_email, register, sign_in_as
 
 pytestmark = pytest.mark.e2e
 
@@ -35,23 +34,13 @@ HISTORY = re.compile(r"/history/?$")
 
 def _account(server: Server) -> tuple[int, str, str]:
     """A new account (with the ¥100 welcome credit) and an API key: (user id, key, masked key)."""
-    database = server.database()
-    try:
-        user = register_user(
-            database,
-            server.settings,
-            email=f"e2e-{uuid.uuid4().hex[:10]}@example.com",
-            password=PASSWORD,
+    user_id = register(server, new_email(), PASSWORD)
+    with server.connected() as database, database.write() as session:
+        key, plaintext = issue_key(
+            session, user_id=user_id, name="e2e key", secret_key=server.settings.secret_key
         )
-        assert user.id is not None
-        with database.write() as session:
-            key, plaintext = issue_key(
-                session, user_id=user.id, name="e2e key", secret_key=server.settings.secret_key
-            )
-            masked = mask(key.head, key.last4)
-    finally:
-        database.dispose()
-    return user.id, plaintext, masked
+        masked = mask(key.head, key.last4)
+    return user_id, plaintext, masked
 
 
 def _operations(server: Server, api_key: str) -> bytes:
@@ -81,40 +70,16 @@ def _operations(server: Server, api_key: str) -> bytes:
     return english.content
 
 
-def _sign_in(page, server: Server, user_id: int, lang: str = "en") -> None:
-    """A console session for ``user_id`` as the cookie the sign-in route sets."""
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=server.settings)
-    finally:
-        database.dispose()
-    page.context.add_cookies(
-        [
-            {"name": SESSION_COOKIE, "value": token, "url": server.base_url, "httpOnly": True},
-            {"name": "amphion_lang", "value": lang, "url": server.base_url},
-        ]
-    )
-
-
 def _records(server: Server, user_id: int) -> list:
-    database = server.database()
-    try:
-        with database.read() as session:
-            rows, _ = history.list_records(session, user_id=user_id, limit=100)
-            return rows
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        rows, _ = history.list_records(session, user_id=user_id, limit=100)
+        return rows
 
 
 def _ledger(server: Server, user_id: int) -> tuple[list, int]:
-    database = server.database()
-    try:
-        with database.read() as session:
-            entries, _ = ledger.list_entries(session, user_id, limit=1000)
-            return entries, ledger.balance_of(session, user_id)
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        entries, _ = ledger.list_entries(session, user_id, limit=1000)
+        return entries, ledger.balance_of(session, user_id)
 
 
 def _signed(micros: int) -> str:
@@ -125,11 +90,6 @@ def _signed(micros: int) -> str:
 def _shown(micros: int) -> str:
     """An amount as the ledger page shows it: ``-¥0.0100`` or ``+¥5.0000``."""
     return f"-¥{format_yuan(-micros)}" if micros < 0 else f"+¥{format_yuan(micros)}"
-
-
-def _choose(page, trigger_test_id: str, option: str) -> None:
-    page.get_by_test_id(trigger_test_id).click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def _settled(page) -> None:
@@ -155,7 +115,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     assert all(r.status == "succeeded" and r.cost_micros > 0 for r in records)
 
     # --- History: every operation, with its charge, request id and key -------------------
-    _sign_in(page, console_server, user_id)
+    sign_in_as(page, console_server, user_id)
     page.goto(console_server.url("/history"))
     page.get_by_role("heading", name="History").wait_for()
     _rows(page).nth(3).wait_for()
@@ -173,7 +133,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
 
     # Filter by type: the transcription alone, and its transcript.
     asr = next(r for r in records if r.type == "asr")
-    _choose(page, "history-type-filter", "Speech recognition")
+    choose_option(page, "history-type-filter", "Speech recognition")
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=history-row]').length === 1"
     )
@@ -191,7 +151,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     dialog.wait_for(state="hidden")
 
     # A date range after today finds nothing; clearing brings everything back.
-    _choose(page, "history-type-filter", "All types")
+    choose_option(page, "history-type-filter", "All types")
     tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
     page.get_by_test_id("history-since").fill(tomorrow)
     page.get_by_text("Nothing matches these filters").wait_for()
@@ -199,7 +159,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     _rows(page).nth(3).wait_for()
 
     # Replay the English speech: the player loads a playable source.
-    _choose(page, "history-type-filter", "Speech synthesis")
+    choose_option(page, "history-type-filter", "Speech synthesis")
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=history-row]').length === 2"
     )
@@ -228,7 +188,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     # Delete the emotion analysis: gone from history, its charge stays in the ledger.
     entries_before, balance_before = _ledger(console_server, user_id)
     sed = next(r for r in records if r.type == "sed")
-    _choose(page, "history-type-filter", "All types")
+    choose_option(page, "history-type-filter", "All types")
     _rows(page).nth(3).wait_for()
     _row_of(page, sed.id).get_by_test_id("history-delete").click()
     page.get_by_role("alertdialog").get_by_test_id("confirm").click()
@@ -268,27 +228,23 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     page.screenshot(path=str(screenshot_dir / "billing.png"), full_page=True)
 
     # Filter the ledger by kind.
-    _choose(page, "ledger-kind-filter", "Reserved")
+    choose_option(page, "ledger-kind-filter", "Reserved")
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=ledger-row]').length === 4"
     )
-    _choose(page, "ledger-kind-filter", "All entries")
+    choose_option(page, "ledger-kind-filter", "All entries")
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=ledger-row]').length === 9"
     )
 
     # Redeem: a wrong code is refused kindly, a real one adds its value.
-    database = console_server.database()
-    try:
-        with database.write() as session:
-            (code,) = codes.create_codes(
-                session,
-                amount_micros=5_000_000,
-                count=1,
-                secret_key=console_server.settings.secret_key,
-            )
-    finally:
-        database.dispose()
+    with console_server.connected() as database, database.write() as session:
+        (code,) = codes.create_codes(
+            session,
+            amount_micros=5_000_000,
+            count=1,
+            secret_key=console_server.settings.secret_key,
+        )
     page.get_by_test_id("redeem-input").fill("AMP-0000-0000-0000-0000")
     page.get_by_test_id("redeem-submit").click()
     page.get_by_text("This code is not valid or has already been used.").wait_for()
@@ -368,7 +324,7 @@ def test_another_user_sees_none_of_it(page, console_server) -> None:
     (record,) = _records(console_server, owner)
 
     other, _, _ = _account(console_server)
-    _sign_in(page, console_server, other)
+    sign_in_as(page, console_server, other)
     page.goto(console_server.url("/history"))
     page.get_by_text("No operations yet").wait_for()
     assert record.request_id not in page.content()

@@ -1,126 +1,76 @@
 """The dashboard, admin page, API guide and the sign-in/sign-up forms in a real browser.
 
-This module runs its own console (``console_server`` below): the sign-in tests here need the
-per-address sign-in failure budget that ``test_console_auth`` deliberately uses up on the
-shared one. Accounts, roles and keys are made in-process; pages are used as a person would,
-and outcomes are read back from the page and the database.
+This module runs its own console (``own_console_server``): the sign-in tests here count on
+127.0.0.1's sign-in failure budget, which other modules spend on the shared one. Accounts,
+roles and keys are made in-process; pages are used as a person would, and outcomes are read
+back from the page and the database.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from api.accounts.service import SESSION_COOKIE, create_session, register_user, set_role
+from api.accounts.service import get_user, set_role
 from api.billing import ledger
 from api.billing.models import RedemptionCode
 from api.keys.service import issue_key
-from tests.e2e.conftest import SECRET_KEY, Server
+from tests.e2e.conftest import Server
+from tests.e2e.helpers import (
+    DASHBOARD,
+    SIGNIN,
+    new_email,
+    register,
+    sign_in_as,
+    sign_in_form,
+    speak_through_api,
+)
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "violet-harbor-lantern-42"
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
-SIGNIN = re.compile(r"/signin/?(\?.*)?$")
 
 
 @pytest.fixture(scope="module")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from api.settings import Settings
-    from console.local_server import ConsoleStartError, local_console
-
-    root = tmp_path_factory.mktemp("console-dashboard-admin")
-    try:
-        with local_console(root, {"AMPHION_SECRET_KEY": SECRET_KEY}) as console:
-            settings = Settings(
-                environment="test",
-                secret_key=SECRET_KEY,
-                data_dir=console.data_dir,
-                database_url=console.database_url,
-            )
-            yield Server(console.base_url, console.database_url, settings, console.log)
-    except ConsoleStartError as error:
-        pytest.fail(str(error))
-
-
-def _email(tag: str = "e2e") -> str:
-    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+def console_server(own_console_server: Server) -> Server:
+    """This module's own console (see the module's docstring)."""
+    return own_console_server
 
 
 def _account(server: Server, *, admin: bool = False, balance_yuan: int | None = None) -> int:
     """A fresh account made in-process (admin through ``set_role``), optionally re-balanced."""
-    database = server.database()
-    try:
-        user = register_user(database, server.settings, email=_email(), password=PASSWORD)
-        assert user.id is not None
-        with database.write() as session:
-            if admin:
-                set_role(session, user_id=user.id, role="admin")
-            if balance_yuan is not None:
-                delta = balance_yuan * 1_000_000 - ledger.balance_of(session, user.id)
-                ledger.adjust(session, user.id, delta, note="test balance")
-        return user.id
-    finally:
-        database.dispose()
+    user_id = register(server, new_email(), PASSWORD)
+    with server.connected() as database, database.write() as session:
+        if admin:
+            set_role(session, user_id=user_id, role="admin")
+        if balance_yuan is not None:
+            delta = balance_yuan * 1_000_000 - ledger.balance_of(session, user_id)
+            ledger.adjust(session, user_id, delta, note="test balance")
+    return user_id
 
 
 def _email_of(server: Server, user_id: int) -> str:
-    from api.accounts.service import get_user
-
-    database = server.database()
-    try:
-        with database.read() as session:
-            return get_user(session, user_id).email
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        return get_user(session, user_id).email
 
 
 def _key(server: Server, user_id: int, name: str = "laptop") -> str:
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, plaintext = issue_key(
-                session, user_id=user_id, name=name, secret_key=server.settings.secret_key
-            )
-        return plaintext
-    finally:
-        database.dispose()
-
-
-def _sign_in_as(page, server: Server, user_id: int, *, lang: str = "en") -> None:
-    """Give the browser a live session cookie (as the sign-in's ticket claim would)."""
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=server.settings)
-    finally:
-        database.dispose()
-    page.context.add_cookies(
-        [
-            {"name": SESSION_COOKIE, "value": token, "url": server.base_url, "httpOnly": True},
-            {"name": "amphion_lang", "value": lang, "url": server.base_url},
-        ]
-    )
+    with server.connected() as database, database.write() as session:
+        _, plaintext = issue_key(
+            session, user_id=user_id, name=name, secret_key=server.settings.secret_key
+        )
+    return plaintext
 
 
 def _speak(server: Server, key: str, text: str) -> None:
     """One real, charged synthesis through the seed-000 API."""
-    request = urllib.request.Request(
-        server.url("/tts/v1/audio/speech"),
-        data=json.dumps({"model": "Qwen3-TTS", "input": text, "voice": "default"}).encode(),
-        headers={"X-API-Key": key, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        assert response.status == 200 and len(response.read()) > 1000
+    response = speak_through_api(server, key, text)
+    assert response.status_code == 200 and len(response.content) > 1000
 
 
 def _switch_language(page) -> None:
@@ -133,7 +83,7 @@ def test_dashboard_shows_balance_chart_and_recent_activity(page, console_server,
     _speak(console_server, key, "Hello from the dashboard test.")
     _speak(console_server, key, "你好，这是第二次调用。")
 
-    _sign_in_as(page, console_server, user)
+    sign_in_as(page, console_server, user)
     page.goto(console_server.url("/dashboard"))
     assert page.get_by_test_id("balance").inner_text() == "¥99.9800"
     assert page.get_by_test_id("month-spend").inner_text() == "¥0.0200"
@@ -165,7 +115,7 @@ def test_dashboard_shows_balance_chart_and_recent_activity(page, console_server,
 
 def test_a_low_balance_is_flagged(page, console_server, screenshot_dir):
     user = _account(console_server, balance_yuan=5)
-    _sign_in_as(page, console_server, user)
+    sign_in_as(page, console_server, user)
     page.goto(console_server.url("/dashboard"))
     warning = page.get_by_test_id("low-balance")
     warning.wait_for()
@@ -182,7 +132,7 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     member = _account(console_server)
     member_email = _email_of(console_server, member)
 
-    _sign_in_as(page, console_server, boss)
+    sign_in_as(page, console_server, boss)
     page.goto(console_server.url("/admin"))
     page.get_by_test_id("accounts").wait_for()
     page.locator("[data-testid=model-row]").first.wait_for()
@@ -203,14 +153,10 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     page.get_by_text(f"Granted ¥12.5000 for {member_email}").wait_for()
     assert row.get_by_test_id("account-balance").inner_text() == "¥112.5000"
 
-    database = console_server.database()
-    try:
-        with database.read() as session:
-            assert ledger.balance_of(session, member) == 112_500_000
-            (entry,), _ = ledger.list_entries(session, member, kinds=["grant"], limit=1)
-            assert (entry.note, entry.actor_user_id) == ("Conference speaker credit", boss)
-    finally:
-        database.dispose()
+    with console_server.connected() as database, database.read() as session:
+        assert ledger.balance_of(session, member) == 112_500_000
+        (entry,), _ = ledger.list_entries(session, member, kinds=["grant"], limit=1)
+        assert (entry.note, entry.actor_user_id) == ("Conference speaker credit", boss)
 
     page.get_by_label("Value each (¥)").fill("5")
     page.get_by_label("How many").fill("2")
@@ -221,15 +167,9 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     minted = [codes.nth(i).inner_text() for i in range(2)]
     assert all(re.fullmatch(r"AMP(-[0-9A-Z]{4}){4}", code) for code in minted)
     assert page.get_by_test_id("copy-codes").is_visible()
-    database = console_server.database()
-    try:
-        from sqlalchemy import select
-
-        with database.read() as session:
-            last4s = set(session.execute(select(RedemptionCode.last4)).scalars())
-        assert {code[-4:] for code in minted} <= last4s
-    finally:
-        database.dispose()
+    with console_server.connected() as database, database.read() as session:
+        last4s = set(session.execute(select(RedemptionCode.last4)).scalars())
+    assert {code[-4:] for code in minted} <= last4s
     page.screenshot(path=str(screenshot_dir / "admin-codes.png"), full_page=True)
 
     _switch_language(page)
@@ -239,7 +179,7 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
 
 def test_a_normal_user_is_refused_the_admin_page(page, console_server):
     member = _account(console_server)
-    _sign_in_as(page, console_server, member)
+    sign_in_as(page, console_server, member)
     page.goto(console_server.url("/admin"))
     page.wait_for_url(DASHBOARD)
     page.get_by_test_id("balance").wait_for()
@@ -251,7 +191,7 @@ def test_the_api_guide_uses_the_visitors_key_and_this_server(
     page, console_server, screenshot_dir, tmp_path: Path
 ):
     user = _account(console_server)
-    _sign_in_as(page, console_server, user)
+    sign_in_as(page, console_server, user)
     page.goto(console_server.url("/developers"))
     page.get_by_test_id("create-key-link").wait_for()  # no key yet
     assert "sk-your-api-key" in page.get_by_test_id("example-amphion-curl").inner_text()
@@ -302,7 +242,7 @@ def test_sign_up_checks_fields_as_they_are_left(page, console_server, screenshot
     page.get_by_label("Password", exact=True).focus()
     assert page.get_by_test_id("email-error").inner_text() == "Enter a valid e-mail address."
 
-    page.get_by_label("E-mail").fill(_email())
+    page.get_by_label("E-mail").fill(new_email())
     page.get_by_label("Password", exact=True).fill("short")
     page.get_by_label("Confirm password").focus()
     page.get_by_test_id("password-error").filter(has_text="at least 8 characters").wait_for()
@@ -346,11 +286,9 @@ def test_sign_in_says_the_same_for_unknown_e_mail_and_wrong_password(
     page.screenshot(path=str(screenshot_dir / "signin-en.png"), full_page=True)
 
     answers = []
-    for address, password in ((email, "not-the-password"), (_email("nobody"), PASSWORD)):
-        page.goto(console_server.url("/signin"))  # a fresh form, so the answer is this one's
-        page.get_by_label("E-mail").fill(address)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+    for address, password in ((email, "not-the-password"), (new_email("nobody"), PASSWORD)):
+        # A fresh form each time, so the answer is this one's.
+        sign_in_form(page, console_server, address, password)
         alert = page.get_by_test_id("form-error")
         alert.wait_for()
         answers.append(alert.inner_text())

@@ -15,34 +15,37 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-from api import audio
 from api.accounts.service import find_user_by_email
 from api.billing import ledger
 from api.billing.money import format_yuan
-from api.engines.base import SynthesisRequest
-from api.engines.registry import get_registry
 from api.history import service as history
 from api.history.models import HistoryRecord
 from console import routes
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+from tests.e2e.conftest import AUTOPLAY_ARG, Server, chromium
+from tests.e2e.helpers import (
+    analyze_in_playground,
+    new_email,
+    sign_up,
+    speak_in_playground,
+    speak_through_api,
+    transcribe_in_playground,
+    use_language,
+)
 from tests.speech.test_speech_cloning import sample_wav
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "amber-meadow-compass-73"
 WELCOME_CREDIT_MICROS = 100_000_000
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
 KEY_NAME = "Journey key"
+# What the new key asks the API to say (seed 000's request, as the keys page's curl makes it).
+KEY_TEST_TEXT = "Hello from my new key."
 VOICE_PREFIX = "journey"
-ENGLISH_SPEECH = "Hello world. This is a test of speech recognition."
 ENROLMENT_TIMEOUT_MS = 240_000  # profiling + a Whisper listening test on two busy cores
-AUDIO_TIMEOUT_MS = 60_000
 # Every page a signed-in newcomer reaches from the navigation (the admin page refuses them).
 PAGES = (
     ("dashboard", routes.DASHBOARD),
@@ -61,25 +64,8 @@ PAGES = (
 @pytest.fixture(scope="module")
 def browser():
     """Chromium that may play audio without a gesture (the player starts as speech streams)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory: pytest.TempPathFactory, console_server: Server) -> Path:
-    """English speech from the offline Piper voice, as a file to upload."""
-    engine = get_registry(console_server.settings).tts("piper")
-    pcm = engine.synthesize(SynthesisRequest(text=ENGLISH_SPEECH, voice="joe"))
-    path = tmp_path_factory.mktemp("journey") / "hello.wav"
-    path.write_bytes(audio.encode(pcm, "wav"))
-    return path
+    with chromium(AUTOPLAY_ARG) as browser:
+        yield browser
 
 
 # --- what the database says -------------------------------------------------------------------
@@ -87,19 +73,15 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory, console_server: Server)
 
 def _account(server: Server, email: str) -> tuple[list[HistoryRecord], list, int]:
     """(history newest first, ledger entries newest first, balance in µ¥) of one account."""
-    database = server.database()
-    try:
-        with database.read() as session:
-            user = find_user_by_email(session, email)
-            assert user.id is not None
-            records, _ = history.list_records(session, user_id=user.id, limit=100)
-            entries, _ = ledger.list_entries(session, user.id, limit=1000)
-            balance = ledger.balance_of(session, user.id)
-            for row in (*records, *entries):
-                session.expunge(row)
-            return records, entries, balance
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        user = find_user_by_email(session, email)
+        assert user.id is not None
+        records, _ = history.list_records(session, user_id=user.id, limit=100)
+        entries, _ = ledger.list_entries(session, user.id, limit=1000)
+        balance = ledger.balance_of(session, user.id)
+        for row in (*records, *entries):
+            session.expunge(row)
+        return records, entries, balance
 
 
 # --- browser helpers ----------------------------------------------------------------------------
@@ -110,50 +92,6 @@ def _shot(page, path: Path) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
     page.screenshot(path=str(path), full_page=True)
-
-
-def _wait_playable(page, test_id: str) -> None:
-    """The <audio> element has loaded a playable source (HAVE_CURRENT_DATA or better)."""
-    page.wait_for_function(
-        """id => { const el = document.querySelector(`[data-testid="${id}"]`);
-                   return !!el && el.readyState >= 2 && el.duration > 0 && !el.error; }""",
-        arg=test_id,
-        timeout=AUDIO_TIMEOUT_MS,
-    )
-
-
-def _speak_in_playground(page, text: str) -> str:
-    """Type, generate, wait until the player can play the new audio; the cost shown."""
-    player = page.get_by_test_id("tts-player")
-    previous = player.get_attribute("src") if player.count() else None
-    page.get_by_test_id("tts-text").fill(text)
-    page.wait_for_function(
-        "n => document.querySelector('[data-testid=\"tts-characters\"]')?.textContent === n",
-        arg=str(len(text)),
-    )
-    page.get_by_test_id("tts-generate").click()
-    page.wait_for_function(
-        "old => { const p = document.querySelector('[data-testid=\"tts-player\"]');"
-        " return !!p && !!p.getAttribute('src') && p.getAttribute('src') !== old; }",
-        arg=previous,
-    )
-    _wait_playable(page, "tts-player")
-    page.get_by_test_id("tts-cost").wait_for(timeout=AUDIO_TIMEOUT_MS)
-    return page.get_by_test_id("tts-cost").inner_text()
-
-
-def _call_api(server: Server, api_key: str) -> httpx.Response:
-    """Seed 000's speech request, as the keys page's curl example makes it."""
-    return httpx.post(
-        server.url("/tts/v1/audio/speech"),
-        headers={"X-API-Key": api_key},
-        json={"model": "Qwen3-TTS", "input": "Hello from my new key.", "voice": "default"},
-        timeout=120,
-    )
-
-
-def _use_language(page, server: Server, lang: str) -> None:
-    page.context.add_cookies([{"name": "amphion_lang", "value": lang, "url": server.base_url}])
 
 
 # --- the journey --------------------------------------------------------------------------------
@@ -167,14 +105,8 @@ def test_a_newcomer_uses_every_part_of_the_console(
     shots.mkdir(exist_ok=True)
 
     # --- sign up, and the welcome credit ------------------------------------------------------
-    email = f"journey-{uuid.uuid4().hex[:10]}@example.com"
-    page.goto(server.url(routes.SIGNUP))
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(PASSWORD)
-    if page.locator("#confirm").count():  # the form asks for the password twice
-        page.locator("#confirm").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(DASHBOARD)
+    email = new_email("journey")
+    sign_up(page, server, email, PASSWORD)
     assert "¥100.0000" in page.get_by_test_id("welcome").inner_text()
     assert page.get_by_test_id("balance").inner_text() == "¥100.0000"
     _, _, balance = _account(server, email)
@@ -194,15 +126,15 @@ def test_a_newcomer_uses_every_part_of_the_console(
     page.get_by_test_id("reveal-dialog").wait_for(state="detached")
     assert api_key not in page.content()
     assert KEY_NAME in page.get_by_test_id("key-row").first.inner_text()
-    accepted = _call_api(server, api_key)
+    accepted = speak_through_api(server, api_key, KEY_TEST_TEXT)
     assert accepted.status_code == 200, accepted.text
     assert accepted.headers["content-type"].startswith("audio/")
 
     # --- the playground: Chinese and English speech, heard in the page ------------------------
     page.goto(server.url(routes.PLAYGROUND))
     page.get_by_test_id("tts-text").wait_for()
-    chinese_cost = _speak_in_playground(page, "你好，欢迎来到语音合成体验中心。")
-    english_cost = _speak_in_playground(page, "Hello, and welcome to the Amphion playground.")
+    chinese_cost = speak_in_playground(page, "你好，欢迎来到语音合成体验中心。")
+    english_cost = speak_in_playground(page, "Hello, and welcome to the Amphion playground.")
     records, _, _ = _account(server, email)
     english, chinese = records[0], records[1]
     assert english.type == chinese.type == "tts"
@@ -211,22 +143,10 @@ def test_a_newcomer_uses_every_part_of_the_console(
     assert chinese_cost == f"¥{format_yuan(chinese.cost_micros)}"
 
     # --- transcribe an uploaded file ----------------------------------------------------------
-    page.get_by_test_id("tab-asr").click()
-    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    transcript = page.get_by_test_id("asr-text")
-    transcript.wait_for(timeout=90_000)
-    assert "test" in transcript.inner_text().lower()
-    page.get_by_test_id("asr-segments").wait_for()
+    transcribe_in_playground(page, speech_wav)
 
     # --- analyze its emotion ------------------------------------------------------------------
-    page.get_by_test_id("tab-sed").click()
-    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    page.get_by_test_id("sed-chart").wait_for(timeout=90_000)
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
-        ".length > 0"
-    )
-    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
+    analyze_in_playground(page, speech_wav)
 
     # --- clone a voice: DEPLOYING, then OK in the same page -----------------------------------
     page.goto(server.url(routes.CLONE))
@@ -254,7 +174,7 @@ def test_a_newcomer_uses_every_part_of_the_console(
     page.get_by_test_id("use-in-playground").click()
     page.wait_for_url(re.compile(r"/playground/?\?"))
     page.get_by_test_id("tts-voice").filter(has_text=VOICE_PREFIX).wait_for()
-    _speak_in_playground(page, "This is my own cloned voice speaking.")
+    speak_in_playground(page, "This is my own cloned voice speaking.")
     records, _, _ = _account(server, email)
     assert records[0].type == "tts" and records[0].voice == voice_id
     assert records[0].status == "succeeded"
@@ -299,17 +219,17 @@ def test_a_newcomer_uses_every_part_of_the_console(
     page.get_by_test_id("confirm").click()
     page.get_by_test_id("key-row").first.get_by_text("Revoked").wait_for()
     deadline = time.monotonic() + 5
-    refused = _call_api(server, api_key)
+    refused = speak_through_api(server, api_key, KEY_TEST_TEXT)
     while refused.status_code == 200 and time.monotonic() < deadline:
         time.sleep(0.25)
-        refused = _call_api(server, api_key)
+        refused = speak_through_api(server, api_key, KEY_TEST_TEXT)
     assert refused.status_code in (401, 403), refused.text
     _, _, after = _account(server, email)
     assert after == balance  # the refused call cost nothing
 
     # --- every page, in English and in Chinese -------------------------------------------------
     for lang, switch_reads in (("en", "中文"), ("zh", "EN")):
-        _use_language(page, server, lang)
+        use_language(page, server, lang)
         for name, route in PAGES:
             page.goto(server.url(route))
             page.wait_for_url(re.compile(rf"{re.escape(route)}/?(\?.*)?$"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,14 +25,23 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from api.accounts.models import ProviderKey, User
-from api.accounts.service import SESSION_COOKIE, create_session, register_user, resolve_session
+from api.accounts.service import resolve_session
 from api.catalog.catalog import DEFAULT_CATALOG
 from api.keys.models import ApiKey
 from api.keys.service import issue_key
 from api.security import verify_password
-from api.settings import Settings
-from console.local_server import ConsoleStartError, local_console
-from tests.e2e.conftest import SECRET_KEY, Server
+from tests.e2e.conftest import SECRET_KEY, Server, fresh_page, start_console
+from tests.e2e.helpers import (
+    DASHBOARD,
+    SIGNIN,
+    new_email,
+    new_session,
+    register,
+    sign_in_as,
+    sign_in_form,
+    speak_through_api,
+    use_language,
+)
 from tests.providers.fake_openai import create_openai_app
 from tests.providers.fake_upstream import FakeState, LoopbackServer
 
@@ -42,8 +50,6 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "copper-lantern-orchard-31"
 NEW_PASSWORD = "silver-harbor-meadow-58"
 PROVIDER_KEY = "sk-myOwnOpenAIKey-7c1e9b44d2a0f3e8QRST"
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
-SIGNIN = re.compile(r"/signin/?(\?.*)?$")
 SETTINGS = re.compile(r"/settings/?$")
 
 
@@ -70,60 +76,29 @@ def _own_key_catalog(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, fake_provider: FakeState) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("console-keys")
+    catalog = _own_key_catalog(tmp_path_factory.mktemp("catalog") / "catalog.toml")
     env = {
-        "AMPHION_SECRET_KEY": SECRET_KEY,
-        "AMPHION_CATALOG_PATH": str(_own_key_catalog(root / "catalog.toml")),
+        "AMPHION_CATALOG_PATH": str(catalog),
         # Where the provider is, and deliberately no operator key: only users' own keys work.
         "AMPHION_PROVIDERS": json.dumps({"openai": {"base_url": fake_provider.base_url + "/v1"}}),
     }
-    try:
-        with local_console(root, env) as console:
-            settings = Settings(
-                environment="test",
-                secret_key=SECRET_KEY,
-                data_dir=console.data_dir,
-                database_url=console.database_url,
-            )
-            yield Server(console.base_url, console.database_url, settings, console.log)
-    except ConsoleStartError as error:
-        pytest.fail(str(error))
+    with start_console(tmp_path_factory, env) as console:
+        yield console
 
 
 @pytest.fixture
 def browser_page(browser, server: Server):
     """A fresh browser context at 1280 px that may use the clipboard."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with fresh_page(browser) as page:
+        page.context.grant_permissions(
+            ["clipboard-read", "clipboard-write"], origin=server.base_url
+        )
+        yield page
 
 
 def _register(server: Server) -> tuple[int, str]:
-    email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
-    database = server.database()
-    try:
-        user = register_user(database, server.settings, email=email, password=PASSWORD)
-    finally:
-        database.dispose()
-    assert user.id is not None
-    return user.id, email
-
-
-def _session_cookie(page, server: Server, user_id: int) -> str:
-    """A console session for ``user_id``, set as the cookie the sign-in route sets."""
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=server.settings)
-    finally:
-        database.dispose()
-    page.context.add_cookies(
-        [{"name": SESSION_COOKIE, "value": token, "url": server.base_url, "httpOnly": True}]
-    )
-    return token
+    email = new_email()
+    return register(server, email, PASSWORD), email
 
 
 def _shot(page, path: Path, *, full_page: bool = True) -> None:
@@ -138,37 +113,17 @@ def _shot(page, path: Path, *, full_page: bool = True) -> None:
     page.screenshot(path=str(path), full_page=full_page)
 
 
-def _use_language(page, server: Server, lang: str) -> None:
-    page.context.add_cookies([{"name": "amphion_lang", "value": lang, "url": server.base_url}])
-
-
 def _speak(server: Server, api_key: str) -> httpx.Response:
     """Seed 000's TTS request with ``api_key``, as the page's curl example makes it."""
-    return httpx.post(
-        server.url("/tts/v1/audio/speech"),
-        headers={"X-API-Key": api_key},
-        json={"model": "Qwen3-TTS", "input": "Hello from the new key.", "voice": "default"},
-        timeout=120,
-    )
+    return speak_through_api(server, api_key, "Hello from the new key.")
 
 
 def _keys_of(server: Server, user_id: int) -> list[tuple[str, object]]:
-    database = server.database()
-    try:
-        with database.read() as session:
-            rows = session.execute(
-                select(ApiKey.name, ApiKey.revoked_at).where(ApiKey.user_id == user_id)
-            ).all()
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        rows = session.execute(
+            select(ApiKey.name, ApiKey.revoked_at).where(ApiKey.user_id == user_id)
+        ).all()
     return [(name, revoked) for name, revoked in rows]
-
-
-def _sign_in_form(page, server: Server, email: str, password: str) -> None:
-    page.goto(server.url("/signin"))
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_create_reveal_copy_use_rename_and_revoke_a_key(
@@ -176,7 +131,7 @@ def test_create_reveal_copy_use_rename_and_revoke_a_key(
 ) -> None:
     page = browser_page
     user_id, _ = _register(server)
-    _session_cookie(page, server, user_id)
+    sign_in_as(page, server, user_id, lang=None)
 
     page.goto(server.url("/keys"))
     page.get_by_test_id("empty-state").wait_for()
@@ -250,7 +205,7 @@ def test_create_reveal_copy_use_rename_and_revoke_a_key(
     assert refused.status_code in (401, 403), refused.text
 
     # Chinese, and the small screen.
-    _use_language(page, server, "zh")
+    use_language(page, server, "zh")
     page.reload()
     page.get_by_role("heading", name="API 密钥").wait_for()
     assert "已吊销" in page.get_by_test_id("key-row").first.inner_text()
@@ -259,7 +214,7 @@ def test_create_reveal_copy_use_rename_and_revoke_a_key(
     page.get_by_text("创建 API 密钥").wait_for()
     _shot(page, screenshot_dir / "keys-create-zh.png", full_page=False)
     page.keyboard.press("Escape")
-    _use_language(page, server, "en")
+    use_language(page, server, "en")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     page.get_by_role("heading", name="API keys").wait_for()
@@ -275,9 +230,9 @@ def test_password_provider_key_and_language(
 ) -> None:
     page = browser_page
     user_id, email = _register(server)
-    _sign_in_form(page, server, email, PASSWORD)
+    sign_in_form(page, server, email, PASSWORD)
     page.wait_for_url(DASHBOARD)
-    elsewhere = create_other_session(server, user_id)
+    elsewhere = new_session(server, user_id)  # another device signed in to the account
 
     page.goto(server.url("/settings"))
     assert page.get_by_test_id("profile-email").inner_text() == email
@@ -364,66 +319,38 @@ def test_password_provider_key_and_language(
     page.get_by_role("button", name="Account menu").click()
     page.get_by_role("menuitem", name="Sign out").click()
     page.wait_for_url(SIGNIN)
-    _sign_in_form(page, server, email, PASSWORD)
+    sign_in_form(page, server, email, PASSWORD)
     page.get_by_text("Invalid e-mail or password.").wait_for()
     assert SIGNIN.search(page.url)
-    _sign_in_form(page, server, email, NEW_PASSWORD)
+    sign_in_form(page, server, email, NEW_PASSWORD)
     page.wait_for_url(DASHBOARD)
 
 
 # --- database checks -----------------------------------------------------------------------
 
 
-def create_other_session(server: Server, user_id: int) -> str:
-    """Another device signed in to the same account."""
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, token = create_session(session, user_id=user_id, settings=server.settings)
-    finally:
-        database.dispose()
-    return token
-
-
 def resolve(server: Server, token: str):
-    database = server.database()
-    try:
+    with server.connected() as database:
         return resolve_session(database, server.settings, token)
-    finally:
-        database.dispose()
 
 
 def password_matches(server: Server, user_id: int, password: str) -> bool:
-    database = server.database()
-    try:
-        with database.read() as session:
-            user = session.get(User, user_id)
-            assert user is not None
-            return verify_password(password, user.password_hash)[0]
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        return verify_password(password, user.password_hash)[0]
 
 
 def stored_provider_keys(server: Server, user_id: int) -> str:
     """Every stored column of the user's provider keys, as text."""
-    database = server.database()
-    try:
-        with database.read() as session:
-            rows = session.execute(
-                select(ProviderKey).where(ProviderKey.user_id == user_id)
-            ).scalars()
-            return repr([row.model_dump() for row in rows])
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        rows = session.execute(select(ProviderKey).where(ProviderKey.user_id == user_id)).scalars()
+        return repr([row.model_dump() for row in rows])
 
 
 def new_api_key(server: Server, user_id: int) -> str:
-    database = server.database()
-    try:
-        with database.write() as session:
-            _, plaintext = issue_key(
-                session, user_id=user_id, name="own-key test", secret_key=SECRET_KEY
-            )
-    finally:
-        database.dispose()
+    with server.connected() as database, database.write() as session:
+        _, plaintext = issue_key(
+            session, user_id=user_id, name="own-key test", secret_key=SECRET_KEY
+        )
     return plaintext

@@ -8,123 +8,63 @@ Chromium gets a fake microphone (a beep) and may autoplay; see the ``browser`` f
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from api import audio
+from api.accounts.models import User
 from api.billing import ledger
-from api.engines.base import SynthesisRequest
-from api.engines.registry import get_registry
 from api.history.models import HistoryRecord
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+from tests.e2e.conftest import AUTOPLAY_ARG, FAKE_MICROPHONE_ARGS, Server, chromium
+from tests.e2e.helpers import (
+    analyze_in_playground,
+    new_email,
+    sign_up,
+    speak_in_playground,
+    transcribe_in_playground,
+    use_language,
+    wait_playable,
+)
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "violet-harbor-lantern-42"
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
-FAKE_MEDIA_ARGS = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
-PLAYER_READY = """() => {
-  const player = document.querySelector('[data-testid="tts-player"]');
-  return !!player && player.readyState >= 2 && player.duration > 0 && !player.error;
-}"""
-ENGLISH_SPEECH = "Hello world. This is a test of speech recognition."
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Chromium with a fake microphone (this module only: other pages need no media)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def speech_wav(tmp_path_factory: pytest.TempPathFactory, console_server: Server) -> Path:
-    """English speech from the offline Piper voice, as a WAV file to upload."""
-    engine = get_registry(console_server.settings).tts("piper")
-    pcm = engine.synthesize(SynthesisRequest(text=ENGLISH_SPEECH, voice="joe"))
-    path = tmp_path_factory.mktemp("playground") / "hello.wav"
-    path.write_bytes(audio.encode(pcm, "wav"))
-    return path
+    with chromium(*FAKE_MICROPHONE_ARGS, AUTOPLAY_ARG) as browser:
+        yield browser
 
 
 def _sign_up(page, server: Server) -> str:
-    email = f"e2e-playground-{uuid.uuid4().hex[:10]}@example.com"
-    page.goto(server.url("/signup"))
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(DASHBOARD)
+    email = new_email("e2e-playground")
+    sign_up(page, server, email, PASSWORD)
     return email
 
 
 def _account(server: Server, email: str) -> tuple[int, int, list[HistoryRecord]]:
     """(user id, balance in µ¥, history newest first) straight from the database."""
-    from api.accounts.models import User
-
-    database = server.database()
-    try:
-        with database.read() as session:
-            user = session.exec(select(User).where(User.email == email)).one()
-            balance = ledger.balance_of(session, user.id)
-            records = list(
-                session.exec(
-                    select(HistoryRecord)
-                    .where(HistoryRecord.user_id == user.id)
-                    .order_by(HistoryRecord.id.desc())
-                )
+    with server.connected() as database, database.read() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        balance = ledger.balance_of(session, user.id)
+        records = list(
+            session.exec(
+                select(HistoryRecord)
+                .where(HistoryRecord.user_id == user.id)
+                .order_by(HistoryRecord.id.desc())
             )
-            for record in records:
-                session.expunge(record)
-            return user.id, balance, records
-    finally:
-        database.dispose()
+        )
+        for record in records:
+            session.expunge(record)
+        return user.id, balance, records
 
 
 def _active_panel(page):
     """The tab panel on show (the others stay mounted, hidden)."""
     return page.locator("[role=tabpanel][data-state=active]")
-
-
-def _speak(page, text: str) -> str:
-    """Type, generate, and wait until the player has playable audio; returns the shown cost."""
-    previous = (
-        page.get_by_test_id("tts-player").get_attribute("src")
-        if page.get_by_test_id("tts-player").count()
-        else None
-    )
-    page.get_by_test_id("tts-text").fill(text)
-    expected = str(len(text))
-    page.wait_for_function(
-        "n => document.querySelector('[data-testid=\"tts-characters\"]')?.textContent === n",
-        arg=expected,
-    )
-    assert page.get_by_test_id("tts-estimate").inner_text() != "0.0000"
-    page.get_by_test_id("tts-generate").click()
-    page.wait_for_function(
-        "old => { const p = document.querySelector('[data-testid=\"tts-player\"]');"
-        " return !!p && !!p.getAttribute('src') && p.getAttribute('src') !== old; }",
-        arg=previous,
-    )
-    assert (
-        page.get_by_test_id("tts-player").get_attribute("src").startswith("/api/playground/speech/")
-    )
-    page.wait_for_function(PLAYER_READY, timeout=60_000)
-    page.get_by_test_id("tts-cost").wait_for(timeout=60_000)
-    return page.get_by_test_id("tts-cost").inner_text()
 
 
 def test_playground_speech_recognition_emotion_and_microphone(
@@ -138,9 +78,9 @@ def test_playground_speech_recognition_emotion_and_microphone(
     page.goto(console_server.url("/playground"))
     page.get_by_test_id("tts-text").wait_for()
     assert page.get_by_test_id("playground-balance").inner_text() == "¥100.0000"
-    chinese_cost = _speak(page, "你好，欢迎来到语音合成体验中心。")
+    chinese_cost = speak_in_playground(page, "你好，欢迎来到语音合成体验中心。")
     assert chinese_cost.startswith("¥") and chinese_cost != "¥0.0000"
-    english_cost = _speak(page, "Hello, and welcome to the Amphion playground.")
+    english_cost = speak_in_playground(page, "Hello, and welcome to the Amphion playground.")
     assert float(page.get_by_test_id("tts-duration").inner_text().split()[0]) > 0.5
     page.get_by_test_id("tts-download").wait_for()
     page.screenshot(path=str(screenshot_dir / "playground-tts.png"), full_page=True)
@@ -158,12 +98,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
     )
 
     # --- speech to text on an uploaded WAV ---------------------------------------------------
-    page.get_by_test_id("tab-asr").click()
-    page.locator("#asr-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    transcript = page.get_by_test_id("asr-text")
-    transcript.wait_for(timeout=90_000)
-    assert "test" in transcript.inner_text().lower()
-    page.get_by_test_id("asr-segments").wait_for()
+    transcribe_in_playground(page, speech_wav)
     assert page.get_by_test_id("asr-cost").inner_text().startswith("¥")
     with page.expect_download() as download:
         page.get_by_test_id("asr-download-srt").click()
@@ -184,14 +119,11 @@ def test_playground_speech_recognition_emotion_and_microphone(
     assert recorded[0].cost_micros > 0
 
     # --- emotion on the same WAV ------------------------------------------------------------
-    page.get_by_test_id("tab-sed").click()
-    page.locator("#sed-upload-zone input[type=file]").set_input_files(str(speech_wav))
-    page.get_by_test_id("sed-chart").wait_for(timeout=90_000)
+    analyze_in_playground(page, speech_wav)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
         ".length === 7"
     )
-    assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
     page.screenshot(path=str(screenshot_dir / "playground-sed.png"), full_page=True)
 
     _, balance, records = _account(console_server, email)
@@ -200,14 +132,12 @@ def test_playground_speech_recognition_emotion_and_microphone(
     assert balance == start_balance - sum(r.cost_micros for r in records)
 
     # --- Chinese, and a phone-sized screen ---------------------------------------------------
-    page.context.add_cookies(
-        [{"name": "amphion_lang", "value": "zh", "url": console_server.base_url}]
-    )
+    use_language(page, console_server, "zh")
     page.goto(console_server.url("/playground"))
     page.get_by_role("heading", name="体验中心").wait_for()
     # The stream link worked once; after a reload the player holds the stored file.
     assert page.get_by_test_id("tts-player").get_attribute("src").startswith("/files/")
-    page.wait_for_function(PLAYER_READY)
+    wait_playable(page, "tts-player")
     page.screenshot(path=str(screenshot_dir / "playground-tts-zh.png"), full_page=True)
     page.get_by_test_id("tab-asr").click()
     _active_panel(page).get_by_text("拖放音频文件到此处，或点击选择").wait_for()
@@ -246,12 +176,8 @@ def test_links_preset_model_and_voice_and_a_short_balance_is_a_friendly_toast(
 
     # With the balance spent elsewhere, Generate explains instead of failing.
     user_id, balance, _ = _account(console_server, email)
-    database = console_server.database()
-    try:
-        with database.write() as session:
-            ledger.hold(session, user_id, balance, idempotency_key="e2e-drain")
-    finally:
-        database.dispose()
+    with console_server.connected() as database, database.write() as session:
+        ledger.hold(session, user_id, balance, idempotency_key="e2e-drain")
     page.get_by_test_id("tts-text").fill("Hello there.")
     page.get_by_test_id("tts-generate").click()
     page.get_by_text("Your balance is too low for this request").wait_for()

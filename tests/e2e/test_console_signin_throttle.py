@@ -11,20 +11,20 @@ import re
 
 import pytest
 
-from tests.e2e.test_console_auth import SIGNIN, _email, _register
+from tests.e2e.conftest import fresh_page
+from tests.e2e.helpers import SIGNIN, new_email, register
 
 pytestmark = pytest.mark.e2e
+
+PASSWORD = "violet-harbor-lantern-42"
 
 
 def test_repeated_failures_are_throttled_with_a_concrete_wait(browser, own_console_server):
     server = own_console_server
-    email = _email()
-    _register(server, email)
+    email = new_email()
+    register(server, email, PASSWORD)
     limit = server.settings.signin_limit_per_15min
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    try:
+    with fresh_page(browser) as page:
         page.goto(server.url("/signin"))
         for _ in range(limit + 1):
             page.get_by_label("E-mail").fill(email)
@@ -40,5 +40,3 @@ def test_repeated_failures_are_throttled_with_a_concrete_wait(browser, own_conso
         alert.wait_for()
         assert re.search(r"Try again in \d+ (s|min)\.", alert.inner_text())
         assert SIGNIN.search(page.url)
-    finally:
-        context.close()

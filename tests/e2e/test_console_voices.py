@@ -10,7 +10,6 @@ and at 390 px.
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,29 +17,23 @@ import pytest
 from sqlmodel import select
 
 from api import audio
+from api.accounts.service import find_user_by_email
 from api.engines.base import Pcm
 from api.history.models import HistoryRecord
 from api.voices.models import ClonedVoice
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import FAKE_MICROPHONE_ARGS, Server, fresh_page, launch_chromium
+from tests.e2e.helpers import choose_option, new_email, sign_up, wait_playable
 from tests.speech.test_speech_cloning import sample_wav
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "violet-harbor-lantern-42"
-DASHBOARD = re.compile(r"/dashboard/?(\?.*)?$")
 ENROLMENT_TIMEOUT_MS = 240_000  # profiling + a Whisper listening test on two busy cores
-AUDIO_TIMEOUT_MS = 60_000
 
 
 def _sign_up(page, server: Server) -> str:
-    email = f"voices-{uuid.uuid4().hex[:10]}@example.com"
-    page.goto(server.url("/signup"))
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(PASSWORD)
-    if page.locator("#confirm").count():  # the form may ask for the password twice
-        page.locator("#confirm").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(DASHBOARD)
+    email = new_email("voices")
+    sign_up(page, server, email, PASSWORD)
     return email
 
 
@@ -61,43 +54,18 @@ def _upload_sample(page, data: bytes, name: str) -> None:
     page.locator("#clone-sample-zone input[type=file]").set_input_files(_wav_file(data, name))
 
 
-def _wait_playable(page, test_id: str) -> None:
-    """The <audio> element has loaded a playable source (HAVE_CURRENT_DATA or better)."""
-    page.wait_for_function(
-        f"""() => {{
-            const el = document.querySelector('[data-testid="{test_id}"]');
-            return el && el.readyState >= 2 && el.duration > 0;
-        }}""",
-        timeout=AUDIO_TIMEOUT_MS,
-    )
-
-
 def _voices_of(server: Server, email: str) -> list[ClonedVoice]:
-    from api.accounts.service import find_user_by_email
-
-    database = server.database()
-    try:
-        with database.read() as session:
-            user = find_user_by_email(session, email)
-            return list(
-                session.exec(select(ClonedVoice).where(ClonedVoice.user_id == user.id)).all()
-            )
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        user = find_user_by_email(session, email)
+        return list(session.exec(select(ClonedVoice).where(ClonedVoice.user_id == user.id)).all())
 
 
 def _history_of(server: Server, email: str) -> list[HistoryRecord]:
-    from api.accounts.service import find_user_by_email
-
-    database = server.database()
-    try:
-        with database.read() as session:
-            user = find_user_by_email(session, email)
-            return list(
-                session.exec(select(HistoryRecord).where(HistoryRecord.user_id == user.id)).all()
-            )
-    finally:
-        database.dispose()
+    with server.connected() as database, database.read() as session:
+        user = find_user_by_email(session, email)
+        return list(
+            session.exec(select(HistoryRecord).where(HistoryRecord.user_id == user.id)).all()
+        )
 
 
 def _shot(page, path: Path) -> None:
@@ -163,7 +131,7 @@ def test_clone_use_manage_and_delete_a_voice(page, console_server, screenshot_di
     link = page.get_by_test_id("use-in-playground")
     assert link.get_attribute("href") == f"/playground?model=cosyvoice-v3-plus&voice={voice_id}"
     page.get_by_test_id("try-voice").click()
-    _wait_playable(page, "try-audio")
+    wait_playable(page, "try-audio")
     assert page.get_by_test_id("try-cost").inner_text().startswith("Charged ¥0.00")
     spoken = [row for row in _history_of(console_server, email) if row.type == "tts"]
     assert len(spoken) == 1 and spoken[0].voice == voice_id and spoken[0].status == "succeeded"
@@ -248,11 +216,6 @@ def _wait_every_card(page, text: str) -> None:
     )
 
 
-def _choose(page, test_id: str, option: str) -> None:
-    page.get_by_test_id(test_id).click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def test_voice_library_filters_search_and_preview(page, console_server, screenshot_dir) -> None:
     _sign_up(page, console_server)
     page.goto(console_server.url("/voices/library"))
@@ -262,17 +225,17 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
     _shot(page, screenshot_dir / "voice-library-en.png")
 
     # Each filter narrows the cards to voices that have what was chosen.
-    _choose(page, "filter-model", "Piper (joe, en-US)")
+    choose_option(page, "filter-model", "Piper (joe, en-US)")
     _wait_every_card(page, "piper-joe")
     assert 0 < _card_count(page) < everything
     page.get_by_role("button", name="Clear filters").first.click()
     _wait_cards(page, f"n === {everything}")
 
-    _choose(page, "filter-gender", "Female")
+    choose_option(page, "filter-gender", "Female")
     _wait_every_card(page, "Female")
     females = _card_count(page)
     assert 0 < females < everything
-    _choose(page, "filter-language", "English")
+    choose_option(page, "filter-language", "English")
     _wait_every_card(page, "English")
     assert 0 < _card_count(page) < females
     for text in page.get_by_test_id("voice-card").all_inner_texts():
@@ -297,7 +260,7 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
     first = page.get_by_test_id("voice-card").first
     name = first.get_by_test_id("voice-name").inner_text()
     first.get_by_test_id("play-preview").click()
-    _wait_playable(page, "preview-audio")
+    wait_playable(page, "preview-audio")
     assert page.get_by_test_id("preview-name").inner_text() == name
     # The player sticks to the bottom of the window: a window-sized shot shows it in place.
     page.screenshot(path=str(screenshot_dir / "voice-library-preview-en.png"))
@@ -317,35 +280,25 @@ def test_a_sample_recorded_from_the_microphone_is_checked_like_an_upload(
     browser, console_server, tmp_path: Path
 ) -> None:
     """Chromium's fake microphone plays a speech file; the recording arrives and is checked."""
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
     speech = tmp_path / "speech.wav"
     speech.write_bytes(audio.encode(audio.decode(sample_wav()).pcm, "wav", sample_rate=48000))
-    microphone = browser.browser_type.launch(
-        executable_path=CHROMIUM,
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={speech}",
-        ],
+    microphone = launch_chromium(
+        browser.browser_type, *FAKE_MICROPHONE_ARGS, f"--use-file-for-fake-audio-capture={speech}"
     )
     try:
-        context = microphone.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        _sign_up(page, console_server)
-        page.goto(console_server.url("/voices/clone"))
-        page.get_by_test_id("record-start").click()
-        page.get_by_test_id("record-stop").wait_for()
-        page.wait_for_timeout(12_500)  # a little more than the 10 s a sample needs
-        page.get_by_test_id("record-stop").click()
-        verdict = page.get_by_test_id("sample-verdict")
-        verdict.wait_for()
-        assert "recording.webm" in verdict.inner_text()
-        assert "Usable" in verdict.inner_text()  # the fake microphone "reads" the story
-        length = page.get_by_test_id("sample-check").first.inner_text()
-        measured = float(re.findall(r"([\d.]+) s", length)[-1])  # after the "10–60 s" rule
-        assert 10.0 <= measured <= 16.0
+        with fresh_page(microphone, timeout_ms=30_000) as page:
+            _sign_up(page, console_server)
+            page.goto(console_server.url("/voices/clone"))
+            page.get_by_test_id("record-start").click()
+            page.get_by_test_id("record-stop").wait_for()
+            page.wait_for_timeout(12_500)  # a little more than the 10 s a sample needs
+            page.get_by_test_id("record-stop").click()
+            verdict = page.get_by_test_id("sample-verdict")
+            verdict.wait_for()
+            assert "recording.webm" in verdict.inner_text()
+            assert "Usable" in verdict.inner_text()  # the fake microphone "reads" the story
+            length = page.get_by_test_id("sample-check").first.inner_text()
+            measured = float(re.findall(r"([\d.]+) s", length)[-1])  # after the "10–60 s" rule
+            assert 10.0 <= measured <= 16.0
     finally:
         microphone.close()
