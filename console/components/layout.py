@@ -163,7 +163,6 @@ def account_menu(*, compact: bool = False) -> rx.Component:
                         size="2",
                         weight="medium",
                         color=rx.color("gray", 12),
-                        trim="both",
                         max_width="9.5rem",
                         overflow="hidden",
                         text_overflow="ellipsis",

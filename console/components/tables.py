@@ -13,10 +13,6 @@ import reflex as rx
 
 from console import styles
 
-# Tables on wide screens, stacked cards on phones (a table's columns do not fit in 390 px).
-WIDE_ONLY = rx.breakpoints(initial="none", sm="block")
-NARROW_ONLY = rx.breakpoints(initial="block", sm="none")
-
 
 def table_header(*labels: Any, **cell_props: Any) -> rx.Component:
     """A header row of ``labels``; a label that is already a header cell is kept as it is."""
@@ -57,8 +53,9 @@ def scrolling_table(
 
 
 def narrow_list(rows: rx.Var, render: Callable[[rx.Var], rx.Component]) -> rx.Component:
-    """``rows`` as ``render``'s blocks, shown only where the table is not (``NARROW_ONLY``)."""
-    return rx.box(rx.foreach(rows, render), width="100%", display=NARROW_ONLY)
+    """``rows`` as ``render``'s blocks: a table's phone layout (pair them with
+    ``common.wide_or_narrow``, which renders only the one the screen shows)."""
+    return rx.box(rx.foreach(rows, render), width="100%")
 
 
 def narrow_item(*children: rx.Component, spacing: str = "2", **props: Any) -> rx.Component:

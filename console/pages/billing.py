@@ -14,6 +14,7 @@ from console.components.common import (
     muted,
     paged_list,
     stat,
+    wide_or_narrow,
 )
 from console.components.filters import (
     all_when_blank,
@@ -25,7 +26,6 @@ from console.components.filters import (
 from console.components.forms import form_message, stacked_form
 from console.components.layout import app_shell, page_header, private_page
 from console.components.tables import (
-    WIDE_ONLY,
     narrow_item,
     narrow_list,
     scrolling_table,
@@ -417,18 +417,21 @@ def _ledger() -> rx.Component:
             ),
             paged_list(
                 BillingState,
-                scrolling_table(
-                    table_header(
-                        *(
-                            rx.table.column_header_cell(h, text_align=align, white_space="nowrap")
-                            for h, align in headers
-                        )
+                wide_or_narrow(
+                    scrolling_table(
+                        table_header(
+                            *(
+                                rx.table.column_header_cell(
+                                    h, text_align=align, white_space="nowrap"
+                                )
+                                for h, align in headers
+                            )
+                        ),
+                        rx.table.body(rx.foreach(BillingState.entries, _entry)),
+                        size="2",
                     ),
-                    rx.table.body(rx.foreach(BillingState.entries, _entry)),
-                    size="2",
-                    display=WIDE_ONLY,
+                    narrow_list(BillingState.entries, _entry_card),
                 ),
-                narrow_list(BillingState.entries, _entry_card),
             ),
         ),
     )

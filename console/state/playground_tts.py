@@ -119,7 +119,8 @@ class PlaygroundTtsState(rx.State):
 
     models: list[dict[str, str]] = []
     model: str = ""
-    voices: list[dict[str, str]] = []
+    # The picker's voices live on the server only; the browser gets them once, split in two.
+    _voices: list[dict[str, str]] = []
     voice: str = ""
     text: str = ""
     characters: int = 0
@@ -153,7 +154,7 @@ class PlaygroundTtsState(rx.State):
 
     @rx.var
     def instruct_supported(self) -> bool:
-        return any(v["voice_id"] == self.voice and v["instruct"] for v in self.voices)
+        return any(v["voice_id"] == self.voice and v["instruct"] for v in self._voices)
 
     @rx.var
     def long_text(self) -> bool:
@@ -161,11 +162,11 @@ class PlaygroundTtsState(rx.State):
 
     @rx.var
     def own_voices(self) -> list[dict[str, str]]:
-        return [v for v in self.voices if v["own"]]
+        return [v for v in self._voices if v["own"]]
 
     @rx.var
     def system_voices(self) -> list[dict[str, str]]:
-        return [v for v in self.voices if not v["own"]]
+        return [v for v in self._voices if not v["own"]]
 
     @rx.event
     async def load(self):
@@ -190,8 +191,8 @@ class PlaygroundTtsState(rx.State):
 
     async def _use_model(self, user_id: int, model_id: str, voice_id: str = "") -> None:
         self.model = model_id
-        self.voices = await asyncio.to_thread(_choices, user_id, model_id)
-        ids = [v["voice_id"] for v in self.voices]
+        self._voices = await asyncio.to_thread(_choices, user_id, model_id)
+        ids = [v["voice_id"] for v in self._voices]
         self.voice = voice_id if voice_id in ids else (ids[0] if ids else "")
         self.limit = per_call_limit(speech_context().catalog, model_id)
         self._reprice()
@@ -212,7 +213,7 @@ class PlaygroundTtsState(rx.State):
         if await signed_in_principal(self) is None:
             return
         # Only a voice the picker offers (its list was read with the owner).
-        if voice_id in {v["voice_id"] for v in self.voices}:
+        if voice_id in {v["voice_id"] for v in self._voices}:
             self.voice = voice_id
 
     @rx.event

@@ -166,7 +166,7 @@ async def test_another_account_never_reaches_the_first_ones_voice_or_ticket(
         signed_in_tree(db, settings, bob, f"/playground?voice={alices_voice}"), PlaygroundTtsState
     )
     await PlaygroundTtsState.load.fn(theirs)
-    assert alices_voice not in json.dumps(theirs.voices) and theirs.voice != alices_voice
+    assert alices_voice not in json.dumps(theirs._voices) and theirs.voice != alices_voice
     await PlaygroundTtsState.set_voice.fn(theirs, alices_voice)
     assert theirs.voice != alices_voice
     # A forged voice is refused by the use case itself; nothing is parked or held.
