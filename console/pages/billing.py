@@ -197,7 +197,7 @@ def _chart() -> rx.Component:
                 data_key="day", tick_line=False, stroke=rx.color("gray", 9), font_size=11
             ),
             rx.recharts.y_axis(
-                tick_line=False, axis_line=False, width=56, stroke=rx.color("gray", 9), font_size=11
+                tick_line=False, axis_line=False, width=64, stroke=rx.color("gray", 9), font_size=11
             ),
             rx.recharts.graphing_tooltip(
                 cursor={"fill": rx.color("gray", 3)},
