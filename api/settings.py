@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     job_poll_seconds: float = 0.5
     job_handler_modules: list[str] = Field(default_factory=list)
 
+    # Hosted providers' circuit breakers (api/engines/circuit.py): after this many consecutive
+    # failures (5xx, timeouts, refused connections) a provider is refused fast with a 503 for
+    # circuit_open_seconds, then one trial request decides whether it is back.
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_open_seconds: float = Field(default=30.0, gt=0)
+
     # --- fetching user-given URLs (SSRF-safe)
     # audio_url / file_url downloads (api/http/fetch.py): one deadline for the whole download,
     # redirects included; the size cap is enforced while streaming.

@@ -5,7 +5,9 @@ model weights and never calls a provider over the network. An offline engine is 
 when the Python packages it imports (and the pip packages holding its weights) are installed,
 "loaded" once the registry has built it, and "missing" otherwise, naming what is missing. A
 hosted model is "configured" when the operator set its provider up (``AMPHION_PROVIDERS``; the
-provider itself is only reached by a real request) and "not_configured" otherwise.
+provider itself is only reached by a real request) and "not_configured" otherwise, or
+"circuit_open" while its provider's circuit breaker refuses requests (``api.engines.circuit``;
+``retry_after`` says for how long, in this process).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from functools import cache
 from typing import Literal
 
 from api.catalog.catalog import VOICE_ROUTED, Catalog, ModelSpec
+from api.engines.circuit import circuit_board
 from api.engines.registry import EngineKind, EngineRegistry
 from api.settings import Settings
 
-Status = Literal["loaded", "available", "missing", "configured", "not_configured"]
+Status = Literal["loaded", "available", "missing", "configured", "not_configured", "circuit_open"]
 HEALTHY: frozenset[str] = frozenset({"loaded", "available", "configured"})
 
 # What each offline engine imports when it is built, and the packages its weights ship in.
@@ -60,6 +63,7 @@ class ModelHealth:
     engines: tuple[str, ...]
     status: Status
     missing: tuple[str, ...] = ()
+    retry_after: float = 0.0  # circuit_open: seconds until the provider is tried again
 
     @property
     def healthy(self) -> bool:
@@ -90,12 +94,17 @@ def model_health(
     """The health of one catalog model (see the module docstring)."""
     if model.hosted:
         configured = bool(settings.providers.get(model.provider))
+        circuit = circuit_board(settings).snapshot(model.provider)
+        hosted_status: Status = "configured" if configured else "not_configured"
+        if configured and circuit.state != "closed" and circuit.retry_after > 0:
+            hosted_status = "circuit_open"
         return ModelHealth(
             model_id=model.id,
             kind=model.kind,
             provider=model.provider,
             engines=(model.provider_model or model.id,),
-            status="configured" if configured else "not_configured",
+            status=hosted_status,
+            retry_after=circuit.retry_after if hosted_status == "circuit_open" else 0.0,
         )
     engines = _offline_engines(catalog, model)
     missing = tuple(

@@ -9,6 +9,9 @@ fallback to an offline voice the caller did not ask for.
 
 A model marked ``byok`` runs on the calling user's own provider key instead of the operator's:
 ``OwnKeyEngines`` is the registry as that user sees it (``SpeechContext.for_caller``).
+
+Every hosted adapter, on the operator's key or a user's, sits behind its provider's circuit
+breaker (``api.engines.circuit``): a provider that keeps failing is refused with a fast 503.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from api.catalog.catalog import Catalog, ModelSpec
+from api.engines.circuit import CircuitGuardedEngine, circuit_board
 from api.engines.providers import ProviderConfig
-from api.engines.registry import EngineKind, EngineRegistry
+from api.engines.registry import EngineKind, EngineRegistry, refuse_unless_ready
 from api.errors import ServiceUnavailableError
 from api.settings import Settings
 
@@ -42,6 +46,10 @@ def provider_config(settings: Settings, provider: str) -> ProviderConfig:
         return ProviderConfig(**{key: raw[key] for key in _CONFIG_FIELDS if key in raw})
     except (TypeError, ValueError) as error:
         raise ServiceUnavailableError(f"The {provider} provider is misconfigured") from error
+
+
+def _guarded(settings: Settings, provider: str, adapter: Any) -> CircuitGuardedEngine:
+    return CircuitGuardedEngine(adapter, circuit_board(settings).breaker(provider))
 
 
 def _adapter(provider: str, kind: str, model: ModelSpec, config: ProviderConfig) -> Any:
@@ -78,7 +86,8 @@ def register_hosted(registry: EngineRegistry, catalog: Catalog, settings: Settin
             continue
 
         def build(model: ModelSpec = model, kind: str = kind) -> Any:
-            return _adapter(model.provider, kind, model, provider_config(settings, model.provider))
+            config = provider_config(settings, model.provider)
+            return _guarded(settings, model.provider, _adapter(model.provider, kind, model, config))
 
         if model.engine_name not in registry.names(kind):  # registered once per registry
             factory: Callable[[], Any] = build
@@ -91,7 +100,7 @@ def own_key_adapter(settings: Settings, model: ModelSpec, api_key: str) -> Any:
     if kind is None or not model.hosted:
         raise ServiceUnavailableError(f"Model {model.id} is not served by a hosted provider")
     config = provider_config(settings, model.provider).with_user_key(api_key)
-    return _adapter(model.provider, kind, model, config)
+    return _guarded(settings, model.provider, _adapter(model.provider, kind, model, config))
 
 
 class OwnKeyEngines(EngineRegistry):
@@ -128,7 +137,7 @@ class OwnKeyEngines(EngineRegistry):
         if name not in self._built:
             api_key = self._user_key(model.provider)
             self._built[name] = own_key_adapter(self._settings, model, api_key)
-        return self._built[name]
+        return refuse_unless_ready(self._built[name])
 
     def register(self, kind: EngineKind, name: str, factory: Callable[[], Any]) -> None:
         self._shared.register(kind, name, factory)

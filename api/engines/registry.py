@@ -8,7 +8,9 @@ wait for a single build, while requests for other engines go ahead. A factory th
 remembered: the next request tries again (a model package may be installed meanwhile).
 
 Asking for a name nobody registered, or an engine whose module or model is missing, is a
-``ServiceUnavailableError`` (503): the platform is up, that engine is not.
+``ServiceUnavailableError`` (503): the platform is up, that engine is not. So is an engine that
+says it cannot take work right now (``refuse_unless_ready``: a hosted provider whose circuit
+breaker is open, ``api.engines.circuit``).
 
 ``default_registry(settings)`` registers the offline engines. The ASR, emotion and clone engines
 live in modules that may not exist yet in a given checkout; their factories import them only
@@ -98,12 +100,11 @@ class EngineRegistry:
             slot = self._slots.get(kind, {}).get(name)
         if slot is None:
             raise ServiceUnavailableError(f"No {_label(kind)} engine named '{name}'")
-        if slot.instance is not None:
-            return slot.instance
-        with slot.lock:
-            if slot.instance is None:
-                slot.instance = self._build(kind, name, slot.factory)
-        return slot.instance
+        if slot.instance is None:
+            with slot.lock:
+                if slot.instance is None:
+                    slot.instance = self._build(kind, name, slot.factory)
+        return refuse_unless_ready(slot.instance)
 
     def names(self, kind: EngineKind | None = None) -> tuple[str, ...]:
         """Registered names of one kind, or of all kinds, sorted (registered ≠ loadable)."""
@@ -136,6 +137,16 @@ class EngineRegistry:
         if not isinstance(engine, _PROTOCOLS[kind]):
             raise ServiceUnavailableError(f"'{name}' is not a {_label(kind)} engine")
         return engine
+
+
+def refuse_unless_ready(engine: Engine) -> Engine:
+    """``engine``, unless it says it cannot take work now (a hosted provider whose circuit is
+    open raises its 503 from ``ready``). Use cases look engines up before they hold credit, so
+    asking here keeps a refused request from holding anything."""
+    ready = getattr(engine, "ready", None)
+    if ready is not None:
+        ready()
+    return engine
 
 
 def _label(kind: EngineKind) -> str:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import DomainError, InsufficientBalanceError, RateLimitedError
+from api.errors import DomainError, InsufficientBalanceError
 
 logger = logging.getLogger("amphion.http")
 
@@ -120,8 +120,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = None
-        if isinstance(exc, RateLimitedError):
-            headers = {"Retry-After": str(exc.retry_after)}
+        # A rate limit (429) and an open provider circuit (503) both say when to come back.
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         status = dialect_status(request.url.path, exc)
         return error_response(
             request, status, exc.message, code=exc.code, param=exc.param, headers=headers
