@@ -19,25 +19,31 @@ What counts as a failure (``is_failure``): a timeout, a connection that could no
 broke off, a 5xx, an answer that is not what the protocol promises. A 4xx (429, a rejected
 user key) means the provider is up and answering, so it counts as a success.
 
-State lives in memory, per process: with several web workers each worker finds out about an
-outage by itself (after ``failure_threshold`` failures of its own). ``circuit_board(settings)``
+State lives in memory, per process (``MemoryCircuitStore``), unless ``AMPHION_REDIS_URL`` is set:
+then it lives in Redis (``RedisCircuitStore``, one Lua script per step, so the transitions are
+atomic) and every web and job worker sees the same circuit, so ``failure_threshold`` failures
+anywhere open it everywhere and one trial request speaks for all. ``circuit_board(settings)``
 is the process-wide set of breakers; ``CircuitGuardedEngine`` puts one in front of an adapter.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from api.engines.providers.common import ProviderError
 from api.errors import ServiceUnavailableError, UpstreamTimeoutError
 from api.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 State = Literal["closed", "open", "half_open"]
+Outcome = Literal["success", "failure", "abandoned"]
 Clock = Callable[[], float]
 Result = TypeVar("Result")
 
@@ -86,78 +92,222 @@ class CircuitSnapshot:
     retry_after: float
 
 
+class MemoryCircuitStore:
+    """Circuit state in this process (the default): each worker judges its providers alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # name → [consecutive failures, opened at (None: closed), trial started (None: none)]
+        self._records: dict[str, list[Any]] = {}
+
+    def wait(self, name: str, now: float, policy: BreakerPolicy, *, claim: bool) -> float:
+        with self._lock:
+            record = self._records.get(name)
+            if record is None:
+                return 0.0
+            wait = _wait(record[1], record[2], now, policy.open_seconds)
+            if claim and wait <= 0 and record[1] is not None:
+                record[2] = now
+            return wait
+
+    def record(self, name: str, outcome: Outcome, now: float, policy: BreakerPolicy) -> None:
+        with self._lock:
+            record = self._records.setdefault(name, [0, None, None])
+            if outcome == "success":
+                record[:] = [0, None, None]
+            elif outcome == "failure":
+                record[0] += 1
+                if record[1] is not None or record[0] >= policy.failure_threshold:
+                    record[1], record[2] = now, None  # a failed trial opens another round
+            else:
+                record[2] = None
+
+    def snapshot(self, name: str, now: float, policy: BreakerPolicy) -> CircuitSnapshot:
+        with self._lock:
+            failures, opened_at, trial_started = self._records.get(name, (0, None, None))
+        return _snapshot(name, failures, opened_at, trial_started, now, policy)
+
+
+def _wait(
+    opened_at: float | None, trial_started: float | None, now: float, open_seconds: float
+) -> float:
+    """Seconds until a call may go through (0: now)."""
+    if opened_at is None:
+        return 0.0
+    cool_down_left = opened_at + open_seconds - now
+    if cool_down_left > 0:
+        return cool_down_left
+    if trial_started is not None:
+        # Another request is the trial; a trial that never reported back is given up on.
+        trial_left = trial_started + open_seconds - now
+        if trial_left > 0:
+            return min(trial_left, 1.0)
+    return 0.0
+
+
+def _snapshot(
+    name: str,
+    failures: int,
+    opened_at: float | None,
+    trial_started: float | None,
+    now: float,
+    policy: BreakerPolicy,
+) -> CircuitSnapshot:
+    state: State = "closed"
+    if opened_at is not None:
+        state = "open" if opened_at + policy.open_seconds > now else "half_open"
+    wait = _wait(opened_at, trial_started, now, policy.open_seconds)
+    return CircuitSnapshot(name, state, failures, wait)
+
+
+# The same state machine as MemoryCircuitStore, run atomically inside Redis so every worker
+# sees one circuit. KEYS[1] is the circuit's hash (failures, opened_at, trial_started); times
+# are the callers' wall clocks (ARGV), floats travel as strings (Lua numbers come back as ints).
+_WAIT_SCRIPT = """
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at'))
+if not opened then return '0' end
+local now, open = tonumber(ARGV[1]), tonumber(ARGV[2])
+if opened + open - now > 0 then return tostring(opened + open - now) end
+local trial = tonumber(redis.call('HGET', KEYS[1], 'trial_started'))
+if trial and trial + open - now > 0 then return tostring(math.min(trial + open - now, 1)) end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'trial_started', ARGV[1]) end
+return '0'
+"""
+_RECORD_SCRIPT = """
+local outcome, now, threshold, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if outcome == 'success' then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if outcome == 'failure' then
+  local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  if redis.call('HEXISTS', KEYS[1], 'opened_at') == 1 or failures >= threshold then
+    redis.call('HSET', KEYS[1], 'opened_at', now)
+    redis.call('HDEL', KEYS[1], 'trial_started')
+  end
+else
+  redis.call('HDEL', KEYS[1], 'trial_started')
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return 0
+"""
+_FORGET_AFTER_SECONDS = 24 * 3600  # an idle circuit's memory of old failures fades
+
+
+class RedisCircuitStore:
+    """Circuit state shared by every worker through Redis (``AMPHION_REDIS_URL``).
+
+    Workers compare wall-clock times, so their clocks should agree (NTP) to well under
+    ``open_seconds``. If Redis cannot be reached the circuit lets calls through and forgets
+    their outcome: a broken breaker must not take the providers down with it.
+    """
+
+    def __init__(self, url: str, prefix: str = "amphion:circuit:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._prefix = prefix
+        self._wait_script = self._redis.register_script(_WAIT_SCRIPT)
+        self._record_script = self._redis.register_script(_RECORD_SCRIPT)
+
+    def wait(self, name: str, now: float, policy: BreakerPolicy, *, claim: bool) -> float:
+        import redis
+
+        args = [repr(now), repr(policy.open_seconds), "1" if claim else "0"]
+        try:
+            return float(self._wait_script(keys=[self._prefix + name], args=args))
+        except redis.RedisError as error:
+            logger.warning(
+                "circuit %s: Redis unavailable, letting the call through: %s", name, error
+            )
+            return 0.0
+
+    def record(self, name: str, outcome: Outcome, now: float, policy: BreakerPolicy) -> None:
+        import redis
+
+        args = [outcome, repr(now), policy.failure_threshold, _FORGET_AFTER_SECONDS]
+        try:
+            self._record_script(keys=[self._prefix + name], args=args)
+        except redis.RedisError as error:
+            logger.warning("circuit %s: Redis unavailable, outcome not recorded: %s", name, error)
+
+    def snapshot(self, name: str, now: float, policy: BreakerPolicy) -> CircuitSnapshot:
+        import redis
+
+        try:
+            raw: Any = self._redis.hgetall(self._prefix + name)
+        except redis.RedisError:
+            raw = {}
+        fields = {key.decode(): float(value) for key, value in raw.items()}
+        return _snapshot(
+            name,
+            int(fields.get("failures", 0)),
+            fields.get("opened_at"),
+            fields.get("trial_started"),
+            now,
+            policy,
+        )
+
+
+class CircuitStore(Protocol):
+    """Where circuits keep their state: ``MemoryCircuitStore`` or ``RedisCircuitStore``."""
+
+    def wait(self, name: str, now: float, policy: BreakerPolicy, *, claim: bool) -> float: ...
+
+    def record(self, name: str, outcome: Outcome, now: float, policy: BreakerPolicy) -> None: ...
+
+    def snapshot(self, name: str, now: float, policy: BreakerPolicy) -> CircuitSnapshot: ...
+
+
 class CircuitBreaker:
     """One provider's circuit (see the module docstring); safe to share between threads."""
 
-    def __init__(self, name: str, policy: BreakerPolicy, clock: Clock = time.monotonic):
+    def __init__(
+        self,
+        name: str,
+        policy: BreakerPolicy,
+        clock: Clock = time.monotonic,
+        store: CircuitStore | None = None,
+    ):
         self.name = name
         self.policy = policy
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None  # None: closed
-        self._trial_started: float | None = None  # a half-open trial is running since then
+        self._store = store if store is not None else MemoryCircuitStore()
 
     # --- before a call ------------------------------------------------------------------------
 
     def check(self) -> None:
         """Refuse now (``CircuitOpenError``) if a call would be refused; claims nothing."""
-        with self._lock:
-            wait = self._wait(self._clock())
-        if wait > 0:
-            raise CircuitOpenError(self.name, wait)
+        self._refuse_if_waiting(claim=False)
 
     def admit(self) -> None:
         """Let one call through or refuse it; in half-open, the admitted call is the trial."""
-        with self._lock:
-            now = self._clock()
-            wait = self._wait(now)
-            if wait <= 0 and self._opened_at is not None:
-                self._trial_started = now
+        self._refuse_if_waiting(claim=True)
+
+    def _refuse_if_waiting(self, *, claim: bool) -> None:
+        wait = self._store.wait(self.name, self._clock(), self.policy, claim=claim)
         if wait > 0:
             raise CircuitOpenError(self.name, wait)
 
-    def _wait(self, now: float) -> float:
-        """Seconds until a call may go through (0: now). The caller holds the lock."""
-        if self._opened_at is None:
-            return 0.0
-        cool_down_left = self._opened_at + self.policy.open_seconds - now
-        if cool_down_left > 0:
-            return cool_down_left
-        if self._trial_started is not None:
-            # Another request is the trial; a trial that never reported back is given up on.
-            trial_left = self._trial_started + self.policy.open_seconds - now
-            return max(0.0, min(trial_left, 1.0)) if trial_left > 0 else 0.0
-        return 0.0
-
     # --- after a call -------------------------------------------------------------------------
 
-    def succeeded(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._opened_at = self._trial_started = None
+    def record(self, error: BaseException | None) -> None:
+        """The outcome of an admitted call: None for success, else the error it raised.
 
-    def failed(self) -> None:
-        with self._lock:
-            now = self._clock()
-            self._failures += 1
-            if self._opened_at is not None or self._failures >= self.policy.failure_threshold:
-                self._opened_at = now  # a failed trial opens the circuit for another round
-                self._trial_started = None
+        A provider that answered (even a 4xx) is up; an error that never reached it (bad input,
+        a consumer that went away) is no verdict and only frees the half-open trial.
+        """
+        outcome: Outcome
+        if error is None or (isinstance(error, ProviderError) and not is_failure(error)):
+            outcome = "success"
+        elif is_failure(error):
+            outcome = "failure"
+        else:
+            outcome = "abandoned"
+        self._store.record(self.name, outcome, self._clock(), self.policy)
 
     def abandoned(self) -> None:
-        """The call ended without a verdict on the provider: free the trial for another."""
-        with self._lock:
-            self._trial_started = None
-
-    def record(self, error: BaseException | None) -> None:
-        """The outcome of an admitted call: None for success, else the error it raised."""
-        if error is None or (isinstance(error, ProviderError) and not is_failure(error)):
-            self.succeeded()
-        elif is_failure(error):
-            self.failed()
-        else:
-            self.abandoned()
+        self._store.record(self.name, "abandoned", self._clock(), self.policy)
 
     def call(self, function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """``function(*args, **kwargs)`` through the circuit."""
@@ -171,16 +321,7 @@ class CircuitBreaker:
         return result
 
     def snapshot(self) -> CircuitSnapshot:
-        with self._lock:
-            now = self._clock()
-            wait = self._wait(now)
-            if self._opened_at is None:
-                state: State = "closed"
-            elif self._opened_at + self.policy.open_seconds > now:
-                state = "open"
-            else:
-                state = "half_open"
-            return CircuitSnapshot(self.name, state, self._failures, wait)
+        return self._store.snapshot(self.name, self._clock(), self.policy)
 
     @property
     def state(self) -> State:
@@ -188,14 +329,21 @@ class CircuitBreaker:
 
 
 class CircuitBoard:
-    """The breakers of one process, one per provider, made on first use.
+    """The breakers of one process, one per provider, made on first use, over one store.
 
     ``clock`` is read through the board, so a test can swap it before or after breakers exist.
+    With Redis it must be a wall clock (``time.time``): workers compare each other's times.
     """
 
-    def __init__(self, policy: BreakerPolicy, clock: Clock = time.monotonic):
+    def __init__(
+        self,
+        policy: BreakerPolicy,
+        clock: Clock = time.monotonic,
+        store: CircuitStore | None = None,
+    ):
         self.policy = policy
         self.clock = clock
+        self.store: CircuitStore = store if store is not None else MemoryCircuitStore()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
 
@@ -204,16 +352,12 @@ class CircuitBoard:
             breaker = self._breakers.get(name)
             if breaker is None:
                 breaker = self._breakers[name] = CircuitBreaker(
-                    name, self.policy, lambda: self.clock()
+                    name, self.policy, lambda: self.clock(), self.store
                 )
             return breaker
 
     def snapshot(self, name: str) -> CircuitSnapshot:
-        with self._lock:
-            breaker = self._breakers.get(name)
-        if breaker is None:
-            return CircuitSnapshot(name, "closed", 0, 0.0)
-        return breaker.snapshot()
+        return self.store.snapshot(name, self.clock(), self.policy)
 
 
 # id(settings) → (settings, board), like the engine registries: settings objects are unhashable.
@@ -222,11 +366,16 @@ _boards_lock = threading.Lock()
 
 
 def circuit_board(settings: Settings) -> CircuitBoard:
-    """The process-wide breakers for ``settings``, made once."""
+    """The process-wide breakers for ``settings``, made once: shared through Redis when
+    ``AMPHION_REDIS_URL`` is set, in this process otherwise."""
     with _boards_lock:
         cached = _boards.get(id(settings))
         if cached is None:
-            board = CircuitBoard(BreakerPolicy.from_settings(settings))
+            policy = BreakerPolicy.from_settings(settings)
+            if settings.redis_url:
+                board = CircuitBoard(policy, time.time, RedisCircuitStore(settings.redis_url))
+            else:
+                board = CircuitBoard(policy)
             cached = _boards[id(settings)] = (settings, board)
         return cached[1]
 

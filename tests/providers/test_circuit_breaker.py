@@ -5,11 +5,13 @@ then a trial after the cool-down, and normal service once the provider is back."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -21,6 +23,9 @@ from api.engines.circuit import (
     CircuitBreaker,
     CircuitGuardedEngine,
     CircuitOpenError,
+    CircuitStore,
+    MemoryCircuitStore,
+    RedisCircuitStore,
     circuit_board,
     is_failure,
 )
@@ -31,6 +36,7 @@ from api.http.app import create_api
 from api.http.context import AppContext
 from api.settings import Settings
 from api.speech.runtime import use_speech_context
+from tests.conftest import LIMITERS, TEST_REDIS_URL
 from tests.helpers import PASSWORD
 from tests.http.conftest import context  # noqa: F401  (fixture)
 from tests.providers.fake_upstream import FakeState
@@ -63,9 +69,22 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(params=LIMITERS)  # the same backends as the rate limiters: memory, Redis in CI
+def store(request: pytest.FixtureRequest) -> Iterator[CircuitStore]:
+    if request.param == "memory":
+        yield MemoryCircuitStore()
+        return
+    prefix = f"amphion-test:{uuid.uuid4().hex}:circuit:"
+    yield RedisCircuitStore(TEST_REDIS_URL, prefix=prefix)
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
 @pytest.fixture
-def breaker(clock: FakeClock) -> CircuitBreaker:
-    return CircuitBreaker("openai", BreakerPolicy(THRESHOLD, OPEN_SECONDS), clock)
+def breaker(clock: FakeClock, store: CircuitStore) -> CircuitBreaker:
+    return CircuitBreaker("openai", BreakerPolicy(THRESHOLD, OPEN_SECONDS), clock, store)
 
 
 def trip(breaker: CircuitBreaker) -> None:
@@ -198,7 +217,7 @@ def test_a_stream_is_judged_when_it_ends_and_an_early_stop_is_no_verdict(
         failing.stream(None)  # refused at the call, before any chunk is asked for
     assert failing.calls == THRESHOLD
 
-    fresh = CircuitBreaker("fish", BreakerPolicy(1, OPEN_SECONDS))
+    fresh = CircuitBreaker("fish", BreakerPolicy(1, OPEN_SECONDS), store=MemoryCircuitStore())
     stopped = CircuitGuardedEngine(ScriptedStream(server_error()), fresh)
     chunks = stopped.stream(None)
     next(chunks)
@@ -206,12 +225,39 @@ def test_a_stream_is_judged_when_it_ends_and_an_early_stop_is_no_verdict(
     assert fresh.state == "closed"
 
 
-def test_the_board_keeps_one_breaker_per_provider(clock: FakeClock) -> None:
-    board = CircuitBoard(BreakerPolicy(1, OPEN_SECONDS), clock)
+def test_the_board_keeps_one_breaker_per_provider(clock: FakeClock, store: CircuitStore) -> None:
+    board = CircuitBoard(BreakerPolicy(1, OPEN_SECONDS), clock, store)
     board.breaker("openai").record(server_error())
     assert board.breaker("openai") is board.breaker("openai")
     assert board.snapshot("openai").state == "open"
     assert board.snapshot("fish").state == "closed"  # never used: closed, nothing made
+
+
+def test_workers_sharing_a_store_see_one_circuit(clock: FakeClock, store: CircuitStore) -> None:
+    """Two boards over one store stand for two workers over one Redis: one worker's failures
+    open the circuit for both, and one trial speaks for both."""
+    first, second = (
+        CircuitBoard(BreakerPolicy(THRESHOLD, OPEN_SECONDS), clock, store) for _ in "ab"
+    )
+    trip(first.breaker("openai"))
+    with pytest.raises(CircuitOpenError):
+        second.breaker("openai").check()
+    clock.advance(OPEN_SECONDS)
+    first.breaker("openai").admit()  # the trial
+    with pytest.raises(CircuitOpenError):
+        second.breaker("openai").admit()
+    first.breaker("openai").record(None)
+    second.breaker("openai").admit()
+    assert second.snapshot("openai").state == "closed"
+
+
+def test_an_unreachable_redis_lets_calls_through() -> None:
+    unreachable = RedisCircuitStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    breaker = CircuitBreaker("openai", BreakerPolicy(1, OPEN_SECONDS), store=unreachable)
+    breaker.admit()
+    breaker.record(server_error())
+    breaker.admit()  # the failure could not be recorded, so nothing is refused
+    assert breaker.state == "closed"
 
 
 # --- through the HTTP API ----------------------------------------------------------------------
@@ -232,9 +278,10 @@ def gateway(
     context: AppContext,  # noqa: F811
     fake_openai: FakeState,
     clock: FakeClock,
+    store: CircuitStore,
 ) -> Iterator[Gateway]:
-    """The API with tts-1 routed to the fake OpenAI server, a 3-failure circuit on a test clock,
-    and a signed-up user with an API key."""
+    """The API with tts-1 routed to the fake OpenAI server, a 3-failure circuit on a test clock
+    (in memory, or in Redis as several workers would share it), and a user with an API key."""
     settings = context.settings.model_copy(
         update={
             "providers": {
@@ -249,7 +296,8 @@ def gateway(
             "circuit_open_seconds": OPEN_SECONDS,
         }
     )
-    circuit_board(settings).clock = clock
+    board = circuit_board(settings)
+    board.clock, board.store = clock, store  # before the first request makes a breaker
     app_context = AppContext(settings=settings, db=context.db, limiter=context.limiter)
     use_speech_context(context_for(settings, context.db))
     try:
