@@ -35,6 +35,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,7 +252,18 @@ def _row(name: str, values: list[float], unit: str = "ms") -> str:
     return f"| {name} | {low:.0f} {unit} | {mid:.0f} {unit} | {high:.0f} {unit} |"
 
 
-async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
+@dataclass
+class RoundTrips:
+    """What ``measure`` found: per round, the real and trivial figures and real ÷ trivial."""
+
+    real: CaseFigures
+    trivial: CaseFigures
+    ratios: list[float]
+    load_at_start: float
+
+
+async def measure(args: argparse.Namespace, console: LocalConsole) -> RoundTrips:
+    """Open the sessions and click through ``args.rounds`` interleaved rounds."""
     from playwright.async_api import async_playwright
 
     scenario = SCENARIOS[args.scenario]
@@ -283,7 +296,13 @@ async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
             trivial.add([sample for samples in per_session for sample in samples])
             ratios.append(real.p50s[-1] / trivial.p50s[-1])
         await browser.close()
+    return RoundTrips(real, trivial, ratios, load_at_start)
 
+
+async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
+    measured = await measure(args, console)
+    real, trivial, ratios = measured.real, measured.trivial, measured.ratios
+    scenario = SCENARIOS[args.scenario]
     if not ratios:
         print("no round completed", file=sys.stderr)
         return 1
@@ -292,7 +311,7 @@ async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
         f"{args.sessions} sessions × {args.clicks} clicks ({scenario.name}) vs "
         f"{args.trivial_sessions} session(s) × {args.clicks} clicks (trivial counter), "
         f"think time {args.think_ms:.0f} ms, {rounds} interleaved rounds, one Chromium, "
-        f"{os.cpu_count()} cores, load average {load_at_start:.1f} at the start"
+        f"{os.cpu_count()} cores, load average {measured.load_at_start:.1f} at the start"
     )
     print("| per round | min | median | max |")
     print("|---|---|---|---|")
@@ -315,7 +334,7 @@ async def _run(args: argparse.Namespace, console: LocalConsole) -> int:
     return 0
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clicks", type=int, default=20, help="clicks per session per round")
@@ -326,10 +345,12 @@ def main() -> int:
     parser.add_argument("--trivial-sessions", type=int, default=1)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="history-pager")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop starting rounds")
-    args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
-        return 1
+    return parser
+
+
+@contextmanager
+def bench_console() -> Iterator[LocalConsole]:
+    """A throw-away console with the trivial counter page, in a temporary directory."""
     env = {
         "AMPHION_SECRET_KEY": SECRET_KEY,
         "AMPHION_BENCH_PAGES": "1",
@@ -337,7 +358,16 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="amphion-bench-console-") as root:
         with local_console(Path(root), env) as console:
-            return asyncio.run(_run(args, console))
+            yield console
+
+
+def main() -> int:
+    args = parser().parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+        return 1
+    with bench_console() as console:
+        return asyncio.run(_run(args, console))
 
 
 if __name__ == "__main__":

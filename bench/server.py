@@ -58,7 +58,7 @@ class Server:
         return str(issued["data"]["key"])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -76,7 +76,7 @@ def _healthy(url: str) -> bool:
 def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="amphion-bench-") as root:
         data_dir = Path(root) / "data"
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "AMPHION_ENVIRONMENT": "test",
@@ -107,10 +107,15 @@ def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
                 time.sleep(0.1)
             yield Server(base_url, process.pid)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process we started, SIGKILL its group if it does not go within 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -23,7 +23,7 @@ TEXT = (SENTENCE * 20)[:1000]
 GOAL = 0.25
 
 
-def _timed(client: httpx.Client, key: str, *, stream: bool, fmt: str) -> float:
+def time_speech(client: httpx.Client, key: str, *, stream: bool, fmt: str) -> float:
     """Seconds until the first body byte (stream) or the last one (whole)."""
     body = {
         "model": "tts-1",
@@ -61,13 +61,13 @@ def main() -> int:
     args = parser.parse_args()
     with api_server() as server, httpx.Client(base_url=server.base_url, timeout=120) as client:
         key = server.new_api_key()
-        _timed(client, key, stream=False, fmt=args.format)  # load the engine: not measured
+        time_speech(client, key, stream=False, fmt=args.format)  # load the engine: not measured
         firsts: list[float] = []
         wholes: list[float] = []
         ratios: list[float] = []
         for _ in range(args.rounds):
-            whole = _timed(client, key, stream=False, fmt=args.format)
-            first = _timed(client, key, stream=True, fmt=args.format)
+            whole = time_speech(client, key, stream=False, fmt=args.format)
+            first = time_speech(client, key, stream=True, fmt=args.format)
             wholes.append(whole)
             firsts.append(first)
             ratios.append(first / whole)

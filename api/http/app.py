@@ -7,6 +7,7 @@ The same app serves alone (``amphion serve --api-only``, granian) and inside the
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -82,6 +83,10 @@ def create_api(context: AppContext | None = None) -> FastAPI:
     for module in (account, billing, history, admin):
         app.include_router(module.router)
     _include_optional_routers(app)
+    if os.environ.get("AMPHION_BENCH_ROUTES") == "1":  # bench/'s baselines, never in production
+        from api.http.routes import bench
+
+        app.include_router(bench.router)
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict[str, str]:

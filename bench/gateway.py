@@ -1,0 +1,246 @@
+"""Rows B1, B2, B5, B6, B8 and B9: the API server against a baseline measured in the same round.
+
+Each ``*_round`` coroutine measures its baseline and its value back to back (so both see the
+same machine load) and adds one round to its ``Row``. ``Gateway`` holds what they share: the
+throw-away server (``bench.server``), an API key, the provider fake's address and the offline
+engine that ``tts-1``'s voice ``alloy`` speaks with, loaded in this process for the
+"engine called directly" baselines.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+
+from api import audio
+from api.engines.base import Pcm, SynthesisRequest, TTSEngine
+from bench.load import LoadResult, client_for, load
+from bench.provider_fake import HOSTED_MODEL, PROVIDER_KEY
+from bench.table import Row
+
+# 200 characters of English, as in the issue's B5/B8.
+TEXT_200 = (
+    "The quick brown fox jumps over the lazy dog while the river keeps running to the sea. "
+    "A calm voice reads this sentence aloud, so that every listener can follow along easily."
+)[:200]
+ENGINE, ENGINE_VOICE = "piper", "joe"  # what catalog voice "alloy" speaks English with
+SPEECH_RATE = 24_000  # the OpenAI dialect's default output rate
+CONNECTIONS = 50
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Bounded counts per round (``quick`` divides them)."""
+
+    cheap_requests: int = 2000  # B1, each side
+    cheap_connections: int = 10
+    debit_requests: int = 600  # B2, each side
+    tts_calls: int = 8  # B5, each side, one at a time
+    hosted_requests: int = 150  # B6, each side, 50 at a time
+    throughput_calls: int = 12  # B8, each side, 4 at a time
+    mp3_streams: int = 3  # B9
+
+    def quick(self) -> Sizes:
+        return Sizes(400, 10, 150, 3, 50, 4, 2)
+
+
+@dataclass
+class Gateway:
+    client: httpx.AsyncClient
+    key: str
+    fake_url: str
+    engine: TTSEngine
+    sizes: Sizes
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+
+def _speech_body(model: str, text: str, fmt: str = "wav") -> dict[str, object]:
+    return {
+        "model": model,
+        "input": text,
+        "voice": "alloy",
+        "response_format": fmt,
+        "stream": False,
+    }
+
+
+def _hello(client: httpx.AsyncClient):  # noqa: ANN202 - the load client's Send
+    return client.get("/bench/hello")
+
+
+async def _hello_load(gateway: Gateway, connections: int, requests: int) -> LoadResult:
+    return await load(gateway.client, _hello, connections=connections, requests=requests)
+
+
+def _checked(result: LoadResult, what: str) -> LoadResult:
+    if not result.latencies:
+        raise RuntimeError(f"{what}: no request succeeded ({result.errors} errors)")
+    return result
+
+
+# --- B1, B2: cheap authenticated calls vs hello-world ------------------------------------------
+
+
+async def b1_round(gateway: Gateway, row: Row) -> None:
+    sizes = gateway.sizes
+    hello = _checked(
+        await _hello_load(gateway, sizes.cheap_connections, sizes.cheap_requests), "hello"
+    )
+    account = _checked(
+        await load(
+            gateway.client,
+            lambda c: c.get("/api/account", headers=gateway.auth),
+            connections=sizes.cheap_connections,
+            requests=sizes.cheap_requests,
+        ),
+        "GET /api/account",
+    )
+    row.add(hello.per_second, account.per_second)
+
+
+async def b2_round(gateway: Gateway, rate: Row, tail: Row) -> None:
+    """``rate``: debits/s ÷ hello/s at 50 connections; ``tail``: the debits' p99 ÷ p50."""
+    requests = gateway.sizes.debit_requests
+    hello = _checked(await _hello_load(gateway, CONNECTIONS, requests), "hello")
+    debit = _checked(
+        await load(
+            gateway.client,
+            lambda c: c.post("/bench/debit", headers=gateway.auth),
+            connections=CONNECTIONS,
+            requests=requests,
+        ),
+        "POST /bench/debit",
+    )
+    rate.add(hello.per_second, debit.per_second)
+    tail.add(debit.p(0.5), debit.p(0.99))
+    if debit.timeouts or debit.errors:
+        tail.faults += debit.timeouts + debit.errors
+        tail.notes.append(f"{debit.timeouts} timeouts, {debit.errors} errors in one round")
+
+
+# --- B5, B8: TTS through the gateway vs the engine in-process ----------------------------------
+
+
+def engine_wav(engine: TTSEngine, text: str = TEXT_200) -> bytes:
+    """What "calling the engine directly" does: synthesize, then write a WAV file."""
+    pcm = engine.synthesize(SynthesisRequest(text=text, voice=ENGINE_VOICE))
+    return audio.encode(pcm, "wav")
+
+
+async def gateway_wav(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    response = await client.post(
+        "/v1/audio/speech", json=_speech_body("tts-1", TEXT_200), headers={"X-API-Key": key}
+    )
+    response.raise_for_status()
+    return response
+
+
+def _timed(action) -> float:  # noqa: ANN001 - any zero-argument callable
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+async def b5_round(gateway: Gateway, row: Row) -> None:
+    """p50 of sequential calls, in ms: gateway (value) vs engine in-process (baseline)."""
+    direct, through = [], []
+    for _ in range(gateway.sizes.tts_calls):  # alternate call by call
+        direct.append(_timed(lambda: engine_wav(gateway.engine)))
+        started = time.perf_counter()
+        await gateway_wav(gateway.client, gateway.key)
+        through.append(time.perf_counter() - started)
+    row.add(statistics.median(direct) * 1000, statistics.median(through) * 1000)
+
+
+async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
+    """Calls per second with ``concurrency`` at once: gateway (value) vs engine (baseline)."""
+    calls = gateway.sizes.throughput_calls
+    with ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: engine_wav(gateway.engine), range(calls)))
+        engine_rate = calls / (time.perf_counter() - started)
+    through = _checked(
+        await load(
+            gateway.client,
+            lambda c: gateway_wav(c, gateway.key),
+            connections=concurrency,
+            requests=calls,
+        ),
+        "TTS through the gateway",
+    )
+    row.add(engine_rate, through.per_second)
+
+
+# --- B6: hosted provider behind the gateway vs the provider directly ---------------------------
+
+
+async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
+    requests = gateway.sizes.hosted_requests
+    upstream_body = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
+    async with client_for(gateway.fake_url, CONNECTIONS) as upstream:
+        direct = _checked(
+            await load(
+                upstream,
+                lambda c: c.post(
+                    "/v1/audio/speech",
+                    json={**upstream_body, "response_format": "wav"},
+                    headers={"Authorization": f"Bearer {PROVIDER_KEY}"},
+                ),
+                connections=CONNECTIONS,
+                requests=requests,
+            ),
+            "the provider fake",
+        )
+    through = _checked(
+        await load(
+            gateway.client,
+            lambda c: c.post(
+                "/v1/audio/speech",
+                json=_speech_body(HOSTED_MODEL, "Hello there."),
+                headers=gateway.auth,
+            ),
+            connections=CONNECTIONS,
+            requests=requests,
+        ),
+        "the hosted model through the gateway",
+    )
+    p50.add(direct.p(0.5), through.p(0.5))
+    p99.add(direct.p(0.99), through.p(0.99))
+    if through.timeouts or through.errors:
+        p99.faults += through.timeouts + through.errors
+        p99.notes.append(f"{through.timeouts} timeouts, {through.errors} errors in one round")
+
+
+# --- B9: first MP3 bytes after the first PCM chunk ---------------------------------------------
+
+
+def first_chunks_ms(engine: TTSEngine, text: str = TEXT_200) -> tuple[float, float]:
+    """(ms until the engine's first PCM chunk, ms until the streaming MP3 encoder's first bytes),
+    both from the call, as the streaming endpoints chain them."""
+    started = time.perf_counter()
+    first_pcm: list[float] = []
+
+    def chunks() -> Iterator[Pcm]:
+        for chunk in engine.stream(SynthesisRequest(text=text, voice=ENGINE_VOICE)):
+            if not first_pcm:
+                first_pcm.append(time.perf_counter() - started)
+            yield chunk
+
+    encoded = audio.encode_stream(chunks(), "mp3", SPEECH_RATE)
+    next(encoded)
+    first_mp3 = time.perf_counter() - started
+    encoded.close()
+    return first_pcm[0] * 1000, first_mp3 * 1000
+
+
+async def b9_round(gateway: Gateway, row: Row) -> None:
+    pairs = [first_chunks_ms(gateway.engine) for _ in range(gateway.sizes.mp3_streams)]
+    row.add(statistics.median(p for p, _ in pairs), statistics.median(m for _, m in pairs))

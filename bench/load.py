@@ -1,0 +1,72 @@
+"""A bounded async load client (httpx): ``connections`` callers share ``requests`` requests.
+
+    result = await load(client, lambda c: c.get("/bench/hello"), connections=50, requests=1000)
+
+Each caller sends its next request as soon as its previous answer is read, so at most
+``connections`` are in flight. Latency is measured per request (until the whole body is read);
+a request that takes longer than the client's timeout counts as a timeout, any other failure
+or non-2xx answer as an error. Nothing is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.table import percentile
+
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@dataclass
+class LoadResult:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, answered requests only
+    timeouts: int = 0
+    errors: int = 0
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def p(self, fraction: float) -> float:
+        """A latency percentile in milliseconds."""
+        return percentile(self.latencies, fraction) * 1000
+
+
+def client_for(base_url: str, connections: int, timeout: float = 30.0) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
+
+
+async def load(
+    client: httpx.AsyncClient, send: Send, *, connections: int, requests: int
+) -> LoadResult:
+    result = LoadResult()
+    remaining = [requests]
+
+    async def caller() -> None:
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            started = time.perf_counter()
+            try:
+                response = await send(client)
+            except httpx.TimeoutException:
+                result.timeouts += 1
+                continue
+            except httpx.HTTPError:
+                result.errors += 1
+                continue
+            if response.is_success:
+                result.latencies.append(time.perf_counter() - started)
+            else:
+                result.errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(connections)))
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,287 @@
+"""The whole benchmark: rows B1-B10 of issue 6 in one table of ratios.
+
+    .venv/bin/python -m bench [--quick] [--rounds 5] [--skip B10] [--results bench/RESULTS.md]
+
+Starts everything it measures on loopback and stops it by PID at the end: a throw-away API
+server in a temporary data dir (``bench.server``, with the ``AMPHION_BENCH_ROUTES`` baselines),
+the provider fake of B6 (``bench.provider_fake``), and for B10 a throw-away console with one
+headless Chromium (``bench.console_roundtrip``). B3 uses a temporary SQLite file, B4 the
+database ``--postgres`` names (created when missing; its tables are emptied).
+
+Every row is measured in ``--rounds`` interleaved rounds: each round runs every row once, and a
+row measures its baseline and its value back to back, so both see the same machine load. The
+table shows min / median / max over the rounds; a goal is judged on the medians. Counts and
+durations are bounded (``--quick`` shrinks them for a run of about two minutes); the full run
+stays under ten minutes on a 2-core machine. Exit status 0 when every measured row met its goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench import console_roundtrip, gateway, ledger_writers, streaming
+from bench.provider_fake import hosted_catalog, provider_fake, providers_setting
+from bench.server import api_server
+from bench.table import Row, markdown
+
+ADDED_MS_ROWS = ("B5", "B6 p50", "B6 p99", "B9")  # rows whose goal is in milliseconds added
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/amphion_bench"
+
+
+def _at_least(ratio: float) -> Callable[[Row], bool]:
+    return lambda row: row.median("ratios") >= ratio
+
+
+def _at_most(ratio: float) -> Callable[[Row], bool]:
+    return lambda row: row.median("ratios") <= ratio
+
+
+def new_rows() -> dict[str, Row]:
+    """The issue's table: what each row measures, against what, and its goal."""
+    rows = [
+        Row("B1", "GET /api/account with X-API-Key, req/s vs GET /bench/hello (10 connections)",
+            "≥ 0.5×", _at_least(0.5)),
+        Row("B2", "authenticated debit (hold+capture+history), req/s vs hello, SQLite, 50 conn.",
+            "≥ 0.35×", _at_least(0.35)),
+        Row("B2 tail", "the debits' p99 (value) vs their p50 (baseline), ms, 50 connections",
+            "p99 ≤ 4× p50, no timeouts", _at_most(4.0), unit="ms"),
+        Row("B3", "8 debit writers, SQLite: worst latency (value) vs p50 (baseline), ms; "
+            "ratio = slowest ÷ busiest writer's count", "worst ≤ 100 ms, ratio ≥ 0.5",
+            lambda row: row.median("value") <= 100 and row.median("ratios") >= 0.5, unit="ms"),
+        Row("B4", "8 debit writers, PostgreSQL: charges/s (value) vs SQLite's (baseline); "
+            "ratio = slowest ÷ busiest writer's count", "≥ 3,000/s, ratio ≥ 0.5",
+            lambda row: row.median("value") >= 3000 and row.median("ratios") >= 0.5),
+        Row("B5", "TTS 200 chars wav via gateway, p50 ms vs the engine in-process",
+            "≤ 1.2× and ≤ 5 ms added",
+            lambda row: row.median("ratios") <= 1.2 and row.added() <= 5, unit="ms"),
+        Row("B6 p50", "hosted TTS via gateway vs the provider fake (300 ms delay) directly, "
+            "p50 ms, 50 concurrent", "≤ 3 ms added", lambda row: row.added() <= 3, unit="ms"),
+        Row("B6 p99", "the same, p99 ms", "≤ 10 ms added", lambda row: row.added() <= 10,
+            unit="ms"),
+        Row("B7", "streamed first byte vs whole response, 1,000 chars mp3, s",
+            "≤ 0.25×", _at_most(0.25), unit="s"),
+        Row("B8", "TTS calls/s via gateway vs the engine in-process, 4 at a time",
+            "≥ 0.8×", _at_least(0.8)),
+        Row("B9", "first MP3 bytes (value) vs first PCM chunk (baseline), ms from the call",
+            "≤ 20 ms added", lambda row: row.added() <= 20, unit="ms"),
+        Row("B10", "console click → rendered p50, 10 sessions on History vs trivial counter "
+            "with 1 session, ms", "≤ 1.5× and ≤ 150 ms",
+            lambda row: row.median("ratios") <= 1.5 and row.median("value") <= 150, unit="ms"),
+    ]  # fmt: skip
+    return {row.name: row for row in rows}
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    sizes: gateway.Sizes
+    writer_seconds: float
+    console_rounds: int
+    console_clicks: int
+    skip: frozenset[str]
+    postgres: str
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench's own PostgreSQL database when missing (never the tests' one)."""
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if found.fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _writers_round(plan: Plan, rows: dict[str, Row], scratch: Path, number: int) -> None:
+    sqlite = ledger_writers.run(f"sqlite:///{scratch / f'b3-{number}.db'}", 8, plan.writer_seconds)
+    rows["B3"].add(sqlite["p50 ms"], sqlite["max ms"], sqlite["min/max writer"])
+    if "B4" in plan.skip:
+        return
+    postgres = ledger_writers.run(plan.postgres, 8, plan.writer_seconds)
+    rows["B4"].add(sqlite["charges/s"], postgres["charges/s"], postgres["min/max writer"])
+
+
+def _streaming_round(server_url: str, key: str, row: Row) -> None:
+    with httpx.Client(base_url=server_url, timeout=120) as client:
+        whole = streaming.time_speech(client, key, stream=False, fmt="mp3")
+        first = streaming.time_speech(client, key, stream=True, fmt="mp3")
+    row.add(whole, first)
+
+
+async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> None:
+    from api.engines.registry import default_registry
+    from api.settings import Settings
+
+    settings = Settings(environment="development", data_dir=scratch / "engines")
+    engine = default_registry(settings).tts(gateway.ENGINE)
+    with provider_fake() as fake_url:
+        env = {
+            "AMPHION_BENCH_ROUTES": "1",
+            "AMPHION_IP_REQUESTS_PER_MINUTE": "0",
+            "AMPHION_CATALOG_PATH": str(hosted_catalog(scratch / "catalog.toml")),
+            "AMPHION_PROVIDERS": providers_setting(fake_url),
+        }
+        with api_server(env) as server:
+            key = server.new_api_key()
+            async with gateway.client_for(server.base_url, gateway.CONNECTIONS) as client:
+                bench = gateway.Gateway(client, key, fake_url, engine, plan.sizes)
+                # Warm-up, not counted: engine loads, connection pools, first imports.
+                gateway.engine_wav(engine)
+                await gateway.gateway_wav(client, key)
+                steps = _steps(plan, rows, bench, server.base_url, key, scratch)
+                for number in range(plan.rounds):
+                    print(f"round {number + 1}/{plan.rounds}", file=sys.stderr, flush=True)
+                    for name, step in steps:
+                        if name in plan.skip:
+                            continue
+                        try:
+                            await step(number)
+                        except Exception as error:  # one broken row must not hide the others
+                            rows[name].error = f"{type(error).__name__}: {error}"[:200]
+                            print(f"{name}: {rows[name].error}", file=sys.stderr)
+
+
+def _steps(plan: Plan, rows: dict[str, Row], bench: gateway.Gateway, url: str, key: str,
+           scratch: Path) -> list[tuple[str, Callable]]:  # fmt: skip
+    async def b1(_: int) -> None:
+        await gateway.b1_round(bench, rows["B1"])
+
+    async def b2(_: int) -> None:
+        await gateway.b2_round(bench, rows["B2"], rows["B2 tail"])
+
+    async def b3(number: int) -> None:
+        await asyncio.to_thread(_writers_round, plan, rows, scratch, number)
+
+    async def b5(_: int) -> None:
+        await gateway.b5_round(bench, rows["B5"])
+
+    async def b6(_: int) -> None:
+        await gateway.b6_round(bench, rows["B6 p50"], rows["B6 p99"])
+
+    async def b7(_: int) -> None:
+        await asyncio.to_thread(_streaming_round, url, key, rows["B7"])
+
+    async def b8(_: int) -> None:
+        await gateway.b8_round(bench, rows["B8"])
+
+    async def b9(_: int) -> None:
+        await gateway.b9_round(bench, rows["B9"])
+
+    return [("B1", b1), ("B2", b2), ("B3", b3), ("B5", b5), ("B6 p50", b6), ("B7", b7),
+            ("B8", b8), ("B9", b9)]  # fmt: skip
+
+
+def _console_rows(plan: Plan, row: Row) -> None:
+    if not Path(console_roundtrip.CHROMIUM).exists():
+        row.error = f"{console_roundtrip.CHROMIUM} is missing"
+        return
+    args = console_roundtrip.parser().parse_args(
+        ["--rounds", str(plan.console_rounds), "--clicks", str(plan.console_clicks)]
+    )
+    with console_roundtrip.bench_console() as console:
+        measured = asyncio.run(console_roundtrip.measure(args, console))
+    for trivial, real, ratio in zip(
+        measured.trivial.p50s, measured.real.p50s, measured.ratios, strict=True
+    ):
+        row.add(trivial, real, ratio)
+
+
+def machine() -> str:
+    """nproc, CPU model, RAM and the load average: what the figures depend on."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        total_kb = int(meminfo.readline().split()[1])
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores ({model}), {total_kb / 1024 / 1024:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"load average {load}"
+    )
+
+
+def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
+    rows = new_rows()
+    before = machine()
+    for name in plan.skip:
+        if name in rows:
+            rows[name].error = "skipped (--skip)"
+    if "B4" not in plan.skip:
+        try:
+            ensure_database(plan.postgres)
+        except Exception as error:  # no PostgreSQL here: B4 says why, the rest still runs
+            rows["B4"].error = f"PostgreSQL unavailable: {type(error).__name__}"
+            plan = Plan(**{**plan.__dict__, "skip": plan.skip | {"B4"}})
+    with tempfile.TemporaryDirectory(prefix="amphion-bench-run-") as scratch:
+        asyncio.run(_gateway_rounds(plan, rows, Path(scratch)))
+    if "B10" not in plan.skip:
+        print("B10: console round trips", file=sys.stderr, flush=True)
+        try:
+            _console_rows(plan, rows["B10"])
+        except Exception as error:
+            rows["B10"].error = f"{type(error).__name__}: {error}"[:200]
+    for name in ADDED_MS_ROWS:
+        if rows[name].ratios:
+            rows[name].notes.append(
+                f"added (median of value − baseline): {rows[name].added():.1f} ms"
+            )
+    if rows["B2 tail"].ratios and not rows["B2 tail"].faults:
+        rows["B2 tail"].notes.append("no timeouts and no errors at 50 connections")
+    return rows, before, machine()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, about two minutes")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
+    parser.add_argument("--skip", action="append", default=[], help="a row to leave out (B4…)")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="B4's database (emptied)")
+    parser.add_argument("--results", type=Path, help="also write the table to this Markdown file")
+    args = parser.parse_args()
+    sizes = gateway.Sizes()
+    plan = Plan(
+        rounds=args.rounds or (2 if args.quick else 5),
+        sizes=sizes.quick() if args.quick else sizes,
+        writer_seconds=1.0 if args.quick else 5.0,
+        console_rounds=2 if args.quick else 5,
+        console_clicks=5 if args.quick else 10,
+        skip=frozenset(args.skip),
+        postgres=args.postgres,
+    )
+    started = time.monotonic()
+    rows, before, after = run(plan)
+    elapsed = time.monotonic() - started
+    table = markdown(list(rows.values()))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = (
+        f"{when}, {plan.rounds} interleaved rounds{' (--quick)' if args.quick else ''}, "
+        f"{elapsed:.0f} s in all. Cells: min / median / max over the rounds; goals are judged "
+        f"on the medians.\n\nMachine at the start: {before}\n\nAt the end: {after}\n"
+    )
+    print(header)
+    print(table)
+    if args.results:
+        args.results.write_text(f"{header}\n{table}\n", encoding="utf-8")
+    measured = [row for row in rows.values() if row.name not in plan.skip]
+    return 0 if all(row.met for row in measured) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

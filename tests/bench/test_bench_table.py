@@ -1,0 +1,67 @@
+"""The bench table's arithmetic: percentiles, min/median/max, ratios, "added", and verdicts."""
+
+from __future__ import annotations
+
+from bench.run import new_rows
+from bench.table import Row, Spread, markdown, percentile
+
+
+def test_percentile_is_the_nearest_rank_of_the_sorted_values() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # 100 … 1, unsorted on purpose
+    assert percentile(values, 0.5) == 51.0  # index round(0.5 × 99) = 50 of 1 … 100
+    assert percentile(values, 0.99) == 99.0
+    assert percentile(values, 0.0) == 1.0 and percentile(values, 1.0) == 100.0
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_spread_is_min_median_max() -> None:
+    spread = Spread.of([3.0, 1.0, 2.0, 10.0])
+    assert (spread.low, spread.mid, spread.high) == (1.0, 2.5, 10.0)
+    assert spread.format("ms", 1) == "1.0 / 2.5 / 10.0 ms"
+
+
+def test_a_round_ratio_is_value_over_baseline_unless_given() -> None:
+    row = Row("B1", "m", "≥ 0.5×", lambda r: r.median("ratios") >= 0.5)
+    row.add(1000.0, 600.0)
+    row.add(800.0, 200.0)
+    row.add(900.0, 900.0)
+    assert row.ratios == [0.6, 0.25, 1.0]
+    assert row.median("ratios") == 0.6 and row.met
+    fairness = Row("B3", "m", "g", lambda r: True)
+    fairness.add(19.0, 40.0, 0.9)
+    assert fairness.ratios == [0.9]
+
+
+def test_added_is_the_median_of_per_round_differences() -> None:
+    row = Row("B5", "m", "≤ 5 ms added", lambda r: r.added() <= 5, unit="ms")
+    for baseline, value in [(100.0, 103.0), (200.0, 210.0), (150.0, 154.0)]:
+        row.add(baseline, value)
+    assert row.added() == 4.0 and row.met
+    row.add(100.0, 200.0)  # a fourth round: differences 3, 4, 10, 100
+    assert row.added() == 7.0 and not row.met
+
+
+def test_faults_errors_and_empty_rows_are_not_met_and_say_so() -> None:
+    row = Row("B2 tail", "m", "p99 ≤ 4× p50", lambda r: r.median("ratios") <= 4)
+    row.add(10.0, 20.0)
+    assert row.met
+    row.faults = 1
+    assert not row.met and row.cells()[-1] == "**no**"
+    empty = Row("B4", "m", "g", lambda r: True)
+    assert not empty.met and empty.cells()[-1] == "no (no round completed)"
+    broken = Row("B6", "m", "g", lambda r: True, error="provider fake did not start")
+    broken.add(1.0, 1.0)
+    assert not broken.met and "provider fake did not start" in broken.cells()[-1]
+
+
+def test_the_table_has_every_issue_row_and_one_line_each() -> None:
+    rows = new_rows()
+    assert {"B1", "B2", "B3", "B4", "B5", "B6 p50", "B7", "B8", "B9", "B10"} <= rows.keys()
+    rows["B1"].add(1000.0, 400.0)
+    rows["B1"].notes.append("a note")
+    text = markdown(list(rows.values()))
+    lines = text.splitlines()
+    assert lines[0].startswith("| row | measure | baseline | value | ratio | goal | met |")
+    b1 = next(line for line in lines if line.startswith("| B1 |"))
+    assert "0.40 / 0.40 / 0.40 ×" in b1 and b1.endswith("| **no** |")
+    assert "- B1: a note" in lines
