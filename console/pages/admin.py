@@ -50,6 +50,10 @@ def _health_badge(status: rx.Var[str]) -> rx.Component:
             "not_configured",
             rx.badge(tr("Not configured", "未配置"), color_scheme="gray", variant="soft"),
         ),
+        (
+            "circuit_open",  # the provider kept failing; requests are refused for a while
+            rx.badge(tr("Circuit open", "熔断中"), color_scheme="orange", variant="soft"),
+        ),
         rx.badge(tr("Missing", "缺失"), color_scheme="red", variant="soft"),
     )
 
