@@ -21,6 +21,7 @@ from api.http.docs import install_offline_docs
 from api.http.errors import error_response, install_error_handlers
 from api.http.middleware import RequestContextMiddleware
 from api.http.routes import account, admin, billing, history
+from api.http.shutdown import install_drain
 
 logger = logging.getLogger("amphion.http")
 
@@ -53,9 +54,12 @@ def create_api(context: AppContext | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = _start_worker(context)
+        # SIGTERM: the worker stops claiming at once, long streams are cut after a grace.
+        uninstall_drain = install_drain(worker.stop_event.set if worker is not None else None)
         try:
             yield
         finally:
+            uninstall_drain()
             if worker is not None:
                 worker.stop(timeout=10)
 

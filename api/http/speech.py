@@ -34,6 +34,7 @@ from api.engines.timing import EngineClock
 from api.errors import InvalidInputError, PayloadTooLargeError
 from api.http.context import AppContext
 from api.http.deps import client_ip, get_context, request_id, resolve_principal
+from api.http.shutdown import current_drain
 from api.principal import Principal
 from api.ratelimit import enforce
 from api.speech.common import Caller
@@ -294,11 +295,14 @@ class ClosingStreamingResponse(StreamingResponse):
 
     Starlette stops iterating on a disconnect but leaves closing the generator to the garbage
     collector; closing it here runs ``stream_chunks``'s clean-up (release the hold) at once.
+    A stream still running when the server's shutdown grace ends is cut the same way (see
+    ``api.http.shutdown``): the client gets a broken response, not a short one that looks whole.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            with current_drain().stream_scope():
+                await super().__call__(scope, receive, send)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             if aclose is not None:
