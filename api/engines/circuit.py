@@ -92,40 +92,48 @@ class CircuitSnapshot:
     retry_after: float
 
 
+@dataclass
+class _Circuit:
+    failures: int = 0  # consecutive
+    opened_at: float | None = None  # None: closed
+    trial_started: float | None = None  # a half-open trial is running since then
+
+
 class MemoryCircuitStore:
     """Circuit state in this process (the default): each worker judges its providers alone."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # name → [consecutive failures, opened at (None: closed), trial started (None: none)]
-        self._records: dict[str, list[Any]] = {}
+        self._circuits: dict[str, _Circuit] = {}
 
     def wait(self, name: str, now: float, policy: BreakerPolicy, *, claim: bool) -> float:
         with self._lock:
-            record = self._records.get(name)
-            if record is None:
+            circuit = self._circuits.get(name)
+            if circuit is None:
                 return 0.0
-            wait = _wait(record[1], record[2], now, policy.open_seconds)
-            if claim and wait <= 0 and record[1] is not None:
-                record[2] = now
+            wait = _wait(circuit.opened_at, circuit.trial_started, now, policy.open_seconds)
+            if claim and wait <= 0 and circuit.opened_at is not None:
+                circuit.trial_started = now
             return wait
 
     def record(self, name: str, outcome: Outcome, now: float, policy: BreakerPolicy) -> None:
         with self._lock:
-            record = self._records.setdefault(name, [0, None, None])
+            circuit = self._circuits.setdefault(name, _Circuit())
             if outcome == "success":
-                record[:] = [0, None, None]
+                self._circuits[name] = _Circuit()
             elif outcome == "failure":
-                record[0] += 1
-                if record[1] is not None or record[0] >= policy.failure_threshold:
-                    record[1], record[2] = now, None  # a failed trial opens another round
+                circuit.failures += 1
+                if circuit.opened_at is not None or circuit.failures >= policy.failure_threshold:
+                    # Opened now, or a failed trial (or late failure) starts another round.
+                    circuit.opened_at, circuit.trial_started = now, None
             else:
-                record[2] = None
+                circuit.trial_started = None
 
     def snapshot(self, name: str, now: float, policy: BreakerPolicy) -> CircuitSnapshot:
         with self._lock:
-            failures, opened_at, trial_started = self._records.get(name, (0, None, None))
-        return _snapshot(name, failures, opened_at, trial_started, now, policy)
+            circuit = self._circuits.get(name) or _Circuit()
+            failures, opened_at, trial = circuit.failures, circuit.opened_at, circuit.trial_started
+        return _snapshot(name, failures, opened_at, trial, now, policy)
 
 
 def _wait(
