@@ -29,7 +29,7 @@ from api.engines.circuit import (
     circuit_board,
     is_failure,
 )
-from api.engines.health import catalog_health
+from api.engines.health import ModelHealth, catalog_health
 from api.engines.providers import ProviderError, ProviderKeyRejectedError
 from api.errors import InvalidInputError, UpstreamTimeoutError
 from api.http.app import create_api
@@ -317,15 +317,13 @@ def gateway(
         use_speech_context(None)
 
 
-def speak(gateway: Gateway, dialect: str = "openai") -> Any:
-    """Ask for tts-1 through the OpenAI door or seed 001's envelope door."""
+def speak(gateway: Gateway, dialect: str = "openai", *, stream: bool = False) -> Any:
+    """Ask for tts-1 through the OpenAI door or seed 001's envelope door (whole or streamed)."""
     if dialect == "openai":
         path, body = "/v1/audio/speech", {"model": "tts-1", "input": "Hello.", "voice": "alloy"}
     else:
-        path, body = (
-            "/api/audio/tts/synthesize",
-            {"model": "tts-1", "text": "Hello.", "voice": "alloy"},
-        )
+        path = "/api/audio/tts/synthesize"
+        body = {"model": "tts-1", "text": "Hello.", "voice": "alloy", "stream": stream}
     return gateway.client.post(path, headers=gateway.headers, json=body)
 
 
@@ -342,6 +340,13 @@ def money(gateway: Gateway) -> tuple[str, int]:
 
 def speech_calls(fake: FakeState) -> int:
     return sum(1 for request in fake.requests if request.path.endswith("/audio/speech"))
+
+
+def health_of(gateway: Gateway, model_id: str) -> ModelHealth:
+    """The admin page's health row of ``model_id`` (never calls the provider)."""
+    speech = context_for(gateway.settings, gateway.db)
+    rows = catalog_health(speech.catalog, speech.engines, gateway.settings)
+    return next(row for row in rows if row.model_id == model_id)
 
 
 def test_a_failing_provider_is_refused_fast_until_it_recovers(
@@ -363,10 +368,12 @@ def test_a_failing_provider_is_refused_fast_until_it_recovers(
     envelope = speak(gateway, "envelope")
     assert envelope.status_code == 503 and envelope.headers["Retry-After"]
     assert envelope.json()["error_code"] == "UPSTREAM_ERROR"
+    streamed = speak(gateway, "envelope", stream=True)  # refused before the stream opens
+    assert streamed.status_code == 503 and streamed.json()["error_code"] == "UPSTREAM_ERROR"
     assert speech_calls(fake_openai) == 1 + THRESHOLD  # the provider was not called
     assert money(gateway) == (before[0], 0)  # no money moved, no hold left open
-    health = {item.model_id: item for item in catalog_health_of(gateway)}
-    assert health["tts-1"].status == "circuit_open" and not health["tts-1"].healthy
+    health = health_of(gateway, "tts-1")
+    assert (health.status, health.healthy, health.retry_after) == ("circuit_open", False, 30)
 
     fake_openai.fault = None  # the provider is back; the circuit does not know yet
     assert speak(gateway).status_code == 503
@@ -377,13 +384,4 @@ def test_a_failing_provider_is_refused_fast_until_it_recovers(
     assert speak(gateway).status_code == 200
     assert speech_calls(fake_openai) == 1 + THRESHOLD + 2
     assert circuit_board(gateway.settings).snapshot("openai").state == "closed"
-    assert catalog_health_of_model(gateway, "tts-1") == "configured"
-
-
-def catalog_health_of(gateway: Gateway) -> list:
-    speech = context_for(gateway.settings, gateway.db)
-    return catalog_health(speech.catalog, speech.engines, gateway.settings)
-
-
-def catalog_health_of_model(gateway: Gateway, model_id: str) -> str:
-    return next(item.status for item in catalog_health_of(gateway) if item.model_id == model_id)
+    assert health_of(gateway, "tts-1").status == "configured"
