@@ -5,7 +5,8 @@ one atomic statement that flips it to RUNNING, stamps itself as ``lease_owner`` 
 attempt; while it runs, it renews the lease with heartbeats. If the worker dies (SIGKILL, power
 loss), the lease runs out and another worker claims the job again — so handlers must be
 idempotent — until ``max_attempts`` claims have been used; then :func:`reap_exhausted` ends it
-FAILED ("worker lost") and gives the credit back.
+FAILED ("worker lost") and gives the credit back. A worker that is told to stop (SIGTERM) and cannot
+finish in time hands its job back instead (:func:`hand_back`): PENDING again, attempt not counted.
 
 Every finishing write is guarded by ``status = RUNNING AND lease_owner = :worker AND attempts =
 :attempt``: a worker that lost its lease (and whose job may already be running elsewhere) cannot
@@ -320,6 +321,34 @@ def finish_failure(
     if hold_id is not None:
         _release_unless_settled(session, hold_id, user_id)
     return True
+
+
+def hand_back(session: Session, *, job_id: str, worker_id: str, attempt: int) -> bool:
+    """Give the caller's running attempt back to the queue (a worker shutting down).
+
+    The job is PENDING again at once, its hold still held for whoever runs it next, and the
+    attempt is not counted: an orderly stop is not a failure. False if the job was not the
+    caller's (any more).
+    """
+    row = session.execute(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == RUNNING,
+            col(Job.lease_owner) == worker_id,
+            col(Job.attempts) == attempt,
+        )
+        .values(
+            status=PENDING,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=col(Job.attempts) - 1,
+            run_after=utcnow(),
+        )
+        .returning(col(Job.id))
+        .execution_options(synchronize_session=False)
+    ).first()
+    return row is not None
 
 
 def reap_exhausted(session: Session, now: datetime | None = None) -> list[str]:

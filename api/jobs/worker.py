@@ -8,8 +8,11 @@ guarded by ownership, so a worker that lost its job to another cannot finish it 
 The web server starts one in a thread by default (``settings.inprocess_worker``, see
 :meth:`Worker.start_in_thread`); at scale, ``amphion worker`` / ``python -m api.jobs.worker``
 runs :func:`main` in separate processes, which on PostgreSQL claim with ``SKIP LOCKED``.
-SIGTERM and SIGINT let the current job finish, then exit; a second signal exits at once (the
-job's lease then runs out and another worker re-runs it, which handlers are built to allow).
+SIGTERM and SIGINT stop the claiming at once; the job in hand gets ``HAND_BACK_AFTER_SECONDS``
+to finish, after which it is handed back to the queue (PENDING, its hold still held, the attempt
+not counted; its handler is told through ``lease_lost``) and the worker exits, well within the
+10 s an orchestrator waits before SIGKILL. A second signal exits at once (the job's lease then
+runs out and another worker re-runs it, which handlers are built to allow).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from types import FrameType
@@ -43,6 +47,10 @@ logger = logging.getLogger("api.jobs.worker")
 GENERIC_FAILURE = "The job failed because of an internal error"
 SETTLEMENT_FAILURE = "The job failed while settling its charge"
 MAX_WORKER_ID_LENGTH = 64
+# How long the job in hand may run on after a stop request before it is handed back.
+HAND_BACK_AFTER_SECONDS = 5.0
+# How often the worker looks at a stop request while a handler runs.
+STOP_CHECK_SECONDS = 0.1
 
 
 def default_worker_id() -> str:
@@ -120,6 +128,9 @@ class Worker:
         self.settings = settings
         self.worker_id = (worker_id or default_worker_id())[:MAX_WORKER_ID_LENGTH]
         self.lease_seconds = float(settings.job_lease_seconds)
+        self.hand_back_after_seconds = HAND_BACK_AFTER_SECONDS
+        # Set by run_forever; a worker driven by run_once alone always finishes its job.
+        self._stop_event: threading.Event | None = None
         load_handler_modules(settings.job_handler_modules)
 
     # --- one job ------------------------------------------------------------------------------
@@ -160,14 +171,43 @@ class Worker:
         keeper = _LeaseKeeper(self, job)
         keeper.start()
         try:
-            outcome, error = self._call_handler(job, keeper)
+            finished = self._await_handler(job, keeper)
+            if finished is None:
+                # Asked to stop and out of time: tell the handler, and let the job go.
+                keeper.lost.set()
         finally:
             # Stop renewing before finishing, so no beat races the final write.
             keeper.stop()
+        if finished is None:
+            self._hand_back(job)
+            return
+        outcome, error = finished
         if outcome is not None:
             self._finish_success(job, outcome)
         else:
             self._finish_failure(job, error or GENERIC_FAILURE)
+
+    def _await_handler(
+        self, job: _ClaimedJob, keeper: _LeaseKeeper
+    ) -> tuple[JobOutcome | None, str | None] | None:
+        """Run the handler in its own thread; None if a stop request ran out its time first."""
+        if self._stop_event is None:
+            return self._call_handler(job, keeper)
+        finished: list[tuple[JobOutcome | None, str | None]] = []
+        runner = threading.Thread(
+            target=lambda: finished.append(self._call_handler(job, keeper)),
+            name=f"job-{job.id[:8]}",
+            daemon=True,  # a handler that ignores lease_lost must not keep the process alive
+        )
+        runner.start()
+        stop_seen_at: float | None = None
+        while runner.is_alive():
+            runner.join(STOP_CHECK_SECONDS)
+            if self._stop_event.is_set() and runner.is_alive():
+                stop_seen_at = stop_seen_at or time.monotonic()
+                if time.monotonic() - stop_seen_at >= self.hand_back_after_seconds:
+                    return None
+        return finished[0] if finished else (None, GENERIC_FAILURE)
 
     def _call_handler(
         self, job: _ClaimedJob, keeper: _LeaseKeeper
@@ -227,6 +267,21 @@ class Worker:
         else:
             logger.warning("job %s: lost its lease before finishing; result discarded", job.id)
 
+    def _hand_back(self, job: _ClaimedJob) -> None:
+        try:
+            with self.db.write() as session:
+                handed = service.hand_back(
+                    session, job_id=job.id, worker_id=self.worker_id, attempt=job.attempt
+                )
+        except Exception:
+            # The lease will run out and another worker re-runs the job; nothing is lost.
+            logger.exception("job %s: handing it back failed", job.id)
+            return
+        if handed:
+            logger.info("job %s handed back to the queue: the worker is stopping", job.id)
+        else:
+            logger.warning("job %s: lost its lease before it could be handed back", job.id)
+
     def _finish_failure(self, job: _ClaimedJob, error: str) -> None:
         try:
             with self.db.write() as session:
@@ -249,7 +304,8 @@ class Worker:
     # --- loops --------------------------------------------------------------------------------
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        """Work until ``stop_event`` is set; the job in hand is always finished first."""
+        """Work until ``stop_event`` is set; the job in hand is finished or handed back."""
+        self._stop_event = stop_event
         logger.info("job worker %s started", self.worker_id)
         while not stop_event.is_set():
             try:
@@ -280,7 +336,7 @@ class WorkerHandle:
     stop_event: threading.Event
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Ask it to stop after the current job; True if it stopped within ``timeout``."""
+        """Ask it to stop (the job in hand finished or handed back); True if it did in time."""
         self.stop_event.set()
         self.thread.join(timeout)
         return not self.thread.is_alive()
@@ -292,7 +348,7 @@ def _install_signal_handlers(stop_event: threading.Event) -> None:
         if stop_event.is_set():
             logger.warning("%s again: exiting without finishing the current job", name)
             raise SystemExit(128 + signum)
-        logger.info("%s: finishing the current job, then exiting", name)
+        logger.info("%s: finishing or handing back the current job, then exiting", name)
         stop_event.set()
 
     signal.signal(signal.SIGTERM, on_signal)
