@@ -40,9 +40,9 @@ class Sizes:
     cheap_requests: int = 2000  # B1, each side
     cheap_connections: int = 10
     debit_requests: int = 600  # B2, each side
-    tts_calls: int = 8  # B5, each side, one at a time
+    tts_calls: int = 6  # B5, each side, one at a time
     hosted_requests: int = 150  # B6, each side, 50 at a time
-    throughput_calls: int = 12  # B8, each side, 4 at a time
+    throughput_calls: int = 8  # B8, each side, 4 at a time
     mp3_streams: int = 3  # B9
 
     def quick(self) -> Sizes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.run import new_rows
+from pathlib import Path
+
+from bench.run import BEGIN, END, new_rows, write_results
 from bench.table import Row, Spread, markdown, percentile
 
 
@@ -65,3 +67,14 @@ def test_the_table_has_every_issue_row_and_one_line_each() -> None:
     b1 = next(line for line in lines if line.startswith("| B1 |"))
     assert "0.40 / 0.40 / 0.40 ×" in b1 and b1.endswith("| **no** |")
     assert "- B1: a note" in lines
+
+
+def test_results_keep_the_prose_around_the_markers(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    write_results(results, "first table\n")
+    assert results.read_text() == f"{BEGIN}\nfirst table\n{END}\n"
+    results.write_text(f"# Title\n\nProse.\n\n{BEGIN}\nold\n{END}\n\n## Notes\nkept\n")
+    write_results(results, "new table\n")
+    assert results.read_text() == (
+        f"# Title\n\nProse.\n\n{BEGIN}\nnew table\n{END}\n\n## Notes\nkept\n"
+    )
