@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -182,6 +182,12 @@ async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
 # --- B6: hosted provider behind the gateway vs the provider directly ---------------------------
 
 
+def hosted_speech(client: httpx.AsyncClient, key: str) -> Awaitable[httpx.Response]:
+    """The hosted model through the gateway (the provider fake speaks)."""
+    body = _speech_body(HOSTED_MODEL, "Hello there.")
+    return client.post("/v1/audio/speech", json=body, headers={"X-API-Key": key})
+
+
 async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     requests = gateway.sizes.hosted_requests
     upstream_body = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
@@ -202,11 +208,7 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     through = _checked(
         await load(
             gateway.client,
-            lambda c: c.post(
-                "/v1/audio/speech",
-                json=_speech_body(HOSTED_MODEL, "Hello there."),
-                headers=gateway.auth,
-            ),
+            lambda c: hosted_speech(c, gateway.key),
             connections=CONNECTIONS,
             requests=requests,
         ),
