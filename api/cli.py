@@ -41,6 +41,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from granian import Granian
         from granian.constants import Interfaces
 
+        from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
+
         Granian(
             "api.http.app:create_api",
             factory=True,
@@ -48,6 +50,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             address=args.host or settings.host,
             port=port,
             workers=args.workers,
+            # SIGTERM: streams are cut and jobs handed back within 5 s (api.http.shutdown);
+            # a worker still flushing a cut stream to a slow reader is ended here.
+            workers_kill_timeout=SERVER_KILL_AFTER_SECONDS,
         ).serve()
         return 0
     from console.launcher import serve_console

@@ -39,13 +39,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = REPO_ROOT / ".web"
 # How long a stopping server may take before it is killed. Within 5 s of SIGTERM the app has
 # cut its streams (holds released) and handed its job back (api.http.shutdown, api.jobs.worker);
 # what can still run at 8 s is Reflex's granian worker flushing a cut stream to a slow client.
 # Operators are promised an exit within 10 s.
-STOP_GRACE_SECONDS = 8.0
+STOP_GRACE_SECONDS = float(SERVER_KILL_AFTER_SECONDS)
 
 
 def scripts_dir() -> Path:

@@ -38,6 +38,9 @@ logger = logging.getLogger("amphion.http.shutdown")
 # How long a stream may run on after SIGTERM before it is cut; well inside the 10 s an
 # operator is promised, leaving time for the clean-up, the lifespan and the process exit.
 STREAM_GRACE_SECONDS = 5.0
+# When the server's processes are killed if still there: a cut stream's connection can linger
+# while the server flushes what it had written to a slow reader; money and jobs are settled.
+SERVER_KILL_AFTER_SECONDS = 8
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
