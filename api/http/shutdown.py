@@ -13,6 +13,11 @@ API's lifespan) chains a handler in front of the server's own one; when the sign
   "succeeded"); one still running then is cancelled, which closes its body iterator: the hold
   is released and the history row says "cancelled" (see ``ClosingStreamingResponse``).
 
+Both servers may keep a cut stream's connection open a while longer, flushing what was already
+written to a slow reader; ``amphion serve --api-only`` (granian's ``workers_kill_timeout``) and
+``serve_console`` therefore end a server process still there ``SERVER_KILL_AFTER_SECONDS`` after
+the signal, when holds and jobs are settled. Unstreamed requests are not cut.
+
 Chaining works for both servers: uvicorn's handler is a plain ``signal.signal`` handler, called
 after ours; granian's workers use the event loop's signal handling, which is woken through the
 loop's wakeup fd whatever Python-level handler is installed. Nothing is installed off the main
