@@ -375,3 +375,21 @@ def test_console_server_cuts_streams_requeues_its_job_and_exits_0_on_sigterm(
             )  # fmt: skip
         finally:
             database.dispose()
+
+
+def test_job_worker_finishes_a_job_that_ends_within_the_grace_then_exits_0(
+    db: Database, settings: Settings, tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    user_id, _key = new_user_and_key(db, settings, settings.secret_key)
+    markers = tmp_path / "markers"
+    job_id = submit_slow_job(db, user_id, markers, seconds=2)
+    worker = spawn("worker", process_env(db, settings), "worker")
+    wait_until(lambda: (markers / "attempt-1").exists(), 30, "the worker's claim")
+
+    code, elapsed = sigterm_and_time(worker.pid, popen_waiter(worker))
+    assert code == 0, f"exit {code} after {elapsed:.1f} s\n{log_tail(tmp_path / 'worker.log')}"
+    assert job_row(db, job_id).status == SUCCEEDED
+    holds = assert_money_settled(db, user_id, still_held=set())
+    assert [(hold.status, hold.captured_micros) for hold in holds] == [
+        (HOLD_CAPTURED, CHARGE_MICROS)
+    ]
