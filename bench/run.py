@@ -11,7 +11,7 @@ database ``--postgres`` names (created when missing; its tables are emptied).
 Every row is measured in ``--rounds`` interleaved rounds: each round runs every row once, and a
 row measures its baseline and its value back to back, so both see the same machine load. The
 table shows min / median / max over the rounds; a goal is judged on the medians. Counts and
-durations are bounded (``--quick`` shrinks them for a run of about two minutes); the full run
+durations are bounded (``--quick`` shrinks them for a run of about 1.5 minutes); the full run
 stays under ten minutes on a 2-core machine. Exit status 0 when every measured row met its goal.
 """
 
@@ -281,7 +281,7 @@ def write_results(path: Path, block: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, about two minutes")
+    parser.add_argument("--quick", action="store_true", help="small counts, about 1.5 minutes")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
     parser.add_argument("--skip", action="append", default=[], help="a row to leave out (B4…)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="B4's database (emptied)")
