@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlmodel import Session, col
 
 from api.accounts.models import User
+from api.billing import postings
 from api.billing.models import HOLD_CAPTURED, HOLD_HELD, HOLD_RELEASED, Hold, LedgerEntry
 from api.billing.money import format_yuan
 from api.db import utcnow
@@ -181,6 +182,8 @@ def hold(
     _check_key(idempotency_key)
     if amount < 0:
         raise InvalidInputError("amount must not be negative", param="amount")
+    if _is_postgres(session):
+        return _hold_on_postgres(session, user_id, amount, idempotency_key, api_key_id, purpose)
     existing = session.execute(
         select(Hold).where(
             col(Hold.user_id) == user_id, col(Hold.idempotency_key) == idempotency_key
@@ -235,11 +238,29 @@ class Settlement:
     status: str
     charged_micros: int
     settled_now: bool
+    # The account's balance right after this settlement (None for a replay, which changed
+    # nothing): billable responses report it without reading the balance again.
+    balance_after_micros: int | None = None
 
 
 def _settle(
     session: Session, hold_id: int, user_id: int | None, status: str, charged: int
 ) -> Settlement:
+    if charged < 0:
+        raise ValueError(f"capture of {charged} µ¥ is negative")
+    if _is_postgres(session):
+        kind = "capture" if status == HOLD_CAPTURED else "release"
+        flip = postings.settle_in_one_statement(
+            session,
+            hold_id=hold_id,
+            user_id=user_id,
+            status=status,
+            kind=kind,
+            charged=charged,
+            now=utcnow(),
+        )
+        if flip is not None:
+            return Settlement(hold_id, status, charged, True, flip.balance_after)
     current = session.get(Hold, hold_id)
     if current is None or (user_id is not None and current.user_id != user_id):
         raise NotFoundError("Hold not found")
@@ -277,8 +298,7 @@ def _settle(
         api_key_id=current.api_key_id,
         note=current.purpose,
     )
-    session.refresh(current)
-    return Settlement(hold_id, status, charged, True)
+    return Settlement(hold_id, status, charged, True, balance)
 
 
 def capture(
@@ -291,6 +311,48 @@ def capture(
 def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Settlement:
     """Give the whole hold back (the work failed); a replay changes nothing."""
     return _settle(session, hold_id, user_id, HOLD_RELEASED, 0)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _hold_on_postgres(
+    session: Session,
+    user_id: int,
+    amount: int,
+    idempotency_key: str,
+    api_key_id: int | None,
+    purpose: str,
+) -> Hold:
+    """``hold`` in one round trip (api.billing.postings); the same outcomes and errors."""
+    now = utcnow()
+    outcome = postings.hold_in_one_statement(
+        session,
+        user_id=user_id,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+        purpose=purpose,
+        now=now,
+    )
+    if outcome.existing_id is not None:
+        existing = session.get(Hold, outcome.existing_id)
+        assert existing is not None
+        return existing
+    if api_key_id is not None and amount > 0 and not outcome.capped:
+        raise SpendCapExceededError("This API key has reached its spend cap")
+    if outcome.hold_id is None:
+        raise InsufficientBalanceError("Insufficient balance")
+    return Hold(
+        id=outcome.hold_id,
+        user_id=user_id,
+        api_key_id=api_key_id,
+        amount_micros=amount,
+        idempotency_key=idempotency_key,
+        purpose=purpose[:64],
+        created_at=now,
+    )
 
 
 def balance_of(session: Session, user_id: int) -> int:

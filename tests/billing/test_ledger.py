@@ -26,6 +26,12 @@ CENT = 10_000  # ¥0.01 in µ¥
 YUAN = 1_000_000
 
 
+@pytest.fixture
+def db(any_db: Database) -> Database:
+    """Every guarantee here holds on both backends (PostgreSQL posts in one statement each)."""
+    return any_db
+
+
 def entries(db: Database, user_id: int, kind: str | None = None) -> list[LedgerEntry]:
     with db.read() as session:
         statement = select(LedgerEntry).where(LedgerEntry.user_id == user_id)
