@@ -1,6 +1,6 @@
 """The ``amphion`` command: serve, migrate, run a job worker, and a few operator chores.
 
-    amphion serve [--port N] [--api-only]     console + API (or the API alone) on one port
+    amphion serve [--port N] [--api-only] [--workers N]   console + API (or the API alone)
     amphion migrate                           apply database migrations
     amphion worker                            a separate job worker process
     amphion user create --email E --password P [--admin]
@@ -57,7 +57,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     from console.launcher import serve_console
 
-    return serve_console(port)
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker would keep its own copy of every browser tab's state (and its own rate
+        # limits): a tab whose websocket lands on another worker would find nothing there.
+        print(
+            "error: the console needs AMPHION_REDIS_URL to run more than one worker"
+            " (Reflex keeps the tabs' state there); or use --api-only",
+            file=sys.stderr,
+        )
+        return 2
+    # Reflex would otherwise start 2 x CPUs + 1 workers as soon as it has Redis.
+    return serve_console(port, env={"GRANIAN_WORKERS": str(args.workers)})
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -163,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="default: AMPHION_PORT or 8888")
     serve.add_argument("--host", default="", help="API-only bind address (default 0.0.0.0)")
     serve.add_argument("--api-only", action="store_true", help="serve the HTTP API alone")
-    serve.add_argument("--workers", type=int, default=1, help="API-only: web worker processes")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web worker processes (the console needs AMPHION_REDIS_URL for more than one)",
+    )
     add(commands, "migrate", cmd_migrate, "apply database migrations")
     add(commands, "worker", cmd_worker, "run a job worker until SIGTERM")
     add(commands, "build-console", cmd_build_console, "install and build the console frontend")
