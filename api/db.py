@@ -11,12 +11,21 @@ On PostgreSQL write scopes are ordinary transactions: correctness comes from ato
 (``UPDATE … WHERE balance >= :c``) and ``FOR UPDATE SKIP LOCKED`` job claims, not from a lock.
 
 Services never commit: a scope commits once when the request or event that opened it finishes.
+
+Every connection also says which process opened it (``process_instance_id``): PostgreSQL gets it
+as the ``amphion.instance`` setting at connect time (no extra round trip), SQLite as the SQL
+function ``amphion_instance()``. A trigger on ``holds`` writes it next to each new hold, so the
+stale-hold sweeper (``api.billing.sweeper``) can tell the holds of a dead process from those of a
+live one without the money path doing anything.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +53,46 @@ metadata: MetaData = SQLModel.metadata
 
 # RETURNING, used by the atomic debit, needs SQLite 3.35.
 MIN_SQLITE_VERSION = (3, 35, 0)
+# A connection that cannot reach PostgreSQL fails after this instead of hanging a request.
+PG_CONNECT_TIMEOUT_SECONDS = 5
+INSTANCE_SETTING = "amphion.instance"
+
+_instance: tuple[int, str] | None = None
+_instance_lock = threading.Lock()
+
+
+def process_instance_id() -> str:
+    """This process's identity, ``host:pid:random`` (a fork gets a new one).
+
+    The random part keeps a restarted process that reuses a PID from inheriting the identity
+    (and so the holds) of the dead one.
+    """
+    global _instance
+    pid = os.getpid()
+    with _instance_lock:
+        if _instance is None or _instance[0] != pid:
+            suffix = f":{pid}:{uuid.uuid4().hex[:12]}"
+            _instance = (pid, socket.gethostname()[: 64 - len(suffix)] + suffix)
+        return _instance[1]
+
+
+@event.listens_for(Engine, "connect")
+def _name_sqlite_instance(dbapi_connection: Any, _record: Any) -> None:
+    # On every SQLite connection of this process, any engine (the holds trigger calls it).
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("amphion_instance", 0, process_instance_id)
+
+
+def _postgres_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        options = f"-c {INSTANCE_SETTING}={process_instance_id()}"
+        params["options"] = f"{params['options']} {options}" if params.get("options") else options
+        params.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+
+    return engine
 
 
 def utcnow() -> datetime:
@@ -139,9 +188,8 @@ class Database:
                 self.url, immediate=False, synchronous=sqlite_synchronous
             )
         else:
-            self.write_engine = create_engine(
-                self.url, pool_pre_ping=True, pool_size=10, max_overflow=20
-            )
+            # pool_pre_ping: a connection PostgreSQL dropped (a restart) is replaced, not reused.
+            self.write_engine = _postgres_engine(self.url)
             self.read_engine = self.write_engine
 
     @classmethod

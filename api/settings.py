@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # Cloud metadata addresses stay refused even if listed. A JSON list in the environment.
     fetch_allowed_hosts: list[str] = Field(default_factory=list)
 
+    # --- stale holds (api/billing/sweeper.py)
+    # Each web/worker process beats this often; one silent for instance_stale_seconds (at least
+    # three beats) is dead, and the credit its unfinished requests held is given back.
+    instance_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    instance_stale_seconds: float = Field(default=60.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment != "development" and self.secret_key == DEVELOPMENT_SECRET_KEY:

@@ -8,6 +8,8 @@ guarded by ownership, so a worker that lost its job to another cannot finish it 
 The web server starts one in a thread by default (``settings.inprocess_worker``, see
 :meth:`Worker.start_in_thread`); at scale, ``amphion worker`` / ``python -m api.jobs.worker``
 runs :func:`main` in separate processes, which on PostgreSQL claim with ``SKIP LOCKED``.
+Every worker loop also runs the process's ``Lifeline`` (api.billing.sweeper): its heartbeat, and
+the sweeper that gives back credit held by processes that died mid-request.
 SIGTERM and SIGINT stop the claiming at once; the job in hand gets ``HAND_BACK_AFTER_SECONDS``
 to finish, after which it is handed back to the queue (PENDING, its hold still held, the attempt
 not counted; its handler is told through ``lease_lost``) and the worker exits, well within the
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from api.billing.sweeper import Lifeline
 from api.db import Database
 from api.errors import DomainError
 from api.jobs import service
@@ -307,15 +310,20 @@ class Worker:
         """Work until ``stop_event`` is set; the job in hand is finished or handed back."""
         self._stop_event = stop_event
         logger.info("job worker %s started", self.worker_id)
-        while not stop_event.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:
-                # A database outage must not kill the worker; back off one poll and retry.
-                logger.exception("job worker %s: polling failed", self.worker_id)
-                worked = False
-            if not worked:
-                stop_event.wait(self.settings.job_poll_seconds)
+        # This process's heartbeat, and the sweeper of holds that dead processes left behind.
+        lifeline = Lifeline(self.db, self.settings).start()
+        try:
+            while not stop_event.is_set():
+                try:
+                    worked = self.run_once()
+                except Exception:
+                    # A database outage must not kill the worker; back off one poll and retry.
+                    logger.exception("job worker %s: polling failed", self.worker_id)
+                    worked = False
+                if not worked:
+                    stop_event.wait(self.settings.job_poll_seconds)
+        finally:
+            lifeline.stop()
         logger.info("job worker %s stopped", self.worker_id)
 
     def start_in_thread(self) -> WorkerHandle:
