@@ -8,7 +8,9 @@ with one atomic ``UPDATE … WHERE balance >= :amount`` (so concurrent holds can
 idempotency key unique per user, so a replayed capture or release changes nothing.
 
 All functions take a Session and never commit; an error raised here rolls the caller's whole
-transaction back, so a failed step leaves no partial write.
+transaction back, so a failed step leaves no partial write. Holds and settlements, the hot path
+of every billable call, are posted in driver-level SQL (``api.billing.postings``: one statement
+each on PostgreSQL); this module decides what their outcome means.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlmodel import Session, col
 
 from api.accounts.models import User
 from api.billing import postings
-from api.billing.models import HOLD_CAPTURED, HOLD_HELD, HOLD_RELEASED, Hold, LedgerEntry
+from api.billing.models import HOLD_CAPTURED, HOLD_RELEASED, Hold, LedgerEntry
 from api.billing.money import format_yuan
 from api.db import utcnow
 from api.errors import (
@@ -35,7 +37,6 @@ from api.errors import (
     NotFoundError,
     SpendCapExceededError,
 )
-from api.keys.models import ApiKey
 
 CREDIT_KINDS = ("signup_bonus", "grant", "redeem")
 MAX_IDEMPOTENCY_KEY = 255
@@ -182,52 +183,33 @@ def hold(
     _check_key(idempotency_key)
     if amount < 0:
         raise InvalidInputError("amount must not be negative", param="amount")
-    if _is_postgres(session):
-        return _hold_on_postgres(session, user_id, amount, idempotency_key, api_key_id, purpose)
-    existing = session.execute(
-        select(Hold).where(
-            col(Hold.user_id) == user_id, col(Hold.idempotency_key) == idempotency_key
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
+    now = utcnow()
+    outcome = postings.post_hold(
+        session,
+        user_id=user_id,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        api_key_id=api_key_id,
+        purpose=purpose,
+        now=now,
+    )
+    if outcome.existing_id is not None:
+        existing = session.get(Hold, outcome.existing_id, populate_existing=True)
+        assert existing is not None
         return existing
-    if api_key_id is not None and amount > 0:
-        reserved = session.execute(
-            update(ApiKey)
-            .where(
-                col(ApiKey.id) == api_key_id,
-                (col(ApiKey.spend_cap_micros).is_(None))
-                | (col(ApiKey.spent_micros) + amount <= col(ApiKey.spend_cap_micros)),
-            )
-            .values(spent_micros=col(ApiKey.spent_micros) + amount)
-            .returning(col(ApiKey.id))
-        ).scalar_one_or_none()
-        if reserved is None:
-            raise SpendCapExceededError("This API key has reached its spend cap")
-    balance = _change_balance(session, user_id, -amount)
-    if balance is None:
+    if api_key_id is not None and amount > 0 and not outcome.capped:
+        raise SpendCapExceededError("This API key has reached its spend cap")
+    if outcome.hold_id is None:
         raise InsufficientBalanceError("Insufficient balance")
-    new_hold = Hold(
+    return Hold(
+        id=outcome.hold_id,
         user_id=user_id,
         api_key_id=api_key_id,
         amount_micros=amount,
         idempotency_key=idempotency_key,
         purpose=purpose[:64],
+        created_at=now,
     )
-    session.add(new_hold)
-    session.flush()
-    _append(
-        session,
-        user_id=user_id,
-        kind="hold",
-        amount=-amount,
-        balance_after=balance,
-        idempotency_key=f"hold:{idempotency_key}",
-        hold_id=new_hold.id,
-        api_key_id=api_key_id,
-        note=purpose,
-    )
-    return new_hold
 
 
 @dataclass(frozen=True)
@@ -248,57 +230,27 @@ def _settle(
 ) -> Settlement:
     if charged < 0:
         raise ValueError(f"capture of {charged} µ¥ is negative")
-    if _is_postgres(session):
-        kind = "capture" if status == HOLD_CAPTURED else "release"
-        flip = postings.settle_in_one_statement(
-            session,
-            hold_id=hold_id,
-            user_id=user_id,
-            status=status,
-            kind=kind,
-            charged=charged,
-            now=utcnow(),
-        )
-        if flip is not None:
-            return Settlement(hold_id, status, charged, True, flip.balance_after)
-    current = session.get(Hold, hold_id)
+    kind = "capture" if status == HOLD_CAPTURED else "release"
+    balance = postings.post_settlement(
+        session,
+        hold_id=hold_id,
+        user_id=user_id,
+        status=status,
+        kind=kind,
+        charged=charged,
+        now=utcnow(),
+    )
+    if balance is not None:
+        return Settlement(hold_id, status, charged, True, balance)
+    # Nothing flipped: say why (read again: the session may hold an older copy of the hold).
+    current = session.get(Hold, hold_id, populate_existing=True)
     if current is None or (user_id is not None and current.user_id != user_id):
         raise NotFoundError("Hold not found")
-    if charged < 0 or charged > current.amount_micros:
+    if charged > current.amount_micros:
         raise ValueError(f"capture of {charged} µ¥ outside the hold of {current.amount_micros} µ¥")
-    flipped = session.execute(
-        update(Hold)
-        .where(col(Hold.id) == hold_id, col(Hold.status) == HOLD_HELD)
-        .values(status=status, captured_micros=charged, settled_at=utcnow())
-        .returning(col(Hold.id))
-    ).scalar_one_or_none()
-    if flipped is None:
-        session.refresh(current)
-        if current.status != status:
-            raise ConflictError(f"Hold {hold_id} was already {current.status}")
-        return Settlement(hold_id, current.status, current.captured_micros or 0, False)
-    refund = current.amount_micros - charged
-    balance = _change_balance(session, current.user_id, refund)
-    assert balance is not None  # a non-negative delta always applies
-    if current.api_key_id is not None and refund:
-        session.execute(
-            update(ApiKey)
-            .where(col(ApiKey.id) == current.api_key_id)
-            .values(spent_micros=col(ApiKey.spent_micros) - refund)
-        )
-    kind = "capture" if status == HOLD_CAPTURED else "release"
-    _append(
-        session,
-        user_id=current.user_id,
-        kind=kind,
-        amount=refund,
-        balance_after=balance,
-        idempotency_key=f"{kind}:{current.idempotency_key}",
-        hold_id=hold_id,
-        api_key_id=current.api_key_id,
-        note=current.purpose,
-    )
-    return Settlement(hold_id, status, charged, True, balance)
+    if current.status != status:
+        raise ConflictError(f"Hold {hold_id} was already {current.status}")
+    return Settlement(hold_id, current.status, current.captured_micros or 0, False)
 
 
 def capture(
@@ -311,48 +263,6 @@ def capture(
 def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Settlement:
     """Give the whole hold back (the work failed); a replay changes nothing."""
     return _settle(session, hold_id, user_id, HOLD_RELEASED, 0)
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _hold_on_postgres(
-    session: Session,
-    user_id: int,
-    amount: int,
-    idempotency_key: str,
-    api_key_id: int | None,
-    purpose: str,
-) -> Hold:
-    """``hold`` in one round trip (api.billing.postings); the same outcomes and errors."""
-    now = utcnow()
-    outcome = postings.hold_in_one_statement(
-        session,
-        user_id=user_id,
-        amount=amount,
-        idempotency_key=idempotency_key,
-        api_key_id=api_key_id,
-        purpose=purpose,
-        now=now,
-    )
-    if outcome.existing_id is not None:
-        existing = session.get(Hold, outcome.existing_id)
-        assert existing is not None
-        return existing
-    if api_key_id is not None and amount > 0 and not outcome.capped:
-        raise SpendCapExceededError("This API key has reached its spend cap")
-    if outcome.hold_id is None:
-        raise InsufficientBalanceError("Insufficient balance")
-    return Hold(
-        id=outcome.hold_id,
-        user_id=user_id,
-        api_key_id=api_key_id,
-        amount_micros=amount,
-        idempotency_key=idempotency_key,
-        purpose=purpose[:64],
-        created_at=now,
-    )
 
 
 def balance_of(session: Session, user_id: int) -> int:

@@ -1,35 +1,40 @@
-"""Holds and settlements on PostgreSQL in one statement each: one round trip per transaction.
+"""Holds and settlements as a few driver-level statements: the ledger's hot path.
 
-``ledger.hold`` and ``ledger.capture``/``release`` are the money path of every billable call. As
-separate ORM statements (look up the key, reserve the API key's spend, debit, insert the hold,
-insert the entry) a hold costs five round trips and as many flushes; measured here, eight
-writers then made about 150-270 charges per second. PostgreSQL runs data-modifying CTEs as one
-statement, so each posting below is one round trip, sent on the session's own psycopg
-connection inside the session's transaction (SQLAlchemy's execution layer was a third of the
-CPU of a charge): about 1,000-1,300 charges per second (bench row B4). Each does exactly what
-``ledger`` does step by step on SQLite, with the same guards in the ``WHERE`` clauses:
+``ledger.hold`` and ``ledger.capture``/``release`` are the money path of every billable call.
+Written as ORM statements (look up the key, reserve the API key's spend, debit, insert the hold,
+insert the entry; then flip, refund, insert) a charge cost about 4 ms of CPU here, most of it
+SQLAlchemy building statements, evaluating ORM updates and flushing objects, and on PostgreSQL
+ten round trips; eight writers made 150-270 charges per second. The same steps are written here
+once per backend, in SQL sent on the session's own driver connection, inside the session's
+transaction:
 
-- a hold happens only if no hold has the idempotency key yet, the API key's cap admits it and
-  the balance covers it; the statement reports which of those failed, and ``ledger`` raises
-  the same errors as on SQLite (the raise rolls back whatever part did apply);
-- a settlement flips the hold ``held → captured | released`` only from ``held``, gives back what
-  was not charged, returns the API key's unspent reservation and appends the entry; when
-  nothing flipped, ``ledger`` looks at the hold to tell a replay from a conflict.
+- **PostgreSQL** runs data-modifying CTEs as one statement: a hold and a settlement are one
+  round trip each (about 1,000-1,300 charges per second from eight writers, bench row B4).
+- **SQLite** has no data-modifying CTEs, but a statement there is a function call: the steps run
+  one by one with ``RETURNING`` (a few tens of microseconds each).
 
-All sub-statements see one snapshot and the row locks of ``UPDATE`` serialize concurrent
-postings on the same account exactly as the separate statements did. SQLite has no
-data-modifying CTEs; it keeps the step-by-step path, where a statement is a function call.
+Both report what happened and leave the decisions to ``ledger``: a hold happens only if no hold
+has the idempotency key yet, the API key's cap admits it and the balance covers it, and
+``ledger`` raises the matching error (the raise rolls back whatever part did apply); a
+settlement flips a hold ``held → captured | released`` only from ``held`` and within the hold,
+gives back what was not charged (to the balance and to the API key's reservation) and appends
+the entry; when nothing flipped, ``ledger`` looks at the hold to tell a replay from a conflict.
+Row locks (PostgreSQL) and the single writer (SQLite) serialize postings on one account. ORM
+objects the session loaded earlier are not refreshed by these statements: ``ledger`` reads a
+hold again with ``populate_existing`` when it needs one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-_HOLD = """
+# --- PostgreSQL: one statement each ---------------------------------------------------------
+
+_PG_HOLD = """
 WITH existing AS (
     SELECT id FROM holds
     WHERE user_id = CAST(%(user_id)s AS INTEGER) AND idempotency_key = CAST(%(key)s AS VARCHAR)
@@ -72,7 +77,7 @@ SELECT (SELECT id FROM existing) AS existing_id,
        (SELECT id FROM held) AS hold_id
 """
 
-_SETTLE = """
+_PG_SETTLE = """
 WITH flipped AS (
     UPDATE holds
     SET status = CAST(%(status)s AS VARCHAR), captured_micros = CAST(%(charged)s AS BIGINT),
@@ -81,7 +86,7 @@ WITH flipped AS (
       AND (CAST(%(user_id)s AS INTEGER) IS NULL OR user_id = CAST(%(user_id)s AS INTEGER))
       AND CAST(%(charged)s AS BIGINT) <= amount_micros
     RETURNING user_id, api_key_id, amount_micros - CAST(%(charged)s AS BIGINT) AS refund,
-              idempotency_key, purpose, amount_micros, created_at
+              idempotency_key, purpose, amount_micros
 ), refunded AS (
     UPDATE users SET balance_micros = balance_micros + flipped.refund
     FROM flipped
@@ -100,36 +105,55 @@ WITH flipped AS (
            flipped.api_key_id, flipped.purpose, CAST(%(now)s AS TIMESTAMPTZ)
     FROM flipped, refunded
 )
-SELECT flipped.user_id, flipped.api_key_id, flipped.amount_micros, flipped.idempotency_key,
-       flipped.purpose, flipped.created_at, refunded.balance_micros
-FROM flipped, refunded
+SELECT refunded.balance_micros FROM refunded
+"""
+
+
+# --- SQLite: the same steps one by one ------------------------------------------------------
+
+_SQLITE_FIND_HOLD = "SELECT id FROM holds WHERE user_id = ? AND idempotency_key = ?"
+_SQLITE_RESERVE_KEY_SPEND = """
+UPDATE api_keys SET spent_micros = spent_micros + ?1
+WHERE id = ?2 AND (spend_cap_micros IS NULL OR spent_micros + ?1 <= spend_cap_micros)
+RETURNING id
+"""
+_SQLITE_DEBIT = """
+UPDATE users SET balance_micros = balance_micros - ?1 WHERE id = ?2 AND balance_micros >= ?1
+RETURNING balance_micros
+"""
+_SQLITE_INSERT_HOLD = """
+INSERT INTO holds (user_id, api_key_id, amount_micros, status, idempotency_key, purpose,
+                   created_at)
+VALUES (?, ?, ?, 'held', ?, ?, ?)
+RETURNING id
+"""
+_SQLITE_FLIP = """
+UPDATE holds SET status = ?1, captured_micros = ?2, settled_at = ?3
+WHERE id = ?4 AND status = 'held' AND (?5 IS NULL OR user_id = ?5) AND ?2 <= amount_micros
+RETURNING user_id, api_key_id, amount_micros - ?2, idempotency_key, purpose
+"""
+_SQLITE_REFUND = (
+    "UPDATE users SET balance_micros = balance_micros + ? WHERE id = ? RETURNING balance_micros"
+)
+_SQLITE_UNRESERVE_KEY_SPEND = "UPDATE api_keys SET spent_micros = spent_micros - ? WHERE id = ?"
+_SQLITE_INSERT_ENTRY = """
+INSERT INTO ledger_entries (user_id, kind, amount_micros, balance_after_micros, idempotency_key,
+                            hold_id, api_key_id, note, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
 @dataclass(frozen=True)
 class HoldOutcome:
-    """What the hold statement did: an earlier hold's id, or the new hold, or neither."""
+    """What a hold posting did: found an earlier hold, or made a new one, or neither."""
 
-    existing_id: int | None
-    capped: bool
-    balance_after: int | None
-    hold_id: int | None
-
-
-@dataclass(frozen=True)
-class Flip:
-    """A hold this statement settled: its fields and the balance after the entry."""
-
-    user_id: int
-    api_key_id: int | None
-    amount_micros: int
-    idempotency_key: str
-    purpose: str
-    created_at: datetime
-    balance_after: int
+    existing_id: int | None = None
+    capped: bool = False  # the API key's spend was reserved (False also without a key)
+    balance_after: int | None = None
+    hold_id: int | None = None
 
 
-def hold_in_one_statement(
+def post_hold(
     session: Session,
     *,
     user_id: int,
@@ -139,10 +163,11 @@ def hold_in_one_statement(
     purpose: str,
     now: datetime,
 ) -> HoldOutcome:
-    row = (
-        _driver(session)
-        .execute(
-            _HOLD,
+    """Reserve ``amount`` unless a hold has the key, the key's cap or the balance refuses."""
+    driver = _driver(session)
+    if _is_postgres(session):
+        row = driver.execute(
+            _PG_HOLD,
             {
                 "user_id": user_id,
                 "amount": amount,
@@ -152,14 +177,43 @@ def hold_in_one_statement(
                 "note": purpose[:500],
                 "now": now,
             },
-        )
-        .fetchone()
+        ).fetchone()
+        existing_id, capped, balance, hold_id = row
+        return HoldOutcome(existing_id, bool(capped), balance, hold_id)
+    found = driver.execute(_SQLITE_FIND_HOLD, (user_id, idempotency_key)).fetchone()
+    if found is not None:
+        return HoldOutcome(existing_id=found[0])
+    capped = False
+    if api_key_id is not None and amount > 0:
+        capped = driver.execute(_SQLITE_RESERVE_KEY_SPEND, (amount, api_key_id)).fetchone()
+        if capped is None:
+            return HoldOutcome()
+    debited = driver.execute(_SQLITE_DEBIT, (amount, user_id)).fetchone()
+    if debited is None:
+        return HoldOutcome(capped=bool(capped))
+    stamp = _sqlite_time(now)
+    (hold_id,) = driver.execute(
+        _SQLITE_INSERT_HOLD,
+        (user_id, api_key_id, amount, idempotency_key, purpose[:64], stamp),
+    ).fetchone()
+    driver.execute(
+        _SQLITE_INSERT_ENTRY,
+        (
+            user_id,
+            "hold",
+            -amount,
+            debited[0],
+            f"hold:{idempotency_key}",
+            hold_id,
+            api_key_id,
+            purpose[:500],
+            stamp,
+        ),
     )
-    existing_id, capped, balance, new_id = row
-    return HoldOutcome(existing_id, bool(capped), balance, new_id)
+    return HoldOutcome(None, bool(capped), debited[0], hold_id)
 
 
-def settle_in_one_statement(
+def post_settlement(
     session: Session,
     *,
     hold_id: int,
@@ -168,12 +222,13 @@ def settle_in_one_statement(
     kind: str,
     charged: int,
     now: datetime,
-) -> Flip | None:
-    """Settle a held hold; None when nothing flipped (unknown, not held, or over the hold)."""
-    row = (
-        _driver(session)
-        .execute(
-            _SETTLE,
+) -> int | None:
+    """Settle a held hold; the balance after it, or None when nothing flipped (unknown hold,
+    another user's, no longer held, or ``charged`` over the hold)."""
+    driver = _driver(session)
+    if _is_postgres(session):
+        row = driver.execute(
+            _PG_SETTLE,
             {
                 "hold_id": hold_id,
                 "user_id": user_id,
@@ -182,12 +237,42 @@ def settle_in_one_statement(
                 "charged": charged,
                 "now": now,
             },
-        )
-        .fetchone()
+        ).fetchone()
+        return None if row is None else int(row[0])
+    stamp = _sqlite_time(now)
+    flipped = driver.execute(_SQLITE_FLIP, (status, charged, stamp, hold_id, user_id)).fetchone()
+    if flipped is None:
+        return None
+    owner, api_key_id, refund, idempotency_key, purpose = flipped
+    (balance,) = driver.execute(_SQLITE_REFUND, (refund, owner)).fetchone()
+    if api_key_id is not None and refund:
+        driver.execute(_SQLITE_UNRESERVE_KEY_SPEND, (refund, api_key_id))
+    driver.execute(
+        _SQLITE_INSERT_ENTRY,
+        (
+            owner,
+            kind,
+            refund,
+            balance,
+            f"{kind}:{idempotency_key}",
+            hold_id,
+            api_key_id,
+            purpose,
+            stamp,
+        ),
     )
-    return None if row is None else Flip(*row)
+    return int(balance)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _driver(session: Session) -> Any:
-    """The session's own psycopg connection, inside the session's transaction."""
+    """The session's own DBAPI connection (psycopg or sqlite3), inside its transaction."""
     return session.connection().connection.driver_connection
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """A UTC time as SQLAlchemy's DateTime stores it in SQLite (so it sorts and reads back)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
