@@ -26,6 +26,10 @@ hold would stay held, and the money out of the account, forever. The sweeper clo
   longer than that, every process looks dead until it beats again, and the others get that
   window to do so.
 
+- **A live process's failed releases.** A request that fails while the database is away
+  cannot release its hold either; ``release_later`` queues such a hold in its own process and
+  the ``Lifeline`` retries it after each beat (no stale window needed: the request is over).
+
 What it costs: a crashed process's requests are released ``instance_stale_seconds`` plus one
 beat after its last heartbeat (60-70 s by default); nothing is charged for them. A process that
 freezes for longer than that (a stopped VM) and then resumes finds its holds released: its
@@ -175,7 +179,7 @@ def _request_of(hold: Hold) -> tuple[str, str]:
     return hold.purpose, (parts[1] if len(parts) > 1 else "")[:64]
 
 
-def _end_history(session: Session, hold: Hold) -> int | None:
+def _end_history(session: Session, hold: Hold, error: str = SWEPT_ERROR) -> int | None:
     """End the request's history: open rows become failed; a request without one gets one."""
     kind, request_id = _request_of(hold)
     if kind not in RECORD_TYPES:
@@ -195,7 +199,7 @@ def _end_history(session: Session, hold: Hold) -> int | None:
             user_id=hold.user_id,
             type=kind,
             status="failed",
-            error=SWEPT_ERROR,
+            error=error,
             api_key_id=hold.api_key_id,
             request_id=request_id,
         )
@@ -205,7 +209,7 @@ def _end_history(session: Session, hold: Hold) -> int | None:
         return row.id
     for row in rows:
         if row.status in OPEN_STATUSES:
-            history.update_record(session, int(row.id or 0), status="failed", error=SWEPT_ERROR)
+            history.update_record(session, int(row.id or 0), status="failed", error=error)
     return rows[0].id
 
 
@@ -256,6 +260,43 @@ def count_owned_held(session: Session, instance_id: str) -> int:
     )
 
 
+# Holds this process failed to release (the database was away when the request failed), by
+# database URL: retried after each heartbeat until the release goes through.
+RETRY_ERROR = "The request failed; nothing was charged"
+MAX_RETRIES_KEPT = 10_000
+_to_release: dict[str, set[int]] = {}
+_to_release_lock = threading.Lock()
+
+
+def release_later(db: Database, hold_id: int) -> None:
+    """Queue a hold whose request failed but whose release failed too (a database outage).
+
+    The request is over, so the hold is not in flight any more, yet this process is alive and
+    the sweeper would never touch it: the ``Lifeline`` retries it after each beat instead.
+    """
+    with _to_release_lock:
+        pending = _to_release.setdefault(db.url, set())
+        if len(pending) < MAX_RETRIES_KEPT:
+            pending.add(hold_id)
+
+
+def retry_releases(db: Database) -> list[int]:
+    """Release the queued holds of ``db`` (see ``release_later``); the ids released now."""
+    with _to_release_lock:
+        pending = sorted(_to_release.get(db.url, ()))
+    released: list[int] = []
+    for hold_id in pending:
+        with db.write() as session:
+            hold = session.get(Hold, hold_id)
+            if hold is not None and hold.status == HOLD_HELD:
+                if ledger.release(session, hold_id).settled_now:
+                    _end_history(session, hold, RETRY_ERROR)
+                    released.append(hold_id)
+        with _to_release_lock:
+            _to_release.get(db.url, set()).discard(hold_id)
+    return released
+
+
 class Lifeline:
     """This process's heartbeat, and the sweeper run after each beat, in a daemon thread.
 
@@ -296,6 +337,10 @@ class Lifeline:
             logger.warning("heartbeat of %s failed", self.instance_id, exc_info=True)
             self._alive_since = self._last_beat = None
             return []
+        try:
+            retry_releases(self.db)
+        except Exception:
+            logger.warning("retrying failed releases failed", exc_info=True)
         if self._last_beat is not None and beat_at - self._last_beat > self.stale_seconds / 2:
             self._alive_since = None  # this process stalled: others may not have beaten either
         self._last_beat = beat_at

@@ -9,6 +9,9 @@
 - everything else: Amphion platform (seed 000), ``{"detail": "…"}``
 
 The HTTP status is the same in every dialect but that one; 5xx bodies never carry internals.
+A database that is away (a restart: connections dropped, new ones refused) is a 503 with
+``Retry-After`` in every dialect, never a 500; pooled connections are checked before use
+(``api.db``), so the same process serves again as soon as the database is back.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import DomainError, InsufficientBalanceError
@@ -140,14 +145,52 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(request, exc.status_code, message, headers=headers)
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_database_outage(exc):
+            return database_unavailable(request, exc)
+        return _internal_error(request)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_busy(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+        return database_unavailable(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        # This handler runs outside the request-id middleware (Starlette's outermost layer),
-        # so the id the caller needs to report the failure is added here.
-        request_id = getattr(request.state, "request_id", "")
-        headers = {"X-Request-Id": request_id} if request_id else None
-        return error_response(request, 500, "Internal server error", headers=headers)
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # This handler runs outside the request-id middleware (Starlette's outermost layer),
+    # so the id the caller needs to report the failure is added here.
+    request_id = getattr(request.state, "request_id", "")
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return error_response(request, 500, "Internal server error", headers=headers)
+
+
+# A database that restarts refuses connections for a few seconds: come back after this.
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """A lost or refused database connection (a restart, a failover), not a bug in a query."""
+    if isinstance(error, PoolTimeoutError):
+        return True
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return False
+
+
+def database_unavailable(request: Request, error: BaseException) -> JSONResponse:
+    """503 in the caller's dialect, with Retry-After: the database is away for a moment."""
+    logger.warning("database unavailable on %s: %s", request.url.path, type(error).__name__)
+    return error_response(
+        request,
+        503,
+        "Service temporarily unavailable",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 # --- OpenAPI: each dialect's error responses -------------------------------------------------

@@ -171,6 +171,24 @@ def test_settled_owner_rows_are_pruned_by_their_process(
         assert sweeper.count_owned_held(session, process_instance_id()) == 1
 
 
+def test_a_release_that_failed_in_a_live_process_is_retried_once(
+    fault_db: Database, settings: Settings
+) -> None:
+    user_id = make_user(fault_db, settings, balance_micros=10 * HOLD)
+    hold_id = hold_for(fault_db, user_id, "req-retry", owner=process_instance_id())
+    settled = hold_for(fault_db, user_id, "req-settled", owner=process_instance_id())
+    with fault_db.write() as session:
+        ledger.release(session, settled)
+    sweeper.release_later(fault_db, hold_id)
+    sweeper.release_later(fault_db, settled)  # settled meanwhile: left alone
+
+    assert sweeper.retry_releases(fault_db) == [hold_id]
+    assert hold_state(fault_db, hold_id) == (HOLD_RELEASED, ["hold", "release"])
+    assert hold_state(fault_db, settled) == (HOLD_RELEASED, ["hold", "release"])
+    assert history_of(fault_db, user_id) == [("req-retry", "failed", sweeper.RETRY_ERROR)]
+    assert sweeper.retry_releases(fault_db) == []
+
+
 def test_the_lifeline_sweeps_only_after_beating_for_a_whole_stale_window(
     fault_db: Database, settings: Settings
 ) -> None:
