@@ -24,6 +24,9 @@ then it lives in Redis (``RedisCircuitStore``, one Lua script per step, so the t
 atomic) and every web and job worker sees the same circuit, so ``failure_threshold`` failures
 anywhere open it everywhere and one trial request speaks for all. ``circuit_board(settings)``
 is the process-wide set of breakers; ``CircuitGuardedEngine`` puts one in front of an adapter.
+The provider clients that are not engines — DashScope file transcription and voice enrollment,
+Fish cloning — take their provider's breaker as ``breaker=``: each of their HTTP requests then
+goes through it (``ProviderHttp``), and their ``ready()`` refuses before any credit is held.
 """
 
 from __future__ import annotations
@@ -233,7 +236,7 @@ class RedisCircuitStore:
     def record(self, name: str, outcome: Outcome, now: float, policy: BreakerPolicy) -> None:
         import redis
 
-        args = [outcome, repr(now), policy.failure_threshold, _FORGET_AFTER_SECONDS]
+        args: list[Any] = [outcome, repr(now), policy.failure_threshold, _FORGET_AFTER_SECONDS]
         try:
             self._record_script(keys=[self._prefix + name], args=args)
         except redis.RedisError as error:

@@ -51,11 +51,11 @@ import re
 import struct
 import time
 import wave
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 import httpx
 import numpy as np
@@ -374,12 +374,24 @@ def _transport_error(provider: str, exc: httpx.HTTPError) -> UpstreamError | Ups
     return ProviderError(f"the request to {provider} failed", provider=provider)
 
 
+class Breaker(Protocol):
+    """What ``ProviderHttp`` needs of a circuit breaker (``api.engines.circuit.CircuitBreaker``)."""
+
+    def check(self) -> None: ...
+
+    def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+
+
 class ProviderHttp:
     """One provider's HTTP client: its key is attached here and sent only to its base URL.
 
     Redirects are not followed (a 3xx is an error), environment proxies and ``.netrc`` are
     ignored (``trust_env=False``), and only paths relative to the configured base URL are
     accepted, so no code path can send the key to a host a request or a response chose.
+
+    With a ``breaker`` every request goes through that provider's circuit: the clients that are
+    not engines (and so not behind ``CircuitGuardedEngine``) — DashScope file transcription and
+    voice enrollment, Fish cloning — are refused fast with a 503 while the provider is failing.
     """
 
     def __init__(
@@ -388,9 +400,11 @@ class ProviderHttp:
         config: ProviderConfig,
         *,
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ):
         self.provider = provider
         self.config = config
+        self.breaker = breaker
         headers = {"User-Agent": "amphion-platform"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -412,11 +426,24 @@ class ProviderHttp:
             raise ValueError("provider paths are relative to the configured base URL")
         return path.lstrip("/")
 
+    def ready(self) -> None:
+        """Refuse now (503, ``CircuitOpenError``) if the provider's circuit would refuse a call."""
+        if self.breaker is not None:
+            self.breaker.check()
+
     def request(
         self, method: str, path: str, *, max_bytes: int = _MAX_RESPONSE_BYTES, **kwargs: Any
     ) -> httpx.Response:
         """Send one request and read the whole answer within ``total_timeout`` and
         ``max_bytes``; a success comes back, anything else is a mapped platform error."""
+        if self.breaker is None:
+            return self._request(method, path, max_bytes=max_bytes, **kwargs)
+        response: httpx.Response = self.breaker.call(
+            self._request, method, path, max_bytes=max_bytes, **kwargs
+        )
+        return response
+
+    def _request(self, method: str, path: str, *, max_bytes: int, **kwargs: Any) -> httpx.Response:
         url = self._relative(path)
         deadline = Deadline(self.config.total_timeout)
         error: ProviderError | UpstreamError | UpstreamTimeoutError
@@ -494,6 +521,10 @@ class ClosingAdapter:
     """Adapters that hold a ``ProviderHttp`` (a connection pool): ``close()`` or ``with``."""
 
     _http: ProviderHttp
+
+    def ready(self) -> None:
+        """503 now if the provider's circuit is open (call before holding credit)."""
+        self._http.ready()
 
     def close(self) -> None:
         self._http.close()

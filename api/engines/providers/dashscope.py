@@ -70,6 +70,7 @@ from api.engines.base import (
 from api.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
 
 from .common import (
+    Breaker,
     ClosingAdapter,
     Deadline,
     PcmChunker,
@@ -675,6 +676,10 @@ class DashScopeFileTranscription(ClosingAdapter):
     The result file is downloaded without credentials, and only from the configured DashScope
     host or a host under ``result_host_suffixes`` (DashScope's OSS buckets live under
     ``.aliyuncs.com``), so a URL in an answer cannot turn into a fetch on the internal network.
+
+    Give it ``breaker=circuit_board(settings).breaker("dashscope")``: each submit and poll then
+    goes through DashScope's circuit (``ready()`` asks it before any credit is held), so a
+    failing DashScope refuses new jobs, and ends polling ones, with a fast 503.
     """
 
     def __init__(
@@ -685,13 +690,14 @@ class DashScopeFileTranscription(ClosingAdapter):
         poll_interval: float = 1.0,
         result_host_suffixes: Sequence[str] = (".aliyuncs.com",),
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ):
         self.config = config
         self.model = model
         self.provider_model = config.provider_model(model)
         self.poll_interval = poll_interval
         self.result_host_suffixes = tuple(suffix.lower() for suffix in result_host_suffixes)
-        self._http = ProviderHttp(PROVIDER, config, transport=transport)
+        self._http = ProviderHttp(PROVIDER, config, transport=transport, breaker=breaker)
 
     def submit(
         self,
@@ -857,11 +863,20 @@ class DashScopeVoiceEnrollment(ClosingAdapter):
     ≤60 s, ≤10 MB); give it a short-lived signed URL of the stored sample. ``prefix`` is
     lowercase letters and digits, under 10 characters. A new voice is DEPLOYING until DashScope
     reviews it.
+
+    Give it ``breaker=circuit_board(settings).breaker("dashscope")`` so every action goes
+    through DashScope's circuit (``ready()`` asks it before any credit is held).
     """
 
-    def __init__(self, config: ProviderConfig, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
+    ):
         self.config = config
-        self._http = ProviderHttp(PROVIDER, config, transport=transport)
+        self._http = ProviderHttp(PROVIDER, config, transport=transport, breaker=breaker)
 
     def _call(self, action_input: dict[str, Any]) -> dict[str, Any]:
         response = self._http.request(

@@ -45,6 +45,7 @@ from api.engines.base import (
 from api.errors import InvalidInputError
 
 from .common import (
+    Breaker,
     ClosingAdapter,
     Deadline,
     ProviderConfig,
@@ -240,6 +241,9 @@ class FishClone(ClosingAdapter):
     ``enroll`` uploads the sample as a private voice model and returns a ``CloneResult`` whose
     ``base_voice`` and ``profile["reference_id"]`` are Fish's model id; ``FishTTS`` speaks with
     it. The provider does the cloning, so ``apply`` hands speech back unchanged.
+
+    Give it ``breaker=circuit_board(settings).breaker("fish")`` so enrolment and deletion go
+    through Fish's circuit (``ready()``, the registry's hook, asks it before any credit is held).
     """
 
     def __init__(
@@ -250,13 +254,14 @@ class FishClone(ClosingAdapter):
         visibility: Literal["private", "unlist", "public"] = "private",
         enhance_audio_quality: bool = True,
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ):
         self.config = config
         self.name = "fish-clone"
         self.title_prefix = title_prefix
         self.visibility = visibility
         self.enhance_audio_quality = enhance_audio_quality
-        self._http = ProviderHttp(PROVIDER, config, transport=transport)
+        self._http = ProviderHttp(PROVIDER, config, transport=transport, breaker=breaker)
 
     def enroll(self, sample: Pcm, *, language: str | None = None) -> CloneResult:
         if len(sample.samples) == 0:
