@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -237,10 +236,7 @@ def test_the_lifeline_thread_beats_and_stops(fault_db: Database, settings: Setti
     assert lifeline._thread is not None and not lifeline._thread.is_alive()
 
 
-@pytest.mark.parametrize("unused", ["postgresql"] if TEST_DATABASE_URL else [])
-def test_concurrent_sweepers_on_postgres_split_the_work(
-    unused: str, private_postgres_url: str, settings: Settings
-) -> None:
+def concurrent_sweepers_split_the_work(private_postgres_url: str, settings: Settings) -> None:
     """A sweeper skips the holds another one has locked: no hold is released twice."""
     db = Database(private_postgres_url)
     try:
@@ -277,3 +273,7 @@ def test_concurrent_sweepers_on_postgres_split_the_work(
         assert sweep(db) == []
     finally:
         db.dispose()
+
+
+if TEST_DATABASE_URL:  # SKIP LOCKED is PostgreSQL's; SQLite serializes its writers anyway
+    test_concurrent_sweepers_on_postgres_split_the_work = concurrent_sweepers_split_the_work
