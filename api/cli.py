@@ -34,6 +34,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.db import migrate
 
     settings = get_settings()
+    if args.workers > 1 and not args.api_only and not settings.redis_url:
+        # Each worker would keep its own copy of every browser tab's state (and its own rate
+        # limits): a tab whose websocket lands on another worker would find nothing there.
+        print(
+            "error: the console needs AMPHION_REDIS_URL to run more than one worker"
+            " (Reflex keeps the tabs' state there); or use --api-only",
+            file=sys.stderr,
+        )
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.resolved_database_url)
     port = args.port or settings.port
@@ -57,15 +66,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     from console.launcher import serve_console
 
-    if args.workers > 1 and not settings.redis_url:
-        # Each worker would keep its own copy of every browser tab's state (and its own rate
-        # limits): a tab whose websocket lands on another worker would find nothing there.
-        print(
-            "error: the console needs AMPHION_REDIS_URL to run more than one worker"
-            " (Reflex keeps the tabs' state there); or use --api-only",
-            file=sys.stderr,
-        )
-        return 2
     # Reflex would otherwise start 2 x CPUs + 1 workers as soon as it has Redis.
     return serve_console(port, env={"GRANIAN_WORKERS": str(args.workers)})
 

@@ -1,7 +1,8 @@
 """The scale-out cluster: two web servers and two job workers on PostgreSQL, Redis and S3.
 
-Collected only when ``AMPHION_TEST_DATABASE_URL`` and ``AMPHION_TEST_REDIS_URL`` are both set
-(``.ci/run`` sets them), like the PostgreSQL and Redis variants of the other tests.
+``test_scaleout.py`` is collected only when ``AMPHION_TEST_DATABASE_URL`` and
+``AMPHION_TEST_REDIS_URL`` are both set (``.ci/run`` sets them), like the PostgreSQL and Redis
+variants of the other tests.
 
 One cluster serves the module: a fresh PostgreSQL database of its own (migrated once, as an
 operator runs ``amphion migrate``), an empty Redis database number of its own, moto's S3 server
@@ -38,7 +39,7 @@ from tests.scaleout.cluster import (
     web_servers,
 )
 
-collect_ignore_glob = [] if TEST_DATABASE_URL and TEST_REDIS_URL else ["test_*.py"]
+collect_ignore = [] if TEST_DATABASE_URL and TEST_REDIS_URL else ["test_scaleout.py"]
 
 SECRET_KEY = "scaleout-secret-key-that-is-long-enough"
 SIGNUP_LIMIT = 6  # per address and hour, counted in Redis for every server
