@@ -24,6 +24,9 @@ class Verdict:
 
 
 class RateLimiter(Protocol):
+    # True when counting needs no I/O, so a request may count on the event loop itself.
+    in_process: bool
+
     def hit(self, key: str, *, limit: int, window: int, cost: int = 1) -> Verdict: ...
 
     def peek(self, key: str, *, limit: int, window: int) -> Verdict: ...
@@ -37,6 +40,8 @@ def _window_start(window: int, now: float) -> int:
 
 class MemoryRateLimiter:
     """Counters in this process; right for the single-process embedded default."""
+
+    in_process = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,6 +74,8 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     """Counters shared by every worker through Redis (``AMPHION_REDIS_URL``)."""
+
+    in_process = False
 
     def __init__(self, url: str, prefix: str = "amphion:rl:") -> None:
         import redis

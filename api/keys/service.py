@@ -285,16 +285,35 @@ class KeyVerifier:
         if not is_well_formed(presented):
             raise AuthenticationError("Invalid API key")
         snapshot = self._snapshot(keyed_digest(self._secret_key, presented))
+        now = utcnow()
+        principal = self._principal(snapshot, now)
+        assert snapshot is not None  # refused above
+        self._touch(snapshot, now)
+        return principal
+
+    def verify_from_cache(self, presented: str) -> Principal | None:
+        """``verify`` when it needs no database: the key's row is cached and fresh, and its last
+        use was recorded recently. None when the database is needed (or the key is malformed:
+        ``verify`` says so); errors as ``verify``'s. Lets a request skip a worker thread."""
+        if not is_well_formed(presented):
+            return None
+        cached = self._cache.get(keyed_digest(self._secret_key, presented))
+        if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
+            return None
+        snapshot, now = cached[1], utcnow()
+        if snapshot is not None and self._touch_due(snapshot, now):
+            return None
+        return self._principal(snapshot, now)
+
+    def _principal(self, snapshot: _KeySnapshot | None, now: datetime) -> Principal:
         if snapshot is None:
             raise AuthenticationError("Invalid API key")
-        now = utcnow()
         if snapshot.revoked_at is not None:
             raise KeyRevokedError("This API key has been revoked")
         if snapshot.expires_at is not None and snapshot.expires_at <= now:
             raise KeyRevokedError("This API key has expired")
         if not snapshot.user_active:
             raise PermissionDeniedError("This account is suspended", code="ACCOUNT_SUSPENDED")
-        self._touch(snapshot, now)
         return Principal(
             user_id=snapshot.user_id,
             email=snapshot.email,
@@ -305,9 +324,12 @@ class KeyVerifier:
             rpm_limit=snapshot.rpm_limit,
         )
 
-    def _touch(self, snapshot: _KeySnapshot, now: datetime) -> None:
+    def _touch_due(self, snapshot: _KeySnapshot, now: datetime) -> bool:
         last = snapshot.last_used_at
-        if last is not None and (now - last).total_seconds() < self._last_used_resolution:
+        return last is None or (now - last).total_seconds() >= self._last_used_resolution
+
+    def _touch(self, snapshot: _KeySnapshot, now: datetime) -> None:
+        if not self._touch_due(snapshot, now):
             return
         with self._db.write() as session:
             session.execute(

@@ -63,6 +63,7 @@ class SpeechResult:
     cost_micros: int
     record_id: int
     output_key: str
+    balance_micros: int | None = None  # after the charge; None when it is not known
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ def synthesize(
         cost_micros=speech.cost_micros,
         record_id=record.id,
         output_key=record.output_key or "",
+        balance_micros=charge.balance_after_micros,
     )
 
 

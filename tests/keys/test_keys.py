@@ -170,3 +170,28 @@ def test_page_keys_lists_live_keys_first_and_only_the_owners(
     assert total == 5
     assert [k.id for k in first + rest] == [ids[3], ids[2], ids[1], ids[0], ids[4]]
     assert all(k.user_id == owner for k in first + rest)
+
+
+def test_cache_only_verification_answers_only_from_a_fresh_cached_row(
+    db: Database, settings: Settings
+) -> None:
+    """``verify_from_cache`` lets a request skip a worker thread; it must never answer from a row
+    older than the cache allows (so revocation still bites within a second) nor skip the
+    last-used write that is due."""
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings, cache=0.3)
+    assert check.verify_from_cache(plaintext) is None  # nothing cached yet
+    check.verify(plaintext)  # records the first use, which drops the cached row
+    assert check.verify_from_cache(plaintext) is None
+    principal = check.verify(plaintext)
+    assert check.verify_from_cache(plaintext) == principal
+    assert check.verify_from_cache("sk-not-a-key") is None
+    with db.write() as session:
+        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+    time.sleep(0.35)  # the cached row is now too old to answer from
+    assert check.verify_from_cache(plaintext) is None
+    with pytest.raises(KeyRevokedError):
+        check.verify(plaintext)
+    with pytest.raises(KeyRevokedError):  # and a fresh cached revoked row refuses by itself
+        check.verify_from_cache(plaintext)

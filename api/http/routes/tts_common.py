@@ -37,7 +37,9 @@ class Spoken:
 async def speak(call: SpeechCall, order: SpeechOrder, *, long: bool = False) -> Spoken:
     """Synthesize ``order`` for the caller (charged on success) and price the response."""
     result = await call.run(synthesize, call.ctx, call.caller, order, long=long)
-    balance = await call.run(call.balance_micros)
+    balance = result.balance_micros
+    if balance is None:
+        balance = await call.run(call.balance_micros)
     headers = await call.usage_headers(
         cost_micros=result.cost_micros, characters=result.characters, balance_micros=balance
     )
