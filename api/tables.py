@@ -2,6 +2,7 @@
 
 from api.accounts.models import ConsoleSession, ProviderKey, SignInTicket, User
 from api.billing.models import Hold, LedgerEntry, RedemptionCode
+from api.billing.sweeper import HoldOwner, ProcessInstance
 from api.history.models import HistoryRecord
 from api.jobs.models import Job
 from api.keys.models import ApiKey
@@ -14,8 +15,10 @@ __all__ = [
     "ConsoleSession",
     "HistoryRecord",
     "Hold",
+    "HoldOwner",
     "Job",
     "LedgerEntry",
+    "ProcessInstance",
     "ProviderKey",
     "RedemptionCode",
     "SignInTicket",

@@ -33,7 +33,9 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
     max_attempts: int = 3
-    hold_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("holds.id")))
+    hold_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("holds.id"), index=True)
+    )
     history_record_id: int | None = None
     lease_owner: str | None = Field(default=None, sa_type=String(64))
     lease_expires_at: datetime | None = None

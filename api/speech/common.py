@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlmodel import Session
 
 from api import audio
-from api.billing import ledger
+from api.billing import ledger, sweeper
 from api.db import Database
 from api.errors import DomainError, RateLimitedError
 from api.history import service as history
@@ -92,6 +92,8 @@ class Charge:
     hold_id: int = 0
     started: float = field(default_factory=time.monotonic)
     resolved: bool = False
+    # The balance right after the capture, for the response's headers without another read.
+    balance_after_micros: int | None = None
 
     @classmethod
     def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
@@ -125,9 +127,10 @@ class Charge:
         cost = self.amount_micros if cost_micros is None else min(cost_micros, self.amount_micros)
         with self.db.write() as session:
             extra = also(session) or {}
-            ledger.capture(session, self.hold_id, cost, user_id=self.caller.user_id)
+            settled = ledger.capture(session, self.hold_id, cost, user_id=self.caller.user_id)
             row = self._record(session, cost, status="succeeded", **{**record, **extra})
         self.resolved = True
+        self.balance_after_micros = settled.balance_after_micros
         return row
 
     def fail(self, error: BaseException | None = None, **record: Any) -> None:
@@ -149,6 +152,7 @@ class Charge:
                     self._record(session, 0, status=status, error=message, **record)
         except Exception:  # the original error matters more; the hold stays visible to admins
             logger.exception("could not release hold %s", self.hold_id)
+            sweeper.release_later(self.db, self.hold_id)  # retried after this process's heartbeat
             raise
         self.resolved = True
 

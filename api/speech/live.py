@@ -35,7 +35,7 @@ from typing import IO, Any
 
 from api import audio
 from api.audio.text import CLOSERS, SENTENCE_ENDS
-from api.billing import ledger
+from api.billing import ledger, sweeper
 from api.billing.pricing import Usage
 from api.errors import DomainError, InvalidInputError
 from api.history import service as history
@@ -298,6 +298,14 @@ class LiveSynthesis:
             message = error.message if isinstance(error, DomainError) else "internal error"
         if not self._holds and not self.received:
             return
+        try:
+            self._release_and_record(status, message)
+        except Exception:  # the database is away: this process retries after its heartbeat
+            for hold_id, _amount in self._holds:
+                sweeper.release_later(self._ctx.db, hold_id)
+            raise
+
+    def _release_and_record(self, status: str, message: str) -> None:
         with self._ctx.db.write() as session:
             for hold_id, _amount in self._holds:
                 ledger.release(session, hold_id, user_id=self._caller.user_id)
