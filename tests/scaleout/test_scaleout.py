@@ -1,7 +1,8 @@
 """Scale-out mode: two web servers and two job workers on PostgreSQL, Redis and S3 serve as one.
 
 Mixed traffic goes through both web servers (sign-up, sign-in, API keys, sync speech in three
-dialects, file transcriptions as async jobs); the checks are what an operator relies on:
+dialects, and async jobs: file transcriptions and voice enrolments); the checks are what an
+operator relies on:
 
 * no job is lost or run twice: each reaches a terminal state on its first attempt, both job
   workers took some, and each job's hold is settled by exactly one capture or release and
@@ -42,10 +43,17 @@ from tests.scaleout.rendezvous import CHARGE_MICROS, MEET
 
 PASSWORD = "scale out sturdy pw 42"
 USERS = 4
-TRANSCRIPTIONS_PER_USER = 2
+TRANSCRIPTIONS_PER_USER = 1
 REQUEST_TIMEOUT = 120.0  # a hang guard: a speech call takes well under a second here
 JOBS_DEADLINE = 240.0  # a hang guard: the jobs normally end within 20 s
 ENGLISH = "Hello from the second server. The queue is shared by every worker."
+# A voice sample must be 10-60 s of clear speech: this reads for about 15 s.
+SAMPLE_TEXT = (
+    "My grandmother kept a small garden behind the house, with roses, tomatoes and a crooked "
+    "apple tree. Every summer we picked the apples together and baked pies for the neighbours, "
+    "who came over in the evening to sit on the porch and talk until the stars came out."
+)
+ENROLMENTS = 1
 # Sync speech in three dialects: (path, JSON body, auth header style).
 SPEECH_CALLS: list[tuple[str, dict[str, Any], str]] = [
     (
@@ -152,10 +160,10 @@ def speak(cluster: Cluster, server: int, account: Account, call: int, ip: str) -
     )
 
 
-def english_wav(cluster: Cluster, account: Account, ip: str) -> bytes:
+def english_wav(cluster: Cluster, account: Account, ip: str, text: str = ENGLISH) -> bytes:
     response = httpx.post(
         cluster.url(account.home, "/v1/audio/speech"),
-        json={"model": "tts-1", "input": ENGLISH, "voice": "alloy", "response_format": "wav"},
+        json={"model": "tts-1", "input": text, "voice": "alloy", "response_format": "wav"},
         headers=auth(account, "bearer", ip),
         timeout=REQUEST_TIMEOUT,
     )
@@ -174,6 +182,17 @@ def submit_transcription(
         timeout=REQUEST_TIMEOUT,
     )
     return str(envelope_data(response)["task_id"])
+
+
+def submit_enrolment(cluster: Cluster, server: int, account: Account, wav: bytes, ip: str) -> str:
+    response = httpx.post(
+        cluster.url(server, "/api/audio/voice/create"),
+        data={"target_model": "cosyvoice-v3-plus", "prefix": f"scale{server}"},
+        files={"file": ("sample.wav", wav, "audio/wav")},
+        headers=auth(account, "bearer", ip),
+        timeout=REQUEST_TIMEOUT,
+    )
+    return str(envelope_data(response)["voice_id"])
 
 
 def submit_meeting_jobs(database: Database, user_id: int) -> list[str]:
@@ -235,12 +254,19 @@ def test_mixed_traffic_through_both_servers_loses_and_doubles_nothing(
                 submissions,
             )
         )
+    # Voice enrolments: a sample spoken by the cluster, cloned through each server.
+    sample = english_wav(cluster, accounts[0], ip, SAMPLE_TEXT)
+    cloned = {
+        submit_enrolment(cluster, n % 2, accounts[n % USERS], sample, ip): accounts[n % USERS]
+        for n in range(ENROLMENTS)
+    }
     meeting = submit_meeting_jobs(database, accounts[0].user_id)
 
     # Every task polled through alternating servers until it ends.
     servers = itertools.cycle((0, 1))
     owners = {task: account for task, (_s, account) in zip(task_ids, submissions, strict=True)}
     finished: dict[str, dict[str, Any]] = {}
+    voices: dict[str, dict[str, Any]] = {}
 
     def all_ended() -> bool:
         for task in task_ids:
@@ -255,10 +281,24 @@ def test_mixed_traffic_through_both_servers_loses_and_doubles_nothing(
             )
             if data["task_status"] in TERMINAL:
                 finished[task] = data
+        for voice_id, account in cloned.items():
+            if voice_id in voices:
+                continue
+            voice = envelope_data(
+                httpx.get(
+                    cluster.url(next(servers), f"/api/audio/voice/{voice_id}"),
+                    headers=auth(account, "bearer", ip),
+                    timeout=REQUEST_TIMEOUT,
+                )
+            )
+            if voice["status"] != "DEPLOYING":
+                voices[voice_id] = voice
         with database.read() as session:
             meets = [session.get(Job, job_id) for job_id in meeting]
-        return len(finished) == len(task_ids) and all(
-            j is not None and j.status in TERMINAL for j in meets
+        return (
+            len(finished) == len(task_ids)
+            and len(voices) == len(cloned)
+            and all(j is not None and j.status in TERMINAL for j in meets)
         )
 
     wait_until(all_ended, JOBS_DEADLINE, "every job to end", cluster)
@@ -272,13 +312,18 @@ def test_mixed_traffic_through_both_servers_loses_and_doubles_nothing(
         assert fetched.status_code == 200
         assert "queue" in json.dumps(fetched.json()).lower()
 
+    for voice in voices.values():
+        assert voice["status"] == "OK", voice
+
     with database.read() as session:
         all_jobs = list(session.execute(select(Job)).scalars())
         history = list(session.execute(select(HistoryRecord)).scalars())
         holds = list(session.execute(select(Hold)).scalars())
         assert ledger.unreconciled_users(session) == []
     by_id = {job.id: job for job in all_jobs}
-    assert set(by_id) == set(task_ids) | set(meeting)
+    enrolments = [job for job in all_jobs if job.kind == "voice.enroll"]
+    assert len(enrolments) == ENROLMENTS
+    assert set(by_id) == set(task_ids) | set(meeting) | {job.id for job in enrolments}
 
     # No job lost or run twice: each ran once, on one of the two workers, and both took some.
     worker_ids = set()
@@ -312,7 +357,7 @@ def test_mixed_traffic_through_both_servers_loses_and_doubles_nothing(
 
     # One history row per sync call that answered 200, plus the WAVs made for the uploads.
     speech_rows = [row for row in history if row.type == "tts"]
-    assert len(speech_rows) == len(calls) + len(accounts)
+    assert len(speech_rows) == len(calls) + len(accounts) + 1
     assert all(row.status == "succeeded" for row in speech_rows)
 
     # Both servers tell every account the same balance, the one the ledger adds up to.
