@@ -16,6 +16,7 @@ operator relies on:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -453,8 +454,10 @@ def test_a_console_session_is_served_by_either_server(
         )["user"]["id"]
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(60_000)  # a hang guard on two busy cores
     page = context.new_page()
+    browser_console: list[str] = []
+    page.on("console", lambda message: browser_console.append(f"{message.type}: {message.text}"))
     try:
         # Server A: sign in (an account made through B), then type into the playground; the
         # text lives in the tab's Reflex state. Pages stay on one server while it is up: each
@@ -506,5 +509,13 @@ def test_a_console_session_is_served_by_either_server(
         assert page.get_by_test_id("balance").inner_text() != "¥100.0000"  # the speech was paid
         page.screenshot(path=str(screenshots / "scaleout-3-dashboard-on-b.png"))
         assert proxy.websockets(0) == on_a  # nothing reached A after it left
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(screenshots / "scaleout-failed.png"))
+        pytest.fail(
+            f"{error!r}\n--- browser console\n"
+            + "\n".join(browser_console[-30:])
+            + f"\n--- proxy\n{proxy.seen}\n{log_tails(cluster)}"
+        )
     finally:
         context.close()
