@@ -217,3 +217,28 @@ def test_the_download_name_is_part_of_the_signature(local_store: LocalObjectStor
 def test_signed_url_needs_a_positive_lifetime(local_store: LocalObjectStore) -> None:
     with pytest.raises(InvalidInputError):
         local_store.signed_url(new_object_key("tts", "mp3"), expires_in=0, base_url="")
+
+
+def test_objects_are_fsynced_exactly_when_the_database_syncs_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are as durable as the rows that point at them: SQLite NORMAL (the default) may
+    lose its last commits to a power cut, so its files skip the two syncs; FULL and PostgreSQL
+    sync both."""
+    from api.settings import Settings
+    from api.storage import get_object_store
+
+    synced: list[int] = []
+    monkeypatch.setattr("api.storage.local.os.fsync", lambda fd: synced.append(fd))
+
+    def syncs(**overrides: str) -> int:
+        synced.clear()
+        settings = Settings(environment="development", data_dir=tmp_path, **overrides)
+        store = get_object_store(settings)
+        assert isinstance(store, LocalObjectStore)
+        store.put(new_object_key("tts", "wav"), b"RIFF", "audio/wav")
+        return len(synced)
+
+    assert syncs() == 0
+    assert syncs(sqlite_synchronous="FULL") == 2  # the file, then its directory entry
+    assert syncs(database_url="postgresql://nobody@127.0.0.1:1/none") == 2
