@@ -10,7 +10,7 @@
   balancer. It sends every new connection to its current backend; :meth:`SwitchProxy.switch`
   picks another one and cuts the connections to the old (a server taken out of rotation), so
   the browser's websocket reconnects to the other server, deterministically.
-* :func:`web_servers` — consoles exactly as ``amphion serve`` runs them (``serve_console``),
+* :func:`web_servers` — ``amphion serve --workers N`` processes (console + API on one port),
   started together so that their frontend builds overlap; like ``console.local_server`` (whose
   pieces they reuse) but on the cluster's database rather than a SQLite file each.
 * :func:`job_worker` — an ``amphion worker`` process (``python -m api.cli worker``).
@@ -227,12 +227,15 @@ class SwitchProxy:
 
 
 @contextlib.contextmanager
-def web_servers(roots: list[Path], env: dict[str, str]) -> Iterator[list[LocalConsole]]:
-    """One console per directory in ``roots`` (each its own port and frontend build)."""
+def web_servers(
+    roots: list[Path], env: dict[str, str], workers: list[int]
+) -> Iterator[list[LocalConsole]]:
+    """One ``amphion serve`` per directory in ``roots`` (each its own port and frontend build),
+    with as many web worker processes as ``workers`` says for it."""
     ensure_frontend_installed()
     started: list[tuple[subprocess.Popen[bytes], LocalConsole]] = []
     try:
-        for root in roots:
+        for root, count in zip(roots, workers, strict=True):
             port = free_port()
             data_dir = root / "data"
             server_env = {
@@ -243,10 +246,10 @@ def web_servers(roots: list[Path], env: dict[str, str]) -> Iterator[list[LocalCo
                 "REFLEX_STATES_WORKDIR": str(root / "states"),
             }
             log = root / "server.log"
-            code = f"import sys, console.launcher as c; sys.exit(c.serve_console({port}))"
+            command = ["-m", "api.cli", "serve", "--port", str(port), "--workers", str(count)]
             with log.open("wb") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-c", code],
+                    [sys.executable, *command],
                     cwd=REPO_ROOT,
                     env=server_env,
                     stdout=out,
@@ -263,6 +266,30 @@ def web_servers(roots: list[Path], env: dict[str, str]) -> Iterator[list[LocalCo
     finally:
         for process, _console in started:
             stop_process(process)
+
+
+def child_processes(pid: int) -> list[tuple[int, str]]:
+    """The children of ``pid`` (Linux ``/proc``): their PIDs and command lines."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces or parentheses: the fields after it are safe.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == pid:
+            children.append((int(entry.name), command.strip()))
+    return children
+
+
+def web_worker_processes(server_pid: int) -> int:
+    """How many web worker processes an ``amphion serve`` (console) runs: the children of its
+    ``reflex run`` supervisor that are copies of it."""
+    supervisors = [p for p, command in child_processes(server_pid) if "reflex run" in command]
+    return sum("reflex run" in command for p in supervisors for _pid, command in child_processes(p))
 
 
 # --- job workers ------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ variants of the other tests.
 
 One cluster serves the module: a fresh PostgreSQL database of its own (migrated once, as an
 operator runs ``amphion migrate``), an empty Redis database number of its own, moto's S3 server
-on loopback, and a TCP proxy playing the load balancer. Both web servers are consoles exactly as
-``amphion serve`` runs them (pages, websocket and API on one port; ``AMPHION_PUBLIC_BASE_URL``
-is the proxy, so the browser's websocket goes through it), built at the same time; both job
-workers are ``amphion worker`` processes. No web server runs jobs (``AMPHION_INPROCESS_WORKER``
-is false) and no process shares a data directory: objects live in S3 only.
+on loopback, and a TCP proxy playing the load balancer. Both web servers are ``amphion serve``
+processes (pages, websocket and API on one port; the second with two worker processes;
+``AMPHION_PUBLIC_BASE_URL`` is the proxy, so the browser's websocket goes through it), built at
+the same time; both job workers are ``amphion worker`` processes. No web server runs jobs
+(``AMPHION_INPROCESS_WORKER`` is false) and no process shares a data directory: objects live in
+S3 only.
 
 Clients name their address with ``X-Forwarded-For`` (the servers trust loopback as a proxy), so
 each test's per-address budgets (sign-ups, requests per minute) are its own.
@@ -45,7 +46,9 @@ SECRET_KEY = "scaleout-secret-key-that-is-long-enough"
 SIGNUP_LIMIT = 6  # per address and hour, counted in Redis for every server
 S3_ACCESS_KEY_ID = "testing-access-key"  # moto accepts any credentials
 S3_SECRET_ACCESS_KEY = "testing-secret-key"
-WORKER_READY_TIMEOUT = 120.0  # a hang guard: a worker normally polls within seconds
+# Web worker processes per server (``amphion serve --workers``): B runs two, so a tab's events,
+# its websocket and its speech links may also land on different processes of one server.
+WEB_WORKERS = [1, 2]
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,6 @@ def _environment(database_url: str, redis_url: str, s3_endpoint: str, proxy: str
         "AMPHION_SIGNUP_LIMIT_PER_HOUR": str(SIGNUP_LIMIT),
         "AMPHION_JOB_POLL_SECONDS": "0.2",
         "AMPHION_JOB_HANDLER_MODULES": '["tests.scaleout.rendezvous"]',
-        # One web worker process per server: two servers already make the point, on 2 cores.
-        "GRANIAN_WORKERS": "1",
         "PYTHONPATH": str(REPO_ROOT),
     }
 
@@ -118,7 +119,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterato
         for path in roots:
             path.mkdir()
         try:
-            servers = stack.enter_context(web_servers(roots, env))
+            servers = stack.enter_context(web_servers(roots, env, WEB_WORKERS))
         except ConsoleStartError as error:
             pytest.fail(str(error))
         proxy.backends.extend(("127.0.0.1", int(s.base_url.rsplit(":", 1)[1])) for s in servers)

@@ -40,7 +40,8 @@ from api.db import Database
 from api.history.models import HistoryRecord
 from api.jobs import service as jobs
 from api.jobs.models import SUCCEEDED, TERMINAL, Job
-from tests.scaleout.conftest import SIGNUP_LIMIT, Cluster, log_tails
+from tests.scaleout.cluster import web_worker_processes
+from tests.scaleout.conftest import SIGNUP_LIMIT, WEB_WORKERS, Cluster, log_tails
 from tests.scaleout.rendezvous import CHARGE_MICROS, MEET
 
 PASSWORD = "scale out sturdy pw 42"
@@ -378,6 +379,11 @@ def test_mixed_traffic_through_both_servers_loses_and_doubles_nothing(
             for server in (0, 1)
         }
         assert balances == {f"{total / 1_000_000:.4f}"}, (account.email, balances, total)
+
+
+def test_each_server_runs_the_web_workers_it_was_asked_for(cluster: Cluster) -> None:
+    counts = [web_worker_processes(server.pid) for server in cluster.servers]
+    assert counts == WEB_WORKERS
 
 
 def test_per_address_limits_are_counted_once_for_the_whole_cluster(cluster: Cluster) -> None:
