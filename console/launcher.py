@@ -174,10 +174,14 @@ def serve_console(port: int, *, env: dict[str, str] | None = None, host: str | N
         *("--backend-port", str(port)),
         *("--backend-host", host or get_settings().host),
     )
+    environment = console_environment(env)
+    # One web worker unless asked (``amphion serve --workers N``): once Reflex has a Redis
+    # (AMPHION_REDIS_URL) it would otherwise start 2 x CPUs + 1 of them.
+    environment.setdefault("GRANIAN_WORKERS", "1")
     child = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env=console_environment(env),
+        env=environment,
         # Its own process group: a terminal's Ctrl-C reaches only us, and we pass it on once.
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
