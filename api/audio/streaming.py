@@ -58,6 +58,8 @@ FIRST_LINGER_SECONDS: Final = 0.3
 OGG_PAGE_MS: Final = 100
 FINISH_TIMEOUT_SECONDS: Final = 60.0
 FEED_TIMEOUT_SECONDS: Final = 30.0
+# Long chunks are encoded this much audio at a time, so their first bytes leave early.
+FIRST_PIECE_MS: Final = 250
 
 
 class StreamingEncoder:
@@ -90,6 +92,18 @@ class StreamingEncoder:
         except BaseException:
             self.close()
             raise
+
+    def feed_in_pieces(self, pcm: Pcm, piece_ms: int = FIRST_PIECE_MS) -> Iterator[bytes]:
+        """``feed`` a long chunk a piece at a time, yielding bytes as soon as any are ready.
+
+        An engine may hand over seconds of audio at once (Piper: a whole sentence). Encoding
+        it in one call delays its first bytes by the whole chunk's encoding (about 25 ms for
+        4.5 s of MP3 here, bench row B9); in pieces, the first bytes leave after one piece's.
+        The output is the same bytes: the codecs buffer across ``feed`` calls."""
+        step = max(1, pcm.sample_rate * piece_ms // 1000)
+        for start in range(0, len(pcm.samples), step):
+            if data := self.feed(Pcm(pcm.samples[start : start + step], pcm.sample_rate)):
+                yield data
 
     def finish(self) -> bytes:
         """End of input: return the remaining bytes and release the encoder."""
@@ -162,6 +176,12 @@ class _Mp3Stream(StreamingEncoder):
 
 
 class _FfmpegStream(StreamingEncoder):
+    def feed_in_pieces(self, pcm: Pcm, piece_ms: int = FIRST_PIECE_MS) -> Iterator[bytes]:
+        # Whole: each feed waits a little for ffmpeg's answer, so pieces would add up waits,
+        # and the first bytes wait for the pipe and the codec, not for the chunk's size.
+        if data := self.feed(pcm):
+            yield data
+
     def __init__(self, fmt: str, sample_rate: int, bitrate_kbps: int | None, linger: float):
         codec_rate = codec_sample_rate(fmt, sample_rate)
         super().__init__(fmt, sample_rate, codec_rate)
@@ -264,8 +284,7 @@ def encode_stream(
     encoder = open_stream_encoder(fmt, sample_rate, bitrate_kbps=bitrate_kbps)
     try:
         for chunk in chunks:
-            if data := encoder.feed(chunk):
-                yield data
+            yield from encoder.feed_in_pieces(chunk)
         if data := encoder.finish():
             yield data
     finally:

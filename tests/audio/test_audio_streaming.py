@@ -42,6 +42,18 @@ def test_mp3_bytes_come_out_with_the_first_chunk():
     assert latency_ms < 50, latency_ms  # measured ~1 ms
 
 
+def test_a_long_chunk_leaves_in_pieces_with_the_same_bytes():
+    """An engine's 4.5 s sentence is not encoded whole before its first MP3 bytes leave
+    (bench row B9): the first piece's frames come out first, and the stream is unchanged."""
+    sentence = tone(440, 4.5, 22050)
+    whole = open_stream_encoder("mp3", 22050)
+    expected = whole.feed(sentence) + whole.finish()
+    pieces = list(encode_stream(iter([sentence]), "mp3", 22050))
+    assert b"".join(pieces) == expected
+    assert len(pieces) >= 10
+    assert len(pieces[0]) < len(expected) / 10
+
+
 def test_streamed_mp3_decodes_to_the_right_duration(tmp_path: Path):
     source = tone(440, 10.0, 22050)
     encoder = open_stream_encoder("mp3", 24000)  # chunks at the engine's rate are resampled
