@@ -60,7 +60,6 @@ class Cluster:
     proxy: SwitchProxy
     database_url: str
     redis_url: str
-    env: dict[str, str]
 
     def url(self, server: int, path: str) -> str:
         return self.servers[server].url(path)
@@ -129,7 +128,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterato
             data_dir.mkdir()
             worker_env = {**env, "AMPHION_DATA_DIR": str(data_dir)}
             workers.append(stack.enter_context(job_worker(worker_env, root / f"{name}.log")))
-        yield Cluster(servers, workers, proxy, database_url, redis_url, env)
+        yield Cluster(servers, workers, proxy, database_url, redis_url)
 
 
 def log_tails(cluster: Cluster) -> str:
