@@ -204,17 +204,23 @@ def copy_button(text: rx.Var[str] | str, *, label: Any = None, **props: Any) -> 
 
 
 def confirm_dialog(
-    trigger: rx.Component,
+    trigger: rx.Component | None,
     *,
     title: Any,
     text: Any,
     confirm_label: Any,
     on_confirm: EventType[()],
     danger: bool = True,
+    **root_props: Any,
 ) -> rx.Component:
-    """An alert dialog that runs ``on_confirm`` only after an explicit second click."""
+    """An alert dialog that runs ``on_confirm`` only after an explicit second click.
+
+    Without a ``trigger``, one dialog serves many rows: pass ``open`` and ``on_open_change``
+    (the row's button records which row asked). A dialog per table row is 20 Radix roots to
+    render on every page turn (bench row B10)."""
+    parts = [] if trigger is None else [rx.alert_dialog.trigger(trigger)]
     return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(trigger),
+        *parts,
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
             rx.alert_dialog.description(text, size="2"),
@@ -234,6 +240,7 @@ def confirm_dialog(
             ),
             max_width="28rem",
         ),
+        **root_props,
     )
 
 

@@ -176,6 +176,10 @@ class HistoryState(DatedPagesMixin, rx.State):
     transcript_cut: bool = False
     # The record whose transcript is open, re-checked for ownership when it is downloaded.
     _transcript_record: int = 0
+    # The record a row's delete button asked about; deleted only on the dialog's confirm (and
+    # only if the signed-in user owns it, checked then).
+    delete_open: bool = False
+    _delete_record: str = ""
 
     @rx.var
     def filtered(self) -> bool:
@@ -323,8 +327,24 @@ class HistoryState(DatedPagesMixin, rx.State):
         )
 
     @rx.event
+    def ask_delete(self, record_id: str) -> None:
+        self._delete_record, self.delete_open = record_id, True
+
+    @rx.event
+    def set_delete_open(self, value: bool) -> None:
+        self.delete_open = bool(value)
+
+    @rx.event
+    async def confirm_delete(self):
+        self.delete_open = False
+        return await self._delete(self._delete_record)
+
+    @rx.event
     async def delete(self, record_id: str):
         """Delete one of the caller's records (its charges stay in the ledger)."""
+        return await self._delete(record_id)
+
+    async def _delete(self, record_id: str):
         found = await self._signed_in_record(record_id)
         if found is None:
             return None

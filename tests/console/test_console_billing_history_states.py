@@ -121,6 +121,9 @@ async def test_user_b_cannot_see_or_touch_user_a_records(
             await handler.fn(bobs_history, str(record_id))
         await HistoryState.show_transcript.fn(bobs_history, str(record_id))
         await HistoryState.delete.fn(bobs_history, str(record_id))
+        # The page's one confirmation dialog: asked about alice's record, confirmed by bob.
+        HistoryState.ask_delete.fn(bobs_history, str(record_id))
+        await HistoryState.confirm_delete.fn(bobs_history)
     # Ids that are not numbers at all change nothing either.
     for junk in ("", "-1", "1 OR 1=1", "9" * 40):
         await HistoryState.delete.fn(bobs_history, junk)
