@@ -4,8 +4,8 @@
         key = server.new_api_key()
         ...
 
-The server is the HTTP API alone under uvicorn (one process, the real offline engines), as
-``amphion serve --api-only`` would run it, so what is measured is what a client would get.
+The server is ``amphion serve --api-only`` itself (granian, one worker process, the real
+offline engines), so what is measured is what a client of a deployed server would get.
 """
 
 from __future__ import annotations
@@ -88,9 +88,10 @@ def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
         }
         migrate = [sys.executable, "-m", "api.cli", "migrate"]
         subprocess.run(migrate, cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+        # What operators run: `amphion serve --api-only` (granian, one worker process).
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", "api.http.app:create_api",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            sys.executable, "-m", "api.cli", "serve", "--api-only",
+            "--host", "127.0.0.1", "--port", str(port),
         ]  # fmt: skip
         log = Path(root) / "server.log"
         with log.open("wb") as out:

@@ -49,3 +49,22 @@ def test_tables_are_plain_sqlmodel_and_no_passlib() -> None:
         text = path.read_text()
         assert not _reflex_model_uses(ast.parse(text)), path
         assert not re.search(r"^\s*(from|import) passlib", text, re.M), path
+
+
+def test_forms_submitted_before_the_scripts_run_keep_the_password_out_of_the_url() -> None:
+    """A click on "Sign in" before the page's scripts load is a native form submission: with
+    the default GET it would put the e-mail and password in the URL (seen in the scale-out
+    test), so every console form is rendered with method="post"."""
+    from console.components.forms import sign_in_form
+    from console.state.auth import AuthState
+
+    rendered = str(
+        sign_in_form(
+            on_submit=AuthState.sign_in,
+            email_error=AuthState.email_error,
+            password_error=AuthState.password_error,
+            submitting=AuthState.submitting,
+        ).render()
+    )
+    found = re.search(r"method[^,]{0,12}post", rendered)
+    assert found is not None, rendered[:400]

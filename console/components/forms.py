@@ -105,6 +105,9 @@ def stacked_form(
         rx.vstack(*children, spacing=spacing, width="100%", **width),
         on_submit=on_submit,
         reset_on_submit=False,
+        # A submit before the page's scripts run is a native one: POST keeps what was typed
+        # (a password) out of the URL, the address bar, the history and access logs.
+        method="post",
         width="100%",
         **form_props,
     )
