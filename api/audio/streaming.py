@@ -58,8 +58,8 @@ FIRST_LINGER_SECONDS: Final = 0.3
 OGG_PAGE_MS: Final = 100
 FINISH_TIMEOUT_SECONDS: Final = 60.0
 FEED_TIMEOUT_SECONDS: Final = 30.0
-# Long chunks are encoded this much audio at a time, so their first bytes leave early.
-FIRST_PIECE_MS: Final = 250
+# Long chunks are MP3-encoded this much audio at a time, so their first bytes leave early.
+MP3_PIECE_MS: Final = 250
 
 
 class StreamingEncoder:
@@ -93,17 +93,11 @@ class StreamingEncoder:
             self.close()
             raise
 
-    def feed_in_pieces(self, pcm: Pcm, piece_ms: int = FIRST_PIECE_MS) -> Iterator[bytes]:
-        """``feed`` a long chunk a piece at a time, yielding bytes as soon as any are ready.
-
-        An engine may hand over seconds of audio at once (Piper: a whole sentence). Encoding
-        it in one call delays its first bytes by the whole chunk's encoding (about 25 ms for
-        4.5 s of MP3 here, bench row B9); in pieces, the first bytes leave after one piece's.
-        The output is the same bytes: the codecs buffer across ``feed`` calls."""
-        step = max(1, pcm.sample_rate * piece_ms // 1000)
-        for start in range(0, len(pcm.samples), step):
-            if data := self.feed(Pcm(pcm.samples[start : start + step], pcm.sample_rate)):
-                yield data
+    def feed_as_ready(self, pcm: Pcm) -> Iterator[bytes]:
+        """``feed``, yielding the bytes as soon as there are any (one piece here; MP3 encodes
+        a long chunk a piece at a time)."""
+        if data := self.feed(pcm):
+            yield data
 
     def finish(self) -> bytes:
         """End of input: return the remaining bytes and release the encoder."""
@@ -162,6 +156,17 @@ class _Mp3Stream(StreamingEncoder):
         bitrate = codec_bitrate_kbps("mp3", codec_rate, bitrate_kbps)
         self._encoder: lameenc.Encoder | None = new_lame_encoder(codec_rate, bitrate)
 
+    def feed_as_ready(self, pcm: Pcm) -> Iterator[bytes]:
+        """A long chunk a piece at a time: an engine may hand over seconds of audio at once
+        (Piper: a whole sentence), and LAME-encoding 4.5 s of it took about 25 ms before the
+        first byte could leave (bench row B9); in pieces, the first bytes leave after one
+        piece's. The bytes are the same: LAME buffers across calls. (PCM and WAV cost nothing
+        to encode; ffmpeg formats wait on their pipe each feed, so pieces would add waits.)"""
+        step = max(1, pcm.sample_rate * MP3_PIECE_MS // 1000)
+        for start in range(0, len(pcm.samples), step):
+            if data := self.feed(Pcm(pcm.samples[start : start + step], pcm.sample_rate)):
+                yield data
+
     def _encode(self, samples: Int16Array) -> bytes:
         if self._encoder is None or len(samples) == 0:
             return b""
@@ -176,12 +181,6 @@ class _Mp3Stream(StreamingEncoder):
 
 
 class _FfmpegStream(StreamingEncoder):
-    def feed_in_pieces(self, pcm: Pcm, piece_ms: int = FIRST_PIECE_MS) -> Iterator[bytes]:
-        # Whole: each feed waits a little for ffmpeg's answer, so pieces would add up waits,
-        # and the first bytes wait for the pipe and the codec, not for the chunk's size.
-        if data := self.feed(pcm):
-            yield data
-
     def __init__(self, fmt: str, sample_rate: int, bitrate_kbps: int | None, linger: float):
         codec_rate = codec_sample_rate(fmt, sample_rate)
         super().__init__(fmt, sample_rate, codec_rate)
@@ -284,7 +283,7 @@ def encode_stream(
     encoder = open_stream_encoder(fmt, sample_rate, bitrate_kbps=bitrate_kbps)
     try:
         for chunk in chunks:
-            yield from encoder.feed_in_pieces(chunk)
+            yield from encoder.feed_as_ready(chunk)
         if data := encoder.finish():
             yield data
     finally:

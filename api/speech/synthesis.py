@@ -384,7 +384,7 @@ class SpeechStream:
                 if encoder is None:
                     encoder = audio.open_stream_encoder(order.format, pcm.sample_rate)
                 duration_ms += pcm.duration_ms
-                for chunk in encoder.feed_in_pieces(pcm):
+                for chunk in encoder.feed_as_ready(pcm):
                     kept.append(chunk)
                     yield chunk
             if encoder is None:  # no audio at all: an engine fault, not a silent success
