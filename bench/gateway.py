@@ -86,6 +86,18 @@ def _checked(result: LoadResult, what: str) -> LoadResult:
     return result
 
 
+async def warm_up(gateway: Gateway) -> None:
+    """Open the client's connections and grow the server's worker threads before round 1, so
+    the first round's baselines are not measured on a cold server (not counted)."""
+    await _hello_load(gateway, CONNECTIONS, 4 * CONNECTIONS)
+    await load(
+        gateway.client,
+        lambda c: c.post("/bench/debit", headers=gateway.auth),
+        connections=CONNECTIONS,
+        requests=2 * CONNECTIONS,
+    )
+
+
 # --- B1, B2: cheap authenticated calls vs hello-world ------------------------------------------
 
 

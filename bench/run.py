@@ -152,6 +152,7 @@ async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> No
                 gateway.engine_wav(engine)
                 await gateway.gateway_wav(client, key)
                 await gateway.hosted_speech(client, key)
+                await gateway.warm_up(bench)
                 steps = _steps(plan, rows, bench, server.base_url, key, scratch)
                 started = time.monotonic()
                 for number in range(plan.rounds):
