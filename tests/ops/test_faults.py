@@ -46,7 +46,7 @@ from tests.conftest import TEST_DATABASE_URL
 from tests.ops.fault_handlers import GATED
 from tests.ops.tcp_proxy import TcpProxy
 from tests.ops.test_graceful_shutdown import (
-    LONG_TEXT,
+    LONG_STREAM,
     free_port,
     http_status,
     log_tail,
@@ -249,18 +249,14 @@ class Streamer:
         return self
 
     def _read(self) -> None:
-        body = {
-            "model": "tts-1",
-            "input": LONG_TEXT,
-            "voice": "alloy",
-            "response_format": "wav",
-            "sample_rate": 48000,
-            "stream": True,
-        }
         headers = {"Authorization": f"Bearer {self.api_key}"}
         try:
             with httpx.stream(
-                "POST", self.base_url + "/v1/audio/speech", json=body, headers=headers, timeout=60
+                "POST",
+                self.base_url + "/v1/audio/speech",
+                json=LONG_STREAM,
+                headers=headers,
+                timeout=60,
             ) as response:
                 self.status = response.status_code
                 self.request_id = response.headers.get("x-request-id", "")

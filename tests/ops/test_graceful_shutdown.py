@@ -43,6 +43,15 @@ EXIT_DEADLINE = 10.0  # what the README promises an operator
 LONG_TEXT = ("The quick brown fox jumps over the lazy dog while the river runs to the sea. " * 52)[
     :4000
 ]
+# A streamed synthesis that runs for seconds: 4,000 characters as 48 kHz WAV.
+LONG_STREAM = {
+    "model": "tts-1",
+    "input": LONG_TEXT,
+    "voice": "alloy",
+    "response_format": "wav",
+    "sample_rate": 48000,
+    "stream": True,
+}
 HOLD_MICROS = 5_000_000
 CHARGE_MICROS = 1_234_567
 
@@ -67,18 +76,10 @@ class SlowReader:
         return self
 
     def _read(self) -> None:
-        body = {
-            "model": "tts-1",
-            "input": LONG_TEXT,
-            "voice": "alloy",
-            "response_format": "wav",
-            "sample_rate": 48000,
-            "stream": True,
-        }
         headers = {"Authorization": f"Bearer {self.api_key}"}
         try:
             with httpx.stream(
-                "POST", self.url + "/v1/audio/speech", json=body, headers=headers, timeout=60
+                "POST", self.url + "/v1/audio/speech", json=LONG_STREAM, headers=headers, timeout=60
             ) as response:
                 self.status = response.status_code
                 for chunk in response.iter_raw(8192):
