@@ -27,7 +27,7 @@ from api.principal import Principal
 from api.settings import Settings
 from api.storage.base import ObjectStore
 from api.storage.models import StoredObject
-from api.storage.service import store_bytes
+from api.storage.service import PutObject, put_bytes, record_put
 
 logger = logging.getLogger("amphion.speech")
 
@@ -47,17 +47,22 @@ _UPLOAD_EXTENSIONS = {
 }
 
 
-def store_audio(
-    session: Session, store: ObjectStore, *, user_id: int, kind: str, data: bytes, fmt: str
-) -> StoredObject:
-    """Keep audio the platform made (an output format) or received (a probed input format)."""
+def put_audio(store: ObjectStore, *, kind: str, data: bytes, fmt: str) -> PutObject:
+    """Write audio the platform made (an output format) or received (a probed input format),
+    outside any transaction; ``record_put`` then records it for its owner."""
     if audio.is_output_format(fmt):
         ext, content_type = audio.file_extension(fmt), audio.content_type(fmt)
     else:
         ext, content_type = _UPLOAD_EXTENSIONS[fmt], None
-    return store_bytes(
-        session, store, user_id=user_id, kind=kind, ext=ext, data=data, content_type=content_type
-    )
+    return put_bytes(store, kind=kind, ext=ext, data=data, content_type=content_type)
+
+
+def store_audio(
+    session: Session, store: ObjectStore, *, user_id: int, kind: str, data: bytes, fmt: str
+) -> StoredObject:
+    """Keep audio (``put_audio``) and record it in ``session``'s transaction."""
+    put = put_audio(store, kind=kind, data=data, fmt=fmt)
+    return record_put(session, store, put, user_id=user_id)
 
 
 @dataclass(frozen=True)

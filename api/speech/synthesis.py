@@ -10,6 +10,7 @@ Blocking work: the doors call these from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,9 @@ from api.engines.base import Pcm, SynthesisRequest, TTSEngine
 from api.engines.timing import engine_time, timed_iteration
 from api.errors import InvalidInputError, NotFoundError
 from api.history.models import HistoryRecord
-from api.speech.common import Caller, Charge, store_audio
+from api.speech.common import Caller, Charge, put_audio
 from api.speech.context import SpeechContext
+from api.storage.service import record_put
 from api.voices import service as voices
 
 FORMATS = ("mp3", "wav", "pcm", "opus", "aac", "flac")
@@ -319,27 +321,29 @@ def _keep_and_settle(
     duration_ms: int,
     summary: dict[str, Any],
 ) -> HistoryRecord:
-    """Store the audio for replay and capture the cost with its history row, in one go."""
+    """Store the audio for replay and capture the cost with its history row, in one go.
+
+    The file is written before the transaction (not under SQLite's writer lock) and only
+    recorded inside it; if the transaction fails, the file is removed again."""
+    put = put_audio(ctx.store, kind="tts", data=encoded, fmt=speech.order.format)
 
     def keep_audio(session: Session) -> dict[str, Any]:
-        row = store_audio(
-            session,
-            ctx.store,
-            user_id=charge.caller.user_id,
-            kind="tts",
-            data=encoded,
-            fmt=speech.order.format,
-        )
+        row = record_put(session, ctx.store, put, user_id=charge.caller.user_id)
         return {"output_key": row.key}
 
-    return charge.settle_with(
-        keep_audio,
-        model=speech.model.id,
-        voice=speech.voice_id,
-        input_summary=summary,
-        duration_ms=duration_ms,
-        characters=speech.characters,
-    )
+    try:
+        return charge.settle_with(
+            keep_audio,
+            model=speech.model.id,
+            voice=speech.voice_id,
+            input_summary=summary,
+            duration_ms=duration_ms,
+            characters=speech.characters,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):  # the settlement's error is the one to report
+            ctx.store.delete(put.key)  # no row points at it
+        raise
 
 
 class SpeechStream:

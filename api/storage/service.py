@@ -13,6 +13,7 @@ and unlisted) and cheaper than the opposite failure, a row pointing at nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -80,6 +81,45 @@ def delete_owned_object(session: Session, store: ObjectStore, *, user_id: int, k
     store.delete(key)
 
 
+@dataclass(frozen=True)
+class PutObject:
+    """Bytes written under a fresh key and not yet recorded (see ``put_bytes``)."""
+
+    key: str
+    kind: str
+    content_type: str
+    size_bytes: int
+
+
+def put_bytes(
+    store: ObjectStore, *, kind: str, ext: str, data: bytes, content_type: str | None = None
+) -> PutObject:
+    """Write ``data`` under a fresh key, outside any transaction; ``record_put`` records it.
+
+    Splitting the two keeps the write off a database transaction: on SQLite every write
+    transaction holds the one writer lock, and writing a file under it made every other
+    request's hold wait for that file (bench row B6)."""
+    key = new_object_key(kind, ext)
+    resolved_type = content_type or content_type_for_key(key)
+    store.put(key, data, resolved_type)
+    return PutObject(key, kind, resolved_type, len(data))
+
+
+def record_put(
+    session: Session, store: ObjectStore, put: PutObject, *, user_id: int | None
+) -> StoredObject:
+    """Record a ``put_bytes`` object for ``user_id`` (removing the bytes if that fails)."""
+    return _record_or_discard(
+        session,
+        store,
+        key=put.key,
+        user_id=user_id,
+        kind=put.kind,
+        content_type=put.content_type,
+        size_bytes=put.size_bytes,
+    )
+
+
 def store_bytes(
     session: Session,
     store: ObjectStore,
@@ -91,18 +131,8 @@ def store_bytes(
     content_type: str | None = None,
 ) -> StoredObject:
     """Write ``data`` under a fresh key and record it; ``content_type`` defaults from ``ext``."""
-    key = new_object_key(kind, ext)
-    resolved_type = content_type or content_type_for_key(key)
-    store.put(key, data, resolved_type)
-    return _record_or_discard(
-        session,
-        store,
-        key=key,
-        user_id=user_id,
-        kind=kind,
-        content_type=resolved_type,
-        size_bytes=len(data),
-    )
+    put = put_bytes(store, kind=kind, ext=ext, data=data, content_type=content_type)
+    return record_put(session, store, put, user_id=user_id)
 
 
 def store_file(
