@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 
 from api.accounts.service import create_user
 from api.billing import ledger
@@ -55,3 +57,17 @@ def make_key(db: Database, settings: Settings, user_id: int, **options: object) 
         )
     assert key.id is not None
     return key.id, plaintext
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's S3 server (the real S3 wire protocol) on a free loopback port; its base URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -31,6 +31,7 @@ import pytest
 from console.launcher import REPO_ROOT
 from console.local_server import ConsoleStartError, LocalConsole
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.helpers import moto_s3_server
 from tests.scaleout.cluster import (
     JobWorker,
     SwitchProxy,
@@ -93,15 +94,8 @@ def _environment(database_url: str, redis_url: str, s3_endpoint: str, proxy: str
 
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_s3_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

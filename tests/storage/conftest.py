@@ -15,6 +15,7 @@ import pytest
 
 from api.storage.local import LocalObjectStore
 from api.storage.s3 import S3ObjectStore
+from tests.helpers import moto_s3_server
 
 STORE_SECRET = "storage-test-secret-0123456789"
 # moto accepts any credentials; they are passed to the store, never read from the environment.
@@ -29,15 +30,8 @@ def local_store(tmp_path: Path) -> LocalObjectStore:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_s3_server() as url:
+        yield url
 
 
 S3StoreFactory = Callable[..., S3ObjectStore]
