@@ -9,12 +9,16 @@ no API key may appear in any record.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
+from api.engines.circuit import CircuitStore, MemoryCircuitStore, RedisCircuitStore
 from api.engines.providers.common import ProviderHttp
+from tests.conftest import LIMITERS, TEST_REDIS_URL
 from tests.providers.fake_dashscope import create_dashscope_app
 from tests.providers.fake_fish import create_fish_app
 from tests.providers.fake_openai import create_openai_app
@@ -92,3 +96,17 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     )
     for secret in SECRETS:
         assert secret not in logged, "an API key reached the logs"
+
+
+@pytest.fixture(params=LIMITERS)  # the same backends as the rate limiters: memory, Redis in CI
+def circuit_store(request: pytest.FixtureRequest) -> Iterator[CircuitStore]:
+    """A circuit-breaker store: in process, and in a Redis key prefix of its own when set."""
+    if request.param == "memory":
+        yield MemoryCircuitStore()
+        return
+    prefix = f"amphion-test:{uuid.uuid4().hex}:circuit:"
+    yield RedisCircuitStore(TEST_REDIS_URL, prefix=prefix)
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()

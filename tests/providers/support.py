@@ -59,3 +59,16 @@ def assert_safe(error: BaseException) -> None:
         for text in renderings:
             assert secret not in text
     assert error.__cause__ is None
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

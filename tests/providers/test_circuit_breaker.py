@@ -5,13 +5,11 @@ then a trial after the cool-down, and normal service once the provider is back."
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -36,28 +34,14 @@ from api.http.app import create_api
 from api.http.context import AppContext
 from api.settings import Settings
 from api.speech.runtime import use_speech_context
-from tests.conftest import LIMITERS, TEST_REDIS_URL
 from tests.helpers import PASSWORD
 from tests.http.conftest import context  # noqa: F401  (fixture)
 from tests.providers.fake_upstream import FakeState
-from tests.providers.support import OPERATOR_KEY
+from tests.providers.support import OPERATOR_KEY, FakeClock
 from tests.providers.test_provider_routing import context_for
 
 THRESHOLD = 3
 OPEN_SECONDS = 30.0
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def server_error() -> ProviderError:
@@ -69,17 +53,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=LIMITERS)  # the same backends as the rate limiters: memory, Redis in CI
-def store(request: pytest.FixtureRequest) -> Iterator[CircuitStore]:
-    if request.param == "memory":
-        yield MemoryCircuitStore()
-        return
-    prefix = f"amphion-test:{uuid.uuid4().hex}:circuit:"
-    yield RedisCircuitStore(TEST_REDIS_URL, prefix=prefix)
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
+@pytest.fixture
+def store(circuit_store: CircuitStore) -> CircuitStore:
+    return circuit_store
 
 
 @pytest.fixture

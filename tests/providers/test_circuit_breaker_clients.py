@@ -10,20 +10,16 @@ on the in-process store and, in CI, on Redis.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
 from api.engines.circuit import (
     BreakerPolicy,
     CircuitBreaker,
     CircuitOpenError,
     CircuitStore,
-    MemoryCircuitStore,
-    RedisCircuitStore,
 )
 from api.engines.providers import (
     DashScopeFileTranscription,
@@ -31,43 +27,21 @@ from api.engines.providers import (
     FishClone,
     ProviderError,
 )
-from tests.conftest import LIMITERS, TEST_REDIS_URL
 from tests.providers.fake_upstream import FakeState
-from tests.providers.support import FISH_KEY, config_for, speech
+from tests.providers.support import FISH_KEY, FakeClock, config_for, speech
 
 THRESHOLD = 2
 OPEN_SECONDS = 30.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=LIMITERS)
-def circuit_store(request: pytest.FixtureRequest) -> Iterator[CircuitStore]:
-    if request.param == "memory":
-        yield MemoryCircuitStore()
-        return
-    prefix = f"amphion-test:{uuid.uuid4().hex}:circuit:"
-    yield RedisCircuitStore(TEST_REDIS_URL, prefix=prefix)
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
-def make_breaker(name: str, store: CircuitStore, clock: Clock) -> CircuitBreaker:
+def make_breaker(name: str, store: CircuitStore, clock: FakeClock) -> CircuitBreaker:
     return CircuitBreaker(name, BreakerPolicy(THRESHOLD, OPEN_SECONDS), clock, store)
 
 
 def check_breaker_guards(
     fake: FakeState,
     breaker: CircuitBreaker,
-    clock: Clock,
+    clock: FakeClock,
     client: Any,
     call: Callable[[], object],
 ) -> None:
@@ -98,7 +72,7 @@ def check_breaker_guards(
 def test_dashscope_file_transcription_submit_is_guarded(
     fake_dashscope: FakeState, circuit_store: CircuitStore
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = make_breaker("dashscope", circuit_store, clock)
     helper = DashScopeFileTranscription(
         config_for(fake_dashscope.base_url), breaker=breaker, poll_interval=0.01
@@ -116,7 +90,7 @@ def test_dashscope_file_transcription_submit_is_guarded(
 def test_dashscope_file_transcription_polling_stops_fast_once_the_circuit_opens(
     fake_dashscope: FakeState, circuit_store: CircuitStore
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = make_breaker("dashscope", circuit_store, clock)
     helper = DashScopeFileTranscription(
         config_for(fake_dashscope.base_url), breaker=breaker, poll_interval=0.01
@@ -136,7 +110,7 @@ def test_dashscope_file_transcription_polling_stops_fast_once_the_circuit_opens(
 def test_dashscope_voice_enrollment_is_guarded(
     fake_dashscope: FakeState, circuit_store: CircuitStore
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = make_breaker("dashscope", circuit_store, clock)
     enrollment = DashScopeVoiceEnrollment(config_for(fake_dashscope.base_url), breaker=breaker)
     with enrollment:
@@ -152,7 +126,7 @@ def test_dashscope_voice_enrollment_is_guarded(
 
 
 def test_fish_cloning_is_guarded(fake_fish: FakeState, circuit_store: CircuitStore) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = make_breaker("fish", circuit_store, clock)
     cloner = FishClone(config_for(fake_fish.base_url, FISH_KEY), breaker=breaker)
     with cloner:
@@ -162,7 +136,7 @@ def test_fish_cloning_is_guarded(fake_fish: FakeState, circuit_store: CircuitSto
 def test_a_rejected_key_is_an_answer_and_never_opens_the_circuit(
     fake_fish: FakeState, circuit_store: CircuitStore
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = make_breaker("fish", circuit_store, clock)
     cloner = FishClone(config_for(fake_fish.base_url, FISH_KEY), breaker=breaker)
     fake_fish.fault = "401"
