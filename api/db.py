@@ -30,13 +30,14 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
@@ -107,6 +108,7 @@ def _postgres_engine(url: str) -> Engine:
             return
         try:
             connection.execute("SELECT 1")
+            connection.rollback()  # psycopg opened a transaction: leave the connection idle
         except Exception as error:
             raise DisconnectionError() from error  # the pool opens a new connection instead
 
@@ -192,6 +194,20 @@ class FairLock:
                 self._held = False
 
 
+@dataclass(frozen=True)
+class DriverConnection:
+    """A bare DBAPI connection (psycopg or sqlite3) to write on, and which backend it speaks."""
+
+    connection: Any
+    is_postgres: bool
+
+    @classmethod
+    def of(cls, session: Session) -> DriverConnection:
+        """The session's own connection, inside the session's transaction."""
+        connection = session.connection()
+        return cls(connection.connection.driver_connection, connection.dialect.name == "postgresql")
+
+
 class Database:
     """One database: a write scope (serialized on SQLite) and a read scope."""
 
@@ -234,6 +250,57 @@ class Database:
                 yield session
 
     @contextmanager
+    def driver_write(self) -> Iterator[DriverConnection]:
+        """A write on the bare driver connection, without an ORM session: the money path.
+
+        A session costs about 0.35 ms of CPU per transaction and, on PostgreSQL, BEGIN and
+        COMMIT are round trips of their own; a ledger posting is a statement or a few
+        (``api.billing.postings``), so it skips both (bench row B4: 2,350 → 4,000 txn/s).
+
+        - PostgreSQL: the connection is in autocommit, every statement its own transaction. Only
+          statements that apply all of their parts or none may run here.
+        - SQLite: one ``BEGIN IMMEDIATE`` transaction under the writer lock, committed when the
+          block ends, rolled back on any exception.
+
+        Driver errors come out as SQLAlchemy's (``DBAPIError`` and its kinds), as from a session,
+        and a connection the database dropped is thrown away, not put back in the pool.
+        """
+        engine = self.write_engine
+        with self._write_lock if self.is_sqlite else _no_lock():
+            pooled = engine.raw_connection()
+            driver = pooled.driver_connection
+            try:
+                if self.is_sqlite:
+                    driver.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield DriverConnection(driver, False)
+                    except BaseException:
+                        driver.rollback()
+                        raise
+                    driver.commit()
+                else:
+                    driver.autocommit = True
+                    try:
+                        yield DriverConnection(driver, True)
+                    finally:
+                        if not driver.broken:  # a dropped connection is discarded below
+                            driver.autocommit = False
+            except engine.dialect.loaded_dbapi.Error as error:
+                dropped = engine.dialect.is_disconnect(error, driver, None)
+                if dropped:
+                    pooled.invalidate(error)
+                raise DBAPIError.instance(
+                    None,
+                    None,
+                    error,
+                    engine.dialect.loaded_dbapi.Error,
+                    connection_invalidated=dropped,
+                    dialect=engine.dialect,
+                ) from error
+            finally:
+                pooled.close()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction; never blocks on SQLite's writer."""
         with self._session(self.read_engine, commit=False) as session:
@@ -257,6 +324,11 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
 
 
 def alembic_config(url: str) -> Any:

@@ -68,14 +68,11 @@ def _charge_for(url: str, users: list[int], seconds: float, start_at: float) -> 
         counter = 0
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            with db.write() as session:
-                hold = ledger.hold(
-                    session, users[index], CENT, idempotency_key=f"w{users[index]}-{counter}"
-                )
-                hold_id = hold.id
-            assert hold_id is not None
-            with db.write() as session:
-                ledger.capture(session, hold_id, CENT)
+            hold = ledger.hold_now(
+                db, users[index], CENT, idempotency_key=f"w{users[index]}-{counter}"
+            )
+            assert hold.id is not None
+            ledger.capture_now(db, hold.id, CENT)
             latencies[index].append(time.perf_counter() - started)
             counter += 1
 

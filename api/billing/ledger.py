@@ -7,10 +7,13 @@ with one atomic ``UPDATE … WHERE balance >= :amount`` (so concurrent holds can
 ``held → captured | released`` is itself a guarded ``UPDATE``, and every entry carries an
 idempotency key unique per user, so a replayed capture or release changes nothing.
 
-All functions take a Session and never commit; an error raised here rolls the caller's whole
+Functions take a Session and never commit; an error raised here rolls the caller's whole
 transaction back, so a failed step leaves no partial write. Holds and settlements, the hot path
 of every billable call, are posted in driver-level SQL (``api.billing.postings``: one statement
-each on PostgreSQL); this module decides what their outcome means.
+each on PostgreSQL); this module decides what their outcome means. ``hold_now``,
+``capture_now`` and ``release_now`` post one as a transaction of its own on the bare driver
+connection (``Database.driver_write``), for a request whose hold or settlement is the only
+write of its moment.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from api.accounts.models import User
 from api.billing import postings
 from api.billing.models import HOLD_CAPTURED, HOLD_RELEASED, Hold, LedgerEntry
 from api.billing.money import format_yuan
-from api.db import utcnow
+from api.db import Database, DriverConnection, utcnow
 from api.errors import (
     ConflictError,
     InsufficientBalanceError,
@@ -180,12 +183,53 @@ def hold(
     Raises InsufficientBalanceError when the balance cannot cover it and SpendCapExceededError
     when the API key's spend cap would be passed.
     """
+    posted = _post_hold(
+        DriverConnection.of(session), user_id, amount, idempotency_key, api_key_id, purpose
+    )
+    if isinstance(posted, Hold):
+        return posted
+    existing = session.get(Hold, posted, populate_existing=True)
+    assert existing is not None
+    return existing
+
+
+def hold_now(
+    db: Database,
+    user_id: int,
+    amount: int,
+    *,
+    idempotency_key: str,
+    api_key_id: int | None = None,
+    purpose: str = "",
+) -> Hold:
+    """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
+    how a request reserves credit before its engine runs."""
+    with db.driver_write() as target:
+        posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
+    if isinstance(posted, Hold):
+        return posted
+    with db.read() as session:  # a replay: the earlier hold, as it is now
+        existing = session.get(Hold, posted)
+        assert existing is not None
+        return existing
+
+
+def _post_hold(
+    target: DriverConnection,
+    user_id: int,
+    amount: int,
+    idempotency_key: str,
+    api_key_id: int | None,
+    purpose: str,
+) -> Hold | int:
+    """Post a hold: the new hold, or the id of an earlier one with the same key; raises (and so
+    rolls back) when the cap or the balance refuses."""
     _check_key(idempotency_key)
     if amount < 0:
         raise InvalidInputError("amount must not be negative", param="amount")
     now = utcnow()
     outcome = postings.post_hold(
-        session,
+        target,
         user_id=user_id,
         amount=amount,
         idempotency_key=idempotency_key,
@@ -194,10 +238,8 @@ def hold(
         now=now,
     )
     if outcome.existing_id is not None:
-        existing = session.get(Hold, outcome.existing_id, populate_existing=True)
-        assert existing is not None
-        return existing
-    if api_key_id is not None and amount > 0 and not outcome.capped:
+        return outcome.existing_id
+    if not outcome.cap_ok:
         raise SpendCapExceededError("This API key has reached its spend cap")
     if outcome.hold_id is None:
         raise InsufficientBalanceError("Insufficient balance")
@@ -225,14 +267,15 @@ class Settlement:
     balance_after_micros: int | None = None
 
 
-def _settle(
-    session: Session, hold_id: int, user_id: int | None, status: str, charged: int
-) -> Settlement:
+def _post_settlement(
+    target: DriverConnection, hold_id: int, user_id: int | None, status: str, charged: int
+) -> Settlement | None:
+    """Flip a held hold to ``status``; None when nothing flipped (see ``_unsettled``)."""
     if charged < 0:
         raise ValueError(f"capture of {charged} µ¥ is negative")
     kind = "capture" if status == HOLD_CAPTURED else "release"
     balance = postings.post_settlement(
-        session,
+        target,
         hold_id=hold_id,
         user_id=user_id,
         status=status,
@@ -240,10 +283,14 @@ def _settle(
         charged=charged,
         now=utcnow(),
     )
-    if balance is not None:
-        return Settlement(hold_id, status, charged, True, balance)
-    # Nothing flipped: say why (read again: the session may hold an older copy of the hold).
-    current = session.get(Hold, hold_id, populate_existing=True)
+    return None if balance is None else Settlement(hold_id, status, charged, True, balance)
+
+
+def _unsettled(
+    session: Session, hold_id: int, user_id: int | None, status: str, charged: int
+) -> Settlement:
+    """Nothing flipped: a replay (the same settlement, changing nothing), or say what is wrong."""
+    current = session.get(Hold, hold_id, populate_existing=True)  # the session's copy may be old
     if current is None or (user_id is not None and current.user_id != user_id):
         raise NotFoundError("Hold not found")
     if charged > current.amount_micros:
@@ -253,6 +300,24 @@ def _settle(
     return Settlement(hold_id, current.status, current.captured_micros or 0, False)
 
 
+def _settle(
+    session: Session, hold_id: int, user_id: int | None, status: str, charged: int
+) -> Settlement:
+    settled = _post_settlement(DriverConnection.of(session), hold_id, user_id, status, charged)
+    return settled or _unsettled(session, hold_id, user_id, status, charged)
+
+
+def _settle_now(
+    db: Database, hold_id: int, user_id: int | None, status: str, charged: int
+) -> Settlement:
+    with db.driver_write() as target:
+        settled = _post_settlement(target, hold_id, user_id, status, charged)
+    if settled:
+        return settled
+    with db.read() as session:
+        return _unsettled(session, hold_id, user_id, status, charged)
+
+
 def capture(
     session: Session, hold_id: int, amount: int, *, user_id: int | None = None
 ) -> Settlement:
@@ -260,9 +325,21 @@ def capture(
     return _settle(session, hold_id, user_id, HOLD_CAPTURED, amount)
 
 
+def capture_now(
+    db: Database, hold_id: int, amount: int, *, user_id: int | None = None
+) -> Settlement:
+    """``capture`` as a transaction of its own, without a session (``Database.driver_write``)."""
+    return _settle_now(db, hold_id, user_id, HOLD_CAPTURED, amount)
+
+
 def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Settlement:
     """Give the whole hold back (the work failed); a replay changes nothing."""
     return _settle(session, hold_id, user_id, HOLD_RELEASED, 0)
+
+
+def release_now(db: Database, hold_id: int, *, user_id: int | None = None) -> Settlement:
+    """``release`` as a transaction of its own, without a session (``Database.driver_write``)."""
+    return _settle_now(db, hold_id, user_id, HOLD_RELEASED, 0)
 
 
 def balance_of(session: Session, user_id: int) -> int:

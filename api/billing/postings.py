@@ -5,32 +5,34 @@ Written as ORM statements (look up the key, reserve the API key's spend, debit, 
 insert the entry; then flip, refund, insert) a charge cost about 4 ms of CPU here, most of it
 SQLAlchemy building statements, evaluating ORM updates and flushing objects, and on PostgreSQL
 ten round trips; eight writers made 150-270 charges per second. The same steps are written here
-once per backend, in SQL sent on the session's own driver connection, inside the session's
-transaction:
+once per backend, in SQL sent on a bare driver connection (``DriverConnection``: a session's
+own, inside its transaction, or ``Database.driver_write``'s, with no session at all):
 
 - **PostgreSQL** runs data-modifying CTEs as one statement: a hold and a settlement are one
-  round trip each (about 1,000-1,300 charges per second from eight writers, bench row B4).
+  round trip each. Each statement applies all of its parts or none: a refused hold changes
+  nothing (the account and the API key are locked and judged first, ``verdict``), a settlement
+  that flips nothing changes nothing. So a posting needs no transaction of its own, and
+  ``driver_write`` runs it in autocommit: one round trip instead of BEGIN, statement, COMMIT.
 - **SQLite** has no data-modifying CTEs, but a statement there is a function call: the steps run
-  one by one with ``RETURNING`` (a few tens of microseconds each).
+  one by one with ``RETURNING`` (a few tens of microseconds each), and a refusal that comes
+  after a step applied is rolled back by the error ``ledger`` raises.
 
 Both report what happened and leave the decisions to ``ledger``: a hold happens only if no hold
 has the idempotency key yet, the API key's cap admits it and the balance covers it, and
-``ledger`` raises the matching error (the raise rolls back whatever part did apply); a
-settlement flips a hold ``held → captured | released`` only from ``held`` and within the hold,
-gives back what was not charged (to the balance and to the API key's reservation) and appends
-the entry; when nothing flipped, ``ledger`` looks at the hold to tell a replay from a conflict.
-Row locks (PostgreSQL) and the single writer (SQLite) serialize postings on one account. ORM
-objects the session loaded earlier are not refreshed by these statements: ``ledger`` reads a
-hold again with ``populate_existing`` when it needs one.
+``ledger`` raises the matching error; a settlement flips a hold ``held → captured | released``
+only from ``held`` and within the hold, gives back what was not charged (to the balance and to
+the API key's reservation) and appends the entry; when nothing flipped, ``ledger`` looks at the
+hold to tell a replay from a conflict. Row locks (PostgreSQL) and the single writer (SQLite)
+serialize postings on one account. ORM objects a session loaded earlier are not refreshed by
+these statements: ``ledger`` reads a hold again with ``populate_existing`` when it needs one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlmodel import Session
+from api.db import DriverConnection
 
 # --- PostgreSQL: one statement each ---------------------------------------------------------
 
@@ -38,21 +40,30 @@ _PG_HOLD = """
 WITH existing AS (
     SELECT id FROM holds
     WHERE user_id = CAST(%(user_id)s AS INTEGER) AND idempotency_key = CAST(%(key)s AS VARCHAR)
+), account AS (
+    SELECT balance_micros FROM users
+    WHERE id = CAST(%(user_id)s AS INTEGER) AND NOT EXISTS (SELECT 1 FROM existing)
+    FOR UPDATE
+), spending_key AS (
+    SELECT spent_micros, spend_cap_micros FROM api_keys
+    WHERE id = CAST(%(api_key_id)s AS INTEGER) AND NOT EXISTS (SELECT 1 FROM existing)
+    FOR UPDATE
+), verdict AS (
+    SELECT COALESCE((SELECT balance_micros >= CAST(%(amount)s AS BIGINT) FROM account), FALSE)
+               AS balance_ok,
+           (CAST(%(api_key_id)s AS INTEGER) IS NULL OR CAST(%(amount)s AS BIGINT) = 0
+            OR EXISTS (SELECT 1 FROM spending_key
+                       WHERE spend_cap_micros IS NULL
+                          OR spent_micros + CAST(%(amount)s AS BIGINT) <= spend_cap_micros))
+               AS cap_ok
 ), capped AS (
     UPDATE api_keys SET spent_micros = spent_micros + CAST(%(amount)s AS BIGINT)
-    WHERE id = CAST(%(api_key_id)s AS INTEGER)
-      AND CAST(%(amount)s AS BIGINT) > 0
-      AND NOT EXISTS (SELECT 1 FROM existing)
-      AND (spend_cap_micros IS NULL
-           OR spent_micros + CAST(%(amount)s AS BIGINT) <= spend_cap_micros)
-    RETURNING id
+    WHERE id = CAST(%(api_key_id)s AS INTEGER) AND CAST(%(amount)s AS BIGINT) > 0
+      AND (SELECT balance_ok AND cap_ok FROM verdict)
 ), debited AS (
     UPDATE users SET balance_micros = balance_micros - CAST(%(amount)s AS BIGINT)
-    WHERE id = CAST(%(user_id)s AS INTEGER)
-      AND balance_micros >= CAST(%(amount)s AS BIGINT)
-      AND NOT EXISTS (SELECT 1 FROM existing)
-      AND (CAST(%(api_key_id)s AS INTEGER) IS NULL OR CAST(%(amount)s AS BIGINT) = 0
-           OR EXISTS (SELECT 1 FROM capped))
+    WHERE id = CAST(%(user_id)s AS INTEGER) AND balance_micros >= CAST(%(amount)s AS BIGINT)
+      AND (SELECT balance_ok AND cap_ok FROM verdict)
     RETURNING balance_micros
 ), held AS (
     INSERT INTO holds (user_id, api_key_id, amount_micros, status, idempotency_key, purpose,
@@ -72,7 +83,7 @@ WITH existing AS (
     FROM held, debited
 )
 SELECT (SELECT id FROM existing) AS existing_id,
-       EXISTS (SELECT 1 FROM capped) AS capped,
+       (SELECT cap_ok FROM verdict) AS cap_ok,
        (SELECT balance_micros FROM debited) AS balance,
        (SELECT id FROM held) AS hold_id
 """
@@ -148,13 +159,13 @@ class HoldOutcome:
     """What a hold posting did: found an earlier hold, or made a new one, or neither."""
 
     existing_id: int | None = None
-    capped: bool = False  # the API key's spend was reserved (False also without a key)
+    cap_ok: bool = True  # the API key's spend cap (if any) admits the amount
     balance_after: int | None = None
     hold_id: int | None = None
 
 
 def post_hold(
-    session: Session,
+    target: DriverConnection,
     *,
     user_id: int,
     amount: int,
@@ -164,8 +175,8 @@ def post_hold(
     now: datetime,
 ) -> HoldOutcome:
     """Reserve ``amount`` unless a hold has the key, the key's cap or the balance refuses."""
-    driver = _driver(session)
-    if _is_postgres(session):
+    driver = target.connection
+    if target.is_postgres:
         row = driver.execute(
             _PG_HOLD,
             {
@@ -178,19 +189,18 @@ def post_hold(
                 "now": now,
             },
         ).fetchone()
-        existing_id, capped, balance, hold_id = row
-        return HoldOutcome(existing_id, bool(capped), balance, hold_id)
+        existing_id, cap_ok, balance, hold_id = row
+        return HoldOutcome(existing_id, bool(cap_ok), balance, hold_id)
     found = driver.execute(_SQLITE_FIND_HOLD, (user_id, idempotency_key)).fetchone()
     if found is not None:
         return HoldOutcome(existing_id=found[0])
-    capped = False
     if api_key_id is not None and amount > 0:
-        capped = driver.execute(_SQLITE_RESERVE_KEY_SPEND, (amount, api_key_id)).fetchone()
-        if capped is None:
-            return HoldOutcome()
+        reserved = driver.execute(_SQLITE_RESERVE_KEY_SPEND, (amount, api_key_id)).fetchone()
+        if reserved is None:
+            return HoldOutcome(cap_ok=False)
     debited = driver.execute(_SQLITE_DEBIT, (amount, user_id)).fetchone()
     if debited is None:
-        return HoldOutcome(capped=bool(capped))
+        return HoldOutcome()  # the reservation above is rolled back with the refusal
     stamp = _sqlite_time(now)
     (hold_id,) = driver.execute(
         _SQLITE_INSERT_HOLD,
@@ -210,11 +220,11 @@ def post_hold(
             stamp,
         ),
     )
-    return HoldOutcome(None, bool(capped), debited[0], hold_id)
+    return HoldOutcome(None, True, debited[0], hold_id)
 
 
 def post_settlement(
-    session: Session,
+    target: DriverConnection,
     *,
     hold_id: int,
     user_id: int | None,
@@ -225,8 +235,8 @@ def post_settlement(
 ) -> int | None:
     """Settle a held hold; the balance after it, or None when nothing flipped (unknown hold,
     another user's, no longer held, or ``charged`` over the hold)."""
-    driver = _driver(session)
-    if _is_postgres(session):
+    driver = target.connection
+    if target.is_postgres:
         row = driver.execute(
             _PG_SETTLE,
             {
@@ -262,15 +272,6 @@ def post_settlement(
         ),
     )
     return int(balance)
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _driver(session: Session) -> Any:
-    """The session's own DBAPI connection (psycopg or sqlite3), inside its transaction."""
-    return session.connection().connection.driver_connection
 
 
 def _sqlite_time(moment: datetime) -> str:

@@ -104,17 +104,16 @@ class Charge:
     def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
         """Reserve ``amount_micros`` before any engine work (403 when the balance is short)."""
         charge = cls(db, caller, kind, amount_micros)
-        with db.write() as session:
-            held = ledger.hold(
-                session,
-                caller.user_id,
-                amount_micros,
-                idempotency_key=f"{kind}:{caller.request_id}",
-                api_key_id=caller.api_key_id,
-                purpose=kind,
-            )
-            assert held.id is not None
-            charge.hold_id = held.id
+        held = ledger.hold_now(
+            db,
+            caller.user_id,
+            amount_micros,
+            idempotency_key=f"{kind}:{caller.request_id}",
+            api_key_id=caller.api_key_id,
+            purpose=kind,
+        )
+        assert held.id is not None
+        charge.hold_id = held.id
         return charge
 
     @property

@@ -186,17 +186,16 @@ class LiveSynthesis:
         return tail
 
     def _hold(self, cost: int) -> None:
-        with self._ctx.db.write() as session:
-            held = ledger.hold(
-                session,
-                self._caller.user_id,
-                cost,
-                idempotency_key=f"tts-live:{self._caller.request_id}:{len(self._holds)}",
-                api_key_id=self._caller.api_key_id,
-                purpose="tts",
-            )
-            assert held.id is not None
-            self._holds.append((held.id, cost))
+        held = ledger.hold_now(
+            self._ctx.db,
+            self._caller.user_id,
+            cost,
+            idempotency_key=f"tts-live:{self._caller.request_id}:{len(self._holds)}",
+            api_key_id=self._caller.api_key_id,
+            purpose="tts",
+        )
+        assert held.id is not None
+        self._holds.append((held.id, cost))
 
     def _note(self, piece: str) -> None:
         if self._summary_chars < SUMMARY_CHARS:

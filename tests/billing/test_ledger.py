@@ -19,6 +19,7 @@ from api.errors import (
     NotFoundError,
     SpendCapExceededError,
 )
+from api.keys.models import ApiKey
 from api.settings import Settings
 from tests.helpers import make_key, make_user
 
@@ -227,3 +228,83 @@ def test_balance_check_constraint_is_a_last_line(db: Database, settings: Setting
         session.execute(
             text("UPDATE users SET balance_micros = -1 WHERE id = :id"), {"id": user_id}
         )
+
+
+def key_spent(db: Database, key_id: int) -> int:
+    with db.read() as session:
+        return session.execute(select(ApiKey.spent_micros).where(ApiKey.id == key_id)).scalar_one()
+
+
+def test_a_refused_hold_changes_nothing_not_even_the_keys_reservation(
+    db: Database, settings: Settings
+) -> None:
+    # On PostgreSQL ``hold_now`` runs in autocommit: the statement itself must not reserve the
+    # key's spend when the balance then refuses (there is no transaction to roll it back).
+    user_id = make_user(db, settings, balance_micros=CENT)
+    key_id, _ = make_key(db, settings, user_id, spend_cap_micros=YUAN)
+    tight_id, _ = make_key(db, settings, user_id, spend_cap_micros=CENT // 2)
+    for hold in (
+        lambda key, id_: ledger.hold_now(
+            db, user_id, 2 * CENT, idempotency_key=key, api_key_id=id_
+        ),
+        lambda key, id_: _hold_in_session(db, user_id, 2 * CENT, key, id_),
+    ):
+        with pytest.raises(InsufficientBalanceError):
+            hold("short", key_id)
+        # Both refuse: the cap is named first, as it is checked first.
+        with pytest.raises(SpendCapExceededError):
+            hold("both", tight_id)
+        assert key_spent(db, key_id) == 0 and key_spent(db, tight_id) == 0
+        assert balance(db, user_id) == CENT
+    with db.read() as session:
+        assert session.execute(select(func.count()).select_from(Hold)).scalar_one() == 0
+    assert_reconciled(db)
+
+
+def _hold_in_session(db: Database, user_id: int, amount: int, key: str, key_id: int) -> Hold:
+    with db.write() as session:
+        return ledger.hold(session, user_id, amount, idempotency_key=key, api_key_id=key_id)
+
+
+def test_the_session_free_doors_keep_every_guarantee(db: Database, settings: Settings) -> None:
+    """``hold_now``/``capture_now``/``release_now``: no overdraft under concurrency, replays
+    change nothing, a settled hold refuses the other settlement."""
+    user_id = make_user(db, settings, balance_micros=20 * CENT)
+    key_id, _ = make_key(db, settings, user_id, spend_cap_micros=YUAN)
+    barrier = threading.Barrier(40)
+    charged: list[int] = []
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            hold = ledger.hold_now(
+                db, user_id, CENT, idempotency_key=f"now-{index}", api_key_id=key_id
+            )
+        except InsufficientBalanceError:
+            return
+        assert hold.id is not None
+        ledger.capture_now(db, hold.id, CENT // 2, user_id=user_id)
+        charged.append(hold.id)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Each capture gave half back, so later holds could use it: between 20 and 39 got through.
+    assert 20 <= len(charged) < 40
+    assert balance(db, user_id) == 20 * CENT - len(charged) * CENT // 2
+    assert key_spent(db, key_id) == len(charged) * CENT // 2
+
+    replay = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
+    again = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
+    assert again.id == replay.id and again.status == "held"
+    assert replay.id is not None
+    released = ledger.release_now(db, replay.id, user_id=user_id)
+    assert released.settled_now and released.balance_after_micros == balance(db, user_id)
+    assert not ledger.release_now(db, replay.id, user_id=user_id).settled_now
+    with pytest.raises(ConflictError):
+        ledger.capture_now(db, replay.id, CENT, user_id=user_id)
+    with pytest.raises(NotFoundError):
+        ledger.capture_now(db, replay.id, CENT, user_id=user_id + 1)
+    assert_reconciled(db)
