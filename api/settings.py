@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     signin_limit_per_15min: int = 10
     cookie_secure: bool = False  # set true behind HTTPS
 
-    # API keys: a cached verification is trusted this long; revocation must bite within 1 s.
-    key_cache_seconds: float = 0.5
+    # API keys: a cached verification is trusted this long; revocation must bite within 1 s
+    # (a key in use is re-read in the background from half this age on).
+    key_cache_seconds: float = 0.8
     ip_requests_per_minute: int = 3000  # speech calls per client address (0: no limit)
     # Largest request body, checked while it streams in: 25 MB of audio (OpenAI's upload limit)
     # plus room for the multipart envelope and form fields.

@@ -195,3 +195,38 @@ def test_cache_only_verification_answers_only_from_a_fresh_cached_row(
         check.verify(plaintext)
     with pytest.raises(KeyRevokedError):  # and a fresh cached revoked row refuses by itself
         check.verify_from_cache(plaintext)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_key_in_use_is_refreshed_ahead_and_revocation_still_bites(
+    db: Database, settings: Settings
+) -> None:
+    """A steadily used key is re-read in the background once its row is half the cache's age,
+    so calls keep answering from the cache (no database wait on the request's path), and the
+    re-read is what carries a revocation made in another process."""
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    clock = Clock()
+    check = keys.KeyVerifier(db, settings.secret_key, cache_seconds=0.8, clock=clock)
+    check.verify(plaintext)  # the first use is recorded, which drops the cached row
+    principal = check.verify(plaintext)
+    for _ in range(5):  # a call every 0.6 s: each row would expire before the next call
+        clock.now += 0.6
+        assert check.verify_from_cache(plaintext) == principal  # answered, and re-read behind
+        check.drain()
+    with db.write() as session:  # revoked "elsewhere": this process is not told
+        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+    clock.now += 0.6
+    assert check.verify_from_cache(plaintext) == principal  # the row is 0.6 s old: still valid
+    check.drain()  # ...and its re-read has seen the revocation
+    with pytest.raises(KeyRevokedError):
+        check.verify_from_cache(plaintext)
+    clock.now += 0.9  # a row never read again is not answered from once it is too old
+    assert check.verify_from_cache(plaintext) is None
