@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -262,6 +263,11 @@ def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
         if rows[name].ratios:
             rows[name].notes.append(
                 f"added (median of value − baseline): {rows[name].added():.1f} ms"
+            )
+        if rows[name].server_ms:
+            rows[name].notes.append(
+                "the server's own X-Gateway-Overhead-Ms, p50 (median over the rounds): "
+                f"{statistics.median(rows[name].server_ms):.1f} ms"
             )
     if rows["B2 tail"].ratios and not rows["B2 tail"].faults:
         rows["B2 tail"].notes.append("no timeouts and no errors at 50 connections")

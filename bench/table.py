@@ -56,6 +56,9 @@ class Row:
     ratios: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     faults: int = 0  # timeouts and failed requests: any fails the row
+    # What the server said it added (``X-Gateway-Overhead-Ms``), one p50 per round: context for
+    # a row whose goal is client-measured, never what decides it.
+    server_ms: list[float] = field(default_factory=list)
     error: str = ""  # the row could not be measured at all
 
     def add(self, baseline: float, value: float, ratio: float | None = None) -> None:

@@ -61,6 +61,7 @@ class RecognitionResult:
     record_id: int
     model: str
     emotion: EmotionResult | None = None
+    balance_micros: int | None = None  # the balance right after the charge (saves a read)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class EmotionAnalysis:
     cost_micros: int
     record_id: int
     model: str
+    balance_micros: int | None = None  # the balance right after the charge (saves a read)
 
 
 def load_audio(data: bytes, model: ModelSpec) -> Decoded:
@@ -162,7 +164,13 @@ def recognize(
         raise
     assert record.id is not None
     return RecognitionResult(
-        transcript, pcm.duration_ms, charge.amount_micros, record.id, model.id, emotion
+        transcript,
+        pcm.duration_ms,
+        charge.amount_micros,
+        record.id,
+        model.id,
+        emotion,
+        charge.balance_after_micros,
     )
 
 
@@ -223,7 +231,12 @@ class RecognitionStream:
             raise
         assert record.id is not None
         self.result = RecognitionResult(
-            transcript, pcm.duration_ms, self._charge.amount_micros, record.id, model.id
+            transcript,
+            pcm.duration_ms,
+            self._charge.amount_micros,
+            record.id,
+            model.id,
+            balance_micros=self._charge.balance_after_micros,
         )
 
     @property
@@ -277,7 +290,9 @@ def analyze_emotion(
         charge.fail(error, model=model.id, input_summary=summary, duration_ms=pcm.duration_ms)
         raise
     assert record.id is not None
-    return EmotionAnalysis(result, pcm.duration_ms, cost, record.id, model.id)
+    return EmotionAnalysis(
+        result, pcm.duration_ms, cost, record.id, model.id, charge.balance_after_micros
+    )
 
 
 def _words_for_valence(ctx: SpeechContext, pcm: Pcm) -> Transcript | None:

@@ -95,7 +95,9 @@ async def analyze_speech_emotion(
         analyze_emotion, call.ctx, call.caller, data, model or DEFAULT_SED_MODEL
     )
     headers = await call.usage_headers(
-        cost_micros=analysis.cost_micros, duration_ms=analysis.duration_ms
+        cost_micros=analysis.cost_micros,
+        duration_ms=analysis.duration_ms,
+        balance_micros=analysis.balance_micros,
     )
     ranked = sorted(analysis.result.scores, key=lambda item: -item[1])  # stable: ties keep order
     report = {

@@ -203,7 +203,9 @@ async def recognize_audio(request: Request, call: Speech) -> Any:
         "record_id": result.record_id,
     }
     headers = await call.usage_headers(
-        cost_micros=result.cost_micros, duration_ms=result.duration_ms
+        cost_micros=result.cost_micros,
+        duration_ms=result.duration_ms,
+        balance_micros=result.balance_micros,
     )
     return _json(envelope(data_out), headers)
 

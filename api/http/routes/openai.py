@@ -260,7 +260,9 @@ async def create_speech(body: SpeechRequest, call: Speech) -> Response:
     if not body.stream and body.stream_format == "audio":
         result = await _use(call, body.model, synthesize, call.ctx, call.caller, order)
         headers = await call.usage_headers(
-            cost_micros=result.cost_micros, characters=result.characters
+            cost_micros=result.cost_micros,
+            characters=result.characters,
+            balance_micros=result.balance_micros,
         )
         return Response(result.audio, media_type=media_type, headers=headers)
 
@@ -458,7 +460,9 @@ async def _recognized(
     data, order = await _uploaded(file, order)
     result = await _use(call, order.model, recognize, call.ctx, call.caller, data, order)
     headers = await call.usage_headers(
-        cost_micros=result.cost_micros, duration_ms=result.duration_ms
+        cost_micros=result.cost_micros,
+        duration_ms=result.duration_ms,
+        balance_micros=result.balance_micros,
     )
     return result, headers
 
