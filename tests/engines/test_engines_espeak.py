@@ -43,9 +43,11 @@ def same_speech(first: Pcm, second: Pcm) -> bool:
     """Same text, voice and settings. Not a sample comparison: espeak-ng's pitch flutter runs on
     across calls (see the module docstring of api.engines.espeak), which shifts a Mandarin
     sentence by up to a few hundred samples and, depending on what was spoken before, lowers
-    the envelope correlation to about 0.93 even in serial use. Lengths within 1 % and 100 ms
-    envelopes that correlate still tell the same speech from any other."""
-    if abs(len(first.samples) - len(second.samples)) > 0.01 * len(first.samples):
+    the envelope correlation to about 0.93 even in serial use. The length moves too: in one
+    thread, "Good morning." (21,199 samples) came out 260 samples (1.2 %) shorter after some
+    of the other jobs of ``test_concurrent_synthesis_matches_serial`` than alone. Lengths
+    within 2 % and 100 ms envelopes that correlate still tell the same speech from any other."""
+    if abs(len(first.samples) - len(second.samples)) > 0.02 * len(first.samples):
         return False
     a, b = envelope(first), envelope(second)
     size = min(len(a), len(b))
