@@ -3,7 +3,11 @@
     result = await load(client, lambda c: c.get("/bench/hello"), connections=50, requests=1000)
 
 Each caller sends its next request as soon as its previous answer is read, so at most
-``connections`` are in flight. Latency is measured per request (until the whole body is read);
+``connections`` are in flight. With ``stagger`` (seconds) the callers start spread evenly over
+that time instead of all at once: against an upstream with a fixed delay, callers that start
+together stay in lockstep for the whole run (every request of a wave arrives in the same
+millisecond), while staggered ones keep the same number in flight with arrivals spread out, as
+independent clients send them. Latency is measured per request (until the whole body is read);
 a request that takes longer than the client's timeout counts as a timeout, any other failure
 or non-2xx answer as an error. Nothing is retried.
 """
@@ -44,12 +48,19 @@ def client_for(base_url: str, connections: int, timeout: float = 30.0) -> httpx.
 
 
 async def load(
-    client: httpx.AsyncClient, send: Send, *, connections: int, requests: int
+    client: httpx.AsyncClient,
+    send: Send,
+    *,
+    connections: int,
+    requests: int,
+    stagger: float = 0.0,
 ) -> LoadResult:
     result = LoadResult()
     remaining = [requests]
 
-    async def caller() -> None:
+    async def caller(index: int) -> None:
+        if stagger:
+            await asyncio.sleep(index * stagger / connections)
         while remaining[0] > 0:
             remaining[0] -= 1
             started = time.perf_counter()
@@ -67,6 +78,6 @@ async def load(
                 result.errors += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(connections)))
+    await asyncio.gather(*(caller(index) for index in range(connections)))
     result.seconds = time.perf_counter() - started
     return result

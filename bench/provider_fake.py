@@ -29,6 +29,8 @@ from bench.server import REPO_ROOT, free_port, stop
 from tests.providers.support import OPERATOR_KEY
 
 DELAY_SECONDS = 0.3
+# How long one answer takes: the delay, then four 50 ms gaps between the five pieces.
+ANSWER_SECONDS = DELAY_SECONDS + 0.2
 HOSTED_MODEL = "gpt-4o-mini-tts"
 PROVIDER_KEY = OPERATOR_KEY
 

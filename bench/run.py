@@ -69,7 +69,8 @@ def new_rows() -> dict[str, Row]:
             "≤ 1.2× and ≤ 5 ms added",
             lambda row: row.median("ratios") <= 1.2 and row.added() <= 5, unit="ms"),
         Row("B6 p50", "hosted TTS via gateway vs the provider fake (300 ms delay) directly, "
-            "p50 ms, 50 concurrent", "≤ 3 ms added", lambda row: row.added() <= 3, unit="ms"),
+            "p50 ms, 50 in flight (staggered starts)", "≤ 3 ms added",
+            lambda row: row.added() <= 3, unit="ms"),
         Row("B6 p99", "the same, p99 ms", "≤ 10 ms added", lambda row: row.added() <= 10,
             unit="ms"),
         Row("B7", "streamed first byte vs whole response, 1,000 chars mp3, s",
@@ -263,6 +264,11 @@ def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
         if rows[name].ratios:
             rows[name].notes.append(
                 f"added (median of value − baseline): {rows[name].added():.1f} ms"
+            )
+        if rows[name].lockstep:
+            rows[name].notes.append(
+                "added with the 50 callers in lockstep waves (not judged; see bench/gateway.py): "
+                f"{statistics.median(rows[name].lockstep):.1f} ms"
             )
         if rows[name].server_ms:
             rows[name].notes.append(

@@ -59,6 +59,8 @@ class Row:
     # What the server said it added (``X-Gateway-Overhead-Ms``), one p50 per round: context for
     # a row whose goal is client-measured, never what decides it.
     server_ms: list[float] = field(default_factory=list)
+    # B6 only: ms added when the 50 callers run in lockstep waves (see ``gateway.b6_round``).
+    lockstep: list[float] = field(default_factory=list)
     error: str = ""  # the row could not be measured at all
 
     def add(self, baseline: float, value: float, ratio: float | None = None) -> None:
