@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from api.accounts.service import get_user, set_role
@@ -238,8 +239,16 @@ def test_the_api_guide_uses_the_visitors_key_and_this_server(
 def test_sign_up_checks_fields_as_they_are_left(page, console_server, screenshot_dir):
     page.goto(console_server.url("/signup"))
     page.get_by_role("heading", name="Create your account").wait_for()
-    page.get_by_label("E-mail").fill("not-an-address")
-    page.get_by_label("Password", exact=True).focus()
+    # The page is server-rendered: a field left before its scripts are live reaches no check
+    # (submitting still checks everything), so leave it again until the check has answered.
+    for _ in range(30):
+        page.get_by_label("E-mail").fill("not-an-address")
+        page.get_by_label("Password", exact=True).focus()
+        try:
+            page.get_by_test_id("email-error").wait_for(timeout=500)
+            break
+        except PlaywrightTimeoutError:
+            page.get_by_label("E-mail").focus()
     assert page.get_by_test_id("email-error").inner_text() == "Enter a valid e-mail address."
 
     page.get_by_label("E-mail").fill(new_email())
