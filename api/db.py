@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -255,7 +255,8 @@ class Database:
 
         A session costs about 0.35 ms of CPU per transaction and, on PostgreSQL, BEGIN and
         COMMIT are round trips of their own; a ledger posting is a statement or a few
-        (``api.billing.postings``), so it skips both (bench row B4: 2,350 → 4,000 txn/s).
+        (``api.billing.postings``), so it skips both (bench row B4: 2,350 → about 3,500-3,900
+        txn/s).
 
         - PostgreSQL: the connection is in autocommit, every statement its own transaction. Only
           statements that apply all of their parts or none may run here.
@@ -266,9 +267,10 @@ class Database:
         and a connection the database dropped is thrown away, not put back in the pool.
         """
         engine = self.write_engine
-        with self._write_lock if self.is_sqlite else _no_lock():
+        with self._write_lock if self.is_sqlite else nullcontext():
             pooled = engine.raw_connection()
-            driver = pooled.driver_connection
+            driver: Any = pooled.driver_connection
+            assert driver is not None  # a live pooled connection always has one
             try:
                 if self.is_sqlite:
                     driver.execute("BEGIN IMMEDIATE")
@@ -324,11 +326,6 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
-
-
-@contextmanager
-def _no_lock() -> Iterator[None]:
-    yield
 
 
 def alembic_config(url: str) -> Any:
