@@ -21,6 +21,7 @@ live one without the money path doing anything.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -36,8 +37,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy import JSON, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
@@ -207,6 +208,50 @@ class DriverConnection:
         connection = session.connection()
         return cls(connection.connection.driver_connection, connection.dialect.name == "postgresql")
 
+    def insert(self, row: SQLModel) -> int:
+        """Insert one new row of a table model and return its id: what a session's flush does
+        for it, without the unit of work (a tenth of the time: bench row B6's settlement).
+        Only for plain columns: JSON, times, text and numbers; defaults come from the model."""
+        table = type(row).__table__  # type: ignore[attr-defined]
+        columns = tuple(
+            column
+            for column in table.columns
+            if not (column.primary_key and getattr(row, column.key) is None)
+        )
+        values = [_driver_value(column, getattr(row, column.key), self.is_postgres)
+                  for column in columns]  # fmt: skip
+        statement = _insert_statement(table, columns, self.is_postgres)
+        (row_id,) = self.connection.execute(statement, values).fetchone()
+        return int(row_id)
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(table: Any, columns: tuple[Any, ...], is_postgres: bool) -> str:
+    def placeholder(column: Any) -> str:
+        if not is_postgres:
+            return "?"
+        return "CAST(%s AS JSON)" if isinstance(column.type, JSON) else "%s"
+
+    names = ", ".join(f'"{column.name}"' for column in columns)
+    places = ", ".join(placeholder(column) for column in columns)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({places}) RETURNING id'
+
+
+def _driver_value(column: Any, value: Any, is_postgres: bool) -> Any:
+    """``value`` as the driver takes it for ``column``, stored as SQLAlchemy stores it."""
+    if value is None:
+        return None
+    if isinstance(column.type, JSON):
+        return json.dumps(value)
+    if isinstance(value, datetime) and not is_postgres:
+        return sqlite_time(value)
+    return value
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A UTC time as SQLAlchemy's DateTime stores it in SQLite (so it sorts and reads back)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
 
 class Database:
     """One database: a write scope (serialized on SQLite) and a read scope."""
@@ -250,7 +295,7 @@ class Database:
                 yield session
 
     @contextmanager
-    def driver_write(self) -> Iterator[DriverConnection]:
+    def driver_write(self, *, transaction: bool = False) -> Iterator[DriverConnection]:
         """A write on the bare driver connection, without an ORM session: the money path.
 
         A session costs about 0.35 ms of CPU per transaction and, on PostgreSQL, BEGIN and
@@ -259,7 +304,9 @@ class Database:
         txn/s).
 
         - PostgreSQL: the connection is in autocommit, every statement its own transaction. Only
-          statements that apply all of their parts or none may run here.
+          statements that apply all of their parts or none may run here, unless
+          ``transaction``: then the block is one transaction, committed when it ends and rolled
+          back on any exception.
         - SQLite: one ``BEGIN IMMEDIATE`` transaction under the writer lock, committed when the
           block ends, rolled back on any exception.
 
@@ -267,8 +314,12 @@ class Database:
         and a connection the database dropped is thrown away, not put back in the pool.
         """
         engine = self.write_engine
+        dbapi_error = engine.dialect.loaded_dbapi.Error
         with self._write_lock if self.is_sqlite else nullcontext():
-            pooled = engine.raw_connection()
+            try:
+                pooled = engine.raw_connection()
+            except dbapi_error as error:  # no connection to be had (the database is away)
+                raise _sqlalchemy_error(engine, error, dropped=False) from error
             driver: Any = pooled.driver_connection
             assert driver is not None  # a live pooled connection always has one
             try:
@@ -283,22 +334,19 @@ class Database:
                 else:
                     driver.autocommit = True
                     try:
-                        yield DriverConnection(driver, True)
+                        if transaction:
+                            with driver.transaction():
+                                yield DriverConnection(driver, True)
+                        else:
+                            yield DriverConnection(driver, True)
                     finally:
                         if not driver.broken:  # a dropped connection is discarded below
                             driver.autocommit = False
-            except engine.dialect.loaded_dbapi.Error as error:
+            except dbapi_error as error:
                 dropped = engine.dialect.is_disconnect(error, driver, None)
                 if dropped:
                     pooled.invalidate(error)
-                raise DBAPIError.instance(
-                    None,
-                    None,
-                    error,
-                    engine.dialect.loaded_dbapi.Error,
-                    connection_invalidated=dropped,
-                    dialect=engine.dialect,
-                ) from error
+                raise _sqlalchemy_error(engine, error, dropped=dropped) from error
             finally:
                 pooled.close()
 
@@ -326,6 +374,19 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def _sqlalchemy_error(engine: Engine, error: Exception, *, dropped: bool) -> StatementError:
+    """A driver error as a session would have raised it (``OperationalError`` and the like), so
+    the HTTP layer tells an outage (503) from a bug."""
+    return DBAPIError.instance(
+        None,
+        None,
+        error,
+        engine.dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=engine.dialect,
+    )
 
 
 def alembic_config(url: str) -> Any:

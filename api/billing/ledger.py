@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -308,10 +308,17 @@ def _settle(
 
 
 def _settle_now(
-    db: Database, hold_id: int, user_id: int | None, status: str, charged: int
+    db: Database,
+    hold_id: int,
+    user_id: int | None,
+    status: str,
+    charged: int,
+    also: Callable[[DriverConnection], None] | None,
 ) -> Settlement:
-    with db.driver_write() as target:
+    with db.driver_write(transaction=also is not None) as target:
         settled = _post_settlement(target, hold_id, user_id, status, charged)
+        if settled and also is not None:
+            also(target)
     if settled:
         return settled
     with db.read() as session:
@@ -326,10 +333,16 @@ def capture(
 
 
 def capture_now(
-    db: Database, hold_id: int, amount: int, *, user_id: int | None = None
+    db: Database,
+    hold_id: int,
+    amount: int,
+    *,
+    user_id: int | None = None,
+    also: Callable[[DriverConnection], None] | None = None,
 ) -> Settlement:
-    """``capture`` as a transaction of its own, without a session (``Database.driver_write``)."""
-    return _settle_now(db, hold_id, user_id, HOLD_CAPTURED, amount)
+    """``capture`` as a transaction of its own, without a session (``Database.driver_write``);
+    ``also`` writes more in the same transaction when the capture happened (not on a replay)."""
+    return _settle_now(db, hold_id, user_id, HOLD_CAPTURED, amount, also)
 
 
 def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Settlement:
@@ -337,9 +350,16 @@ def release(session: Session, hold_id: int, *, user_id: int | None = None) -> Se
     return _settle(session, hold_id, user_id, HOLD_RELEASED, 0)
 
 
-def release_now(db: Database, hold_id: int, *, user_id: int | None = None) -> Settlement:
-    """``release`` as a transaction of its own, without a session (``Database.driver_write``)."""
-    return _settle_now(db, hold_id, user_id, HOLD_RELEASED, 0)
+def release_now(
+    db: Database,
+    hold_id: int,
+    *,
+    user_id: int | None = None,
+    also: Callable[[DriverConnection], None] | None = None,
+) -> Settlement:
+    """``release`` as a transaction of its own, without a session (``Database.driver_write``);
+    ``also`` as for ``capture_now``."""
+    return _settle_now(db, hold_id, user_id, HOLD_RELEASED, 0, also)
 
 
 def balance_of(session: Session, user_id: int) -> int:

@@ -30,9 +30,9 @@ these statements: ``ledger`` reads a hold again with ``populate_existing`` when 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from api.db import DriverConnection
+from api.db import DriverConnection, sqlite_time
 
 # --- PostgreSQL: one statement each ---------------------------------------------------------
 
@@ -201,7 +201,7 @@ def post_hold(
     debited = driver.execute(_SQLITE_DEBIT, (amount, user_id)).fetchone()
     if debited is None:
         return HoldOutcome()  # the reservation above is rolled back with the refusal
-    stamp = _sqlite_time(now)
+    stamp = sqlite_time(now)
     (hold_id,) = driver.execute(
         _SQLITE_INSERT_HOLD,
         (user_id, api_key_id, amount, idempotency_key, purpose[:64], stamp),
@@ -249,7 +249,7 @@ def post_settlement(
             },
         ).fetchone()
         return None if row is None else int(row[0])
-    stamp = _sqlite_time(now)
+    stamp = sqlite_time(now)
     flipped = driver.execute(_SQLITE_FLIP, (status, charged, stamp, hold_id, user_id)).fetchone()
     if flipped is None:
         return None
@@ -272,8 +272,3 @@ def post_settlement(
         ),
     )
     return int(balance)
-
-
-def _sqlite_time(moment: datetime) -> str:
-    """A UTC time as SQLAlchemy's DateTime stores it in SQLite (so it sorts and reads back)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

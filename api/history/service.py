@@ -36,8 +36,15 @@ def _summary(input_summary: dict[str, Any]) -> dict[str, Any]:
     return trimmed
 
 
-def record(
-    session: Session,
+def record(session: Session, **fields: Any) -> HistoryRecord:
+    """Append one operation to the user's history (``new_record``'s fields)."""
+    row = new_record(**fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def new_record(
     *,
     user_id: int,
     type: str,
@@ -56,12 +63,12 @@ def record(
     latency_ms: int | None = None,
     job_id: str | None = None,
 ) -> HistoryRecord:
-    """Append one operation to the user's history."""
+    """A checked history row, not yet written (``record``, or ``DriverConnection.insert``)."""
     if type not in RECORD_TYPES:
         raise ValueError(f"unknown history type {type!r}")
     if status not in RECORD_STATUSES:
         raise ValueError(f"unknown history status {status!r}")
-    row = HistoryRecord(
+    return HistoryRecord(
         user_id=user_id,
         type=type,
         model=model[:64],
@@ -79,9 +86,6 @@ def record(
         latency_ms=latency_ms,
         job_id=job_id,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def update_record(session: Session, record_id: int, **changes: Any) -> HistoryRecord:

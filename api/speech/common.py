@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from api import audio
 from api.billing import ledger, sweeper
-from api.db import Database
-from api.errors import DomainError, RateLimitedError
+from api.db import Database, DriverConnection
+from api.errors import ConflictError, DomainError, RateLimitedError
 from api.history import service as history
 from api.history.models import HistoryRecord
 from api.jobs import service as jobs
@@ -27,7 +27,7 @@ from api.principal import Principal
 from api.settings import Settings
 from api.storage.base import ObjectStore
 from api.storage.models import StoredObject
-from api.storage.service import PutObject, put_bytes, record_put
+from api.storage.service import PutObject, put_bytes, put_row, record_put
 
 logger = logging.getLogger("amphion.speech")
 
@@ -120,19 +120,31 @@ class Charge:
     def latency_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    def settle(self, *, cost_micros: int | None = None, **record: Any) -> HistoryRecord:
-        """Capture the cost and write the history row in one transaction."""
-        return self.settle_with(lambda _session: None, cost_micros=cost_micros, **record)
-
-    def settle_with(
-        self, also: Any, *, cost_micros: int | None = None, **record: Any
+    def settle(
+        self, *, cost_micros: int | None = None, output: PutObject | None = None, **record: Any
     ) -> HistoryRecord:
-        """Like ``settle``; ``also(session)`` runs in the same transaction (e.g. store a file)."""
+        """Capture the cost and write the history row in one transaction; ``output`` (audio
+        written with ``put_audio``) is recorded in it too, as the row's ``output_key``.
+
+        The rows are built before the transaction and written on the bare driver connection
+        (``ledger.capture_now``): on SQLite the writer lock is held for about 0.1 ms instead
+        of the 0.7 ms of a session's flush, which every other request's hold waits for."""
         cost = self.amount_micros if cost_micros is None else min(cost_micros, self.amount_micros)
-        with self.db.write() as session:
-            extra = also(session) or {}
-            settled = ledger.capture(session, self.hold_id, cost, user_id=self.caller.user_id)
-            row = self._record(session, cost, status="succeeded", **{**record, **extra})
+        stored = None if output is None else put_row(output, user_id=self.caller.user_id)
+        if output is not None:
+            record["output_key"] = output.key
+        row = self._row(cost, status="succeeded", **record)
+
+        def write_rows(target: DriverConnection) -> None:
+            if stored is not None:
+                target.insert(stored)
+            row.id = target.insert(row)
+
+        settled = ledger.capture_now(
+            self.db, self.hold_id, cost, user_id=self.caller.user_id, also=write_rows
+        )
+        if not settled.settled_now:  # captured before: nothing is charged or written twice
+            raise ConflictError(f"Hold {self.hold_id} was already captured")
         self.resolved = True
         self.balance_after_micros = settled.balance_after_micros
         return row
@@ -149,11 +161,14 @@ class Charge:
         else:
             status = "failed"
             message = error.message if isinstance(error, DomainError) else "internal error"
+        row = self._row(0, status=status, error=message, **record) if record else None
+
+        def write_row(target: DriverConnection) -> None:
+            if row is not None:
+                row.id = target.insert(row)
+
         try:
-            with self.db.write() as session:
-                ledger.release(session, self.hold_id, user_id=self.caller.user_id)
-                if record:
-                    self._record(session, 0, status=status, error=message, **record)
+            ledger.release_now(self.db, self.hold_id, user_id=self.caller.user_id, also=write_row)
         except Exception:  # the original error matters more; the hold stays visible to admins
             logger.exception("could not release hold %s", self.hold_id)
             sweeper.release_later(self.db, self.hold_id)  # retried after this process's heartbeat
@@ -208,9 +223,8 @@ class Charge:
         """A job now owns the hold: the worker captures or releases it when the job ends."""
         self.resolved = True
 
-    def _record(self, session: Session, cost: int, **record: Any) -> HistoryRecord:
-        return history.record(
-            session,
+    def _row(self, cost: int, **record: Any) -> HistoryRecord:
+        return history.new_record(
             user_id=self.caller.user_id,
             type=self.kind,
             cost_micros=cost,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session
 
 from api import audio
 from api.billing.pricing import Usage
@@ -27,7 +26,6 @@ from api.errors import InvalidInputError, NotFoundError
 from api.history.models import HistoryRecord
 from api.speech.common import Caller, Charge, put_audio
 from api.speech.context import SpeechContext
-from api.storage.service import record_put
 from api.voices import service as voices
 
 FORMATS = ("mp3", "wav", "pcm", "opus", "aac", "flac")
@@ -326,14 +324,9 @@ def _keep_and_settle(
     The file is written before the transaction (not under SQLite's writer lock) and only
     recorded inside it; if the transaction fails, the file is removed again."""
     put = put_audio(ctx.store, kind="tts", data=encoded, fmt=speech.order.format)
-
-    def keep_audio(session: Session) -> dict[str, Any]:
-        row = record_put(session, ctx.store, put, user_id=charge.caller.user_id)
-        return {"output_key": row.key}
-
     try:
-        return charge.settle_with(
-            keep_audio,
+        return charge.settle(
+            output=put,
             model=speech.model.id,
             voice=speech.voice_id,
             input_summary=summary,

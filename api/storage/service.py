@@ -42,13 +42,7 @@ def record_object(
     size_bytes: int,
 ) -> StoredObject:
     """Add the row that records ``key`` as owned by ``user_id`` (None: platform-owned)."""
-    stored = StoredObject(
-        key=validate_key(key),
-        user_id=user_id,
-        kind=validate_kind(kind),
-        content_type=content_type,
-        size_bytes=size_bytes,
-    )
+    stored = put_row(PutObject(key, kind, content_type, size_bytes), user_id=user_id)
     session.add(stored)
     # Flush, not commit: surfaces a duplicate key or unknown user now and assigns the id.
     session.flush()
@@ -115,6 +109,18 @@ def record_put(
         key=put.key,
         user_id=user_id,
         kind=put.kind,
+        content_type=put.content_type,
+        size_bytes=put.size_bytes,
+    )
+
+
+def put_row(put: PutObject, *, user_id: int | None) -> StoredObject:
+    """The checked row that records a ``put_bytes`` object, not yet written (for
+    ``DriverConnection.insert`` inside a settlement; ``record_put`` writes it with a session)."""
+    return StoredObject(
+        key=validate_key(put.key),
+        user_id=user_id,
+        kind=validate_kind(put.kind),
         content_type=put.content_type,
         size_bytes=put.size_bytes,
     )

@@ -308,3 +308,56 @@ def test_the_session_free_doors_keep_every_guarantee(db: Database, settings: Set
     with pytest.raises(NotFoundError):
         ledger.capture_now(db, replay.id, CENT, user_id=user_id + 1)
     assert_reconciled(db)
+
+
+def test_rows_written_beside_a_capture_read_back_and_roll_back_with_it(
+    db: Database, settings: Settings
+) -> None:
+    """``capture_now(also=...)``: rows inserted on the bare connection (``DriverConnection.insert``)
+    read back through the ORM exactly as written, and a failure in ``also`` undoes the capture
+    too (one transaction on both backends)."""
+    from api.history import service as history
+    from api.history.models import HistoryRecord
+
+    user_id = make_user(db, settings, balance_micros=YUAN)
+    row = history.new_record(
+        user_id=user_id,
+        type="tts",
+        model="tts-1",
+        input_summary={"text": '你好 "quoted"', "voice": "alloy"},
+        output_key="tts/2026/12/05/x.wav",
+        duration_ms=1234,
+        cost_micros=CENT,
+    )
+    first = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-1")
+    assert first.id is not None
+
+    def write(target) -> None:  # noqa: ANN001
+        row.id = target.insert(row)
+
+    ledger.capture_now(db, first.id, CENT, also=write)
+    with db.read() as session:
+        stored = session.get(HistoryRecord, row.id)
+    assert stored is not None
+    assert stored.input_summary == {"text": '你好 "quoted"', "voice": "alloy"}
+    assert (stored.output_key, stored.duration_ms, stored.cost_micros, stored.status) == (
+        "tts/2026/12/05/x.wav",
+        1234,
+        CENT,
+        "succeeded",
+    )
+    assert abs((stored.created_at - row.created_at).total_seconds()) < 0.001
+
+    second = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-2")
+    assert second.id is not None
+
+    def broken(_target) -> None:  # noqa: ANN001
+        raise RuntimeError("the history row could not be written")
+
+    with pytest.raises(RuntimeError):
+        ledger.capture_now(db, second.id, CENT, also=broken)
+    with db.read() as session:
+        still = session.get(Hold, second.id)
+    assert still is not None and still.status == "held"  # the capture went with the failure
+    assert balance(db, user_id) == YUAN - 2 * CENT
+    assert_reconciled(db)
