@@ -164,11 +164,16 @@ class Charge:
         row = self._row(0, status=status, error=message, **record) if record else None
 
         def write_row(target: DriverConnection) -> None:
-            if row is not None:
-                row.id = target.insert(row)
+            assert row is not None
+            row.id = target.insert(row)
 
         try:
-            ledger.release_now(self.db, self.hold_id, user_id=self.caller.user_id, also=write_row)
+            ledger.release_now(
+                self.db,
+                self.hold_id,
+                user_id=self.caller.user_id,
+                also=write_row if row is not None else None,
+            )
         except Exception:  # the original error matters more; the hold stays visible to admins
             logger.exception("could not release hold %s", self.hold_id)
             sweeper.release_later(self.db, self.hold_id)  # retried after this process's heartbeat
