@@ -19,7 +19,7 @@ import httpx
 
 from api import audio
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
-from bench.load import LoadResult, client_for, load
+from bench.load import Callers, LoadResult, load
 from bench.provider_fake import ANSWER_SECONDS, HOSTED_MODEL, PROVIDER_KEY
 from bench.table import Row
 
@@ -51,7 +51,7 @@ class Sizes:
 
 @dataclass
 class Gateway:
-    client: httpx.AsyncClient
+    callers: Callers  # CONNECTIONS clients of the server under test
     key: str
     fake_url: str
     engine: TTSEngine
@@ -77,7 +77,7 @@ def _hello(client: httpx.AsyncClient):  # noqa: ANN202 - the load client's Send
 
 
 async def _hello_load(gateway: Gateway, connections: int, requests: int) -> LoadResult:
-    return await load(gateway.client, _hello, connections=connections, requests=requests)
+    return await load(gateway.callers, _hello, connections=connections, requests=requests)
 
 
 def _checked(result: LoadResult, what: str) -> LoadResult:
@@ -91,7 +91,7 @@ async def warm_up(gateway: Gateway) -> None:
     the first round's baselines are not measured on a cold server (not counted)."""
     await _hello_load(gateway, CONNECTIONS, 4 * CONNECTIONS)
     await load(
-        gateway.client,
+        gateway.callers,
         lambda c: c.post("/bench/debit", headers=gateway.auth),
         connections=CONNECTIONS,
         requests=2 * CONNECTIONS,
@@ -108,7 +108,7 @@ async def b1_round(gateway: Gateway, row: Row) -> None:
     )
     account = _checked(
         await load(
-            gateway.client,
+            gateway.callers,
             lambda c: c.get("/api/account", headers=gateway.auth),
             connections=sizes.cheap_connections,
             requests=sizes.cheap_requests,
@@ -124,7 +124,7 @@ async def b2_round(gateway: Gateway, rate: Row, tail: Row) -> None:
     hello = _checked(await _hello_load(gateway, CONNECTIONS, requests), "hello")
     debit = _checked(
         await load(
-            gateway.client,
+            gateway.callers,
             lambda c: c.post("/bench/debit", headers=gateway.auth),
             connections=CONNECTIONS,
             requests=requests,
@@ -171,7 +171,7 @@ async def b5_round(gateway: Gateway, row: Row) -> None:
     for _ in range(gateway.sizes.tts_calls):  # alternate call by call
         direct.append(_timed(lambda: engine_wav(gateway.engine)))
         started = time.perf_counter()
-        response = await gateway_wav(gateway.client, gateway.key)
+        response = await gateway_wav(gateway.callers.first, gateway.key)
         through.append(time.perf_counter() - started)
         reported.append(server_overhead_ms(response))
     row.add(statistics.median(direct) * 1000, statistics.median(through) * 1000)
@@ -192,7 +192,7 @@ async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
         engine_rate = calls / (time.perf_counter() - started)
     through = _checked(
         await load(
-            gateway.client,
+            gateway.callers,
             lambda c: gateway_wav(c, gateway.key),
             connections=concurrency,
             requests=calls,
@@ -240,14 +240,14 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         return response
 
     async def both(stagger: float) -> tuple[LoadResult, LoadResult]:
-        async with client_for(gateway.fake_url, CONNECTIONS) as upstream:
+        async with Callers(gateway.fake_url, CONNECTIONS) as upstream:
             direct = _checked(
                 await load(upstream, direct_call, connections=CONNECTIONS, requests=requests,
                            stagger=stagger),
                 "the provider fake",
             )  # fmt: skip
         through = _checked(
-            await load(gateway.client, through_gateway, connections=CONNECTIONS,
+            await load(gateway.callers, through_gateway, connections=CONNECTIONS,
                        requests=requests, stagger=stagger),
             "the hosted model through the gateway",
         )  # fmt: skip

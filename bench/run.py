@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench import console_roundtrip, gateway, ledger_writers, streaming
+from bench.load import Callers
 from bench.provider_fake import hosted_catalog, provider_fake, providers_setting
 from bench.server import api_server
 from bench.table import Row, markdown
@@ -148,12 +149,12 @@ async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> No
         }
         with api_server(env) as server:
             key = server.new_api_key()
-            async with gateway.client_for(server.base_url, gateway.CONNECTIONS) as client:
-                bench = gateway.Gateway(client, key, fake_url, engine, plan.sizes)
+            async with Callers(server.base_url, gateway.CONNECTIONS) as callers:
+                bench = gateway.Gateway(callers, key, fake_url, engine, plan.sizes)
                 # Warm-up, not counted: engine loads, connection pools, first imports.
                 gateway.engine_wav(engine)
-                await gateway.gateway_wav(client, key)
-                await gateway.hosted_speech(client, key)
+                await gateway.gateway_wav(callers.first, key)
+                await gateway.hosted_speech(callers.first, key)
                 await gateway.warm_up(bench)
                 steps = _steps(plan, rows, bench, server.base_url, key, scratch)
                 started = time.monotonic()
