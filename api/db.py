@@ -300,8 +300,8 @@ class Database:
 
         A session costs about 0.35 ms of CPU per transaction and, on PostgreSQL, BEGIN and
         COMMIT are round trips of their own; a ledger posting is a statement or a few
-        (``api.billing.postings``), so it skips both (bench row B4: 2,350 → about 3,500-3,900
-        txn/s).
+        (``api.billing.postings``), so it skips the session (and, for a settlement, BEGIN and
+        COMMIT).
 
         - PostgreSQL: the connection is in autocommit, every statement its own transaction. Only
           statements that apply all of their parts or none may run here, unless

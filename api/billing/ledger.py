@@ -204,7 +204,10 @@ def hold_now(
 ) -> Hold:
     """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
     how a request reserves credit before its engine runs."""
-    with db.driver_write() as target:
+    # A transaction even on PostgreSQL: under concurrent settlements of the same account the
+    # one-statement hold was seen to reserve the key's spend although its debit then refused
+    # (tests/billing/test_ledger.py); the refusal's error rolls any such part back.
+    with db.driver_write(transaction=True) as target:
         posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
     if isinstance(posted, Hold):
         return posted

@@ -9,10 +9,11 @@ once per backend, in SQL sent on a bare driver connection (``DriverConnection``:
 own, inside its transaction, or ``Database.driver_write``'s, with no session at all):
 
 - **PostgreSQL** runs data-modifying CTEs as one statement: a hold and a settlement are one
-  round trip each. Each statement applies all of its parts or none: a refused hold changes
-  nothing (the account and the API key are locked and judged first, ``verdict``), a settlement
-  that flips nothing changes nothing. So a posting needs no transaction of its own, and
-  ``driver_write`` runs it in autocommit: one round trip instead of BEGIN, statement, COMMIT.
+  round trip each. A settlement that flips nothing changes nothing, so ``driver_write`` runs
+  it in autocommit. A hold judges the account and the key first (``verdict``) and is meant to
+  change nothing when it refuses, but under concurrent settlements of the same account it was
+  seen to reserve the key's spend although its debit refused; so a hold runs in a transaction
+  and the refusal's error rolls that part back (``ledger.hold_now``).
 - **SQLite** has no data-modifying CTEs, but a statement there is a function call: the steps run
   one by one with ``RETURNING`` (a few tens of microseconds each), and a refusal that comes
   after a step applied is rolled back by the error ``ledger`` raises.
