@@ -183,14 +183,21 @@ def hold(
     Raises InsufficientBalanceError when the balance cannot cover it and SpendCapExceededError
     when the API key's spend cap would be passed.
     """
-    posted = _post_hold(
-        DriverConnection.of(session), user_id, amount, idempotency_key, api_key_id, purpose
+    target = DriverConnection.of(session)
+    posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
+    if posted.replayed:
+        existing = session.get(Hold, posted.hold_id, populate_existing=True)
+        assert existing is not None
+        return existing
+    return Hold(
+        id=posted.hold_id,
+        user_id=user_id,
+        api_key_id=api_key_id,
+        amount_micros=amount,
+        idempotency_key=idempotency_key,
+        purpose=purpose[:64],
+        created_at=posted.created_at,
     )
-    if isinstance(posted, Hold):
-        return posted
-    existing = session.get(Hold, posted, populate_existing=True)
-    assert existing is not None
-    return existing
 
 
 def hold_now(
@@ -201,20 +208,23 @@ def hold_now(
     idempotency_key: str,
     api_key_id: int | None = None,
     purpose: str = "",
-) -> Hold:
+) -> int:
     """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
-    how a request reserves credit before its engine runs."""
+    how a request reserves credit before its engine runs. Returns the hold's id (the earlier
+    hold's for a replay); no row object is built, as the request needs only the id."""
     # A transaction even on PostgreSQL: under concurrent settlements of the same account the
     # one-statement hold was seen to reserve the key's spend although its debit then refused
     # (tests/billing/test_ledger.py); the refusal's error rolls any such part back.
     with db.driver_write(transaction=True) as target:
         posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
-    if isinstance(posted, Hold):
-        return posted
-    with db.read() as session:  # a replay: the earlier hold, as it is now
-        existing = session.get(Hold, posted)
-        assert existing is not None
-        return existing
+    return posted.hold_id
+
+
+@dataclass(frozen=True)
+class _PostedHold:
+    hold_id: int
+    replayed: bool  # the key was used before: ``hold_id`` is the earlier hold, nothing changed
+    created_at: datetime
 
 
 def _post_hold(
@@ -224,9 +234,9 @@ def _post_hold(
     idempotency_key: str,
     api_key_id: int | None,
     purpose: str,
-) -> Hold | int:
-    """Post a hold: the new hold, or the id of an earlier one with the same key; raises (and so
-    rolls back) when the cap or the balance refuses."""
+) -> _PostedHold:
+    """Post a hold, or find the earlier one with the same key; raises (and so rolls back) when
+    the cap or the balance refuses."""
     _check_key(idempotency_key)
     if amount < 0:
         raise InvalidInputError("amount must not be negative", param="amount")
@@ -241,20 +251,12 @@ def _post_hold(
         now=now,
     )
     if outcome.existing_id is not None:
-        return outcome.existing_id
+        return _PostedHold(outcome.existing_id, True, now)
     if not outcome.cap_ok:
         raise SpendCapExceededError("This API key has reached its spend cap")
     if outcome.hold_id is None:
         raise InsufficientBalanceError("Insufficient balance")
-    return Hold(
-        id=outcome.hold_id,
-        user_id=user_id,
-        api_key_id=api_key_id,
-        amount_micros=amount,
-        idempotency_key=idempotency_key,
-        purpose=purpose[:64],
-        created_at=now,
-    )
+    return _PostedHold(outcome.hold_id, False, now)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ class Charge:
     def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
         """Reserve ``amount_micros`` before any engine work (403 when the balance is short)."""
         charge = cls(db, caller, kind, amount_micros)
-        held = ledger.hold_now(
+        charge.hold_id = ledger.hold_now(
             db,
             caller.user_id,
             amount_micros,
@@ -112,8 +112,6 @@ class Charge:
             api_key_id=caller.api_key_id,
             purpose=kind,
         )
-        assert held.id is not None
-        charge.hold_id = held.id
         return charge
 
     @property

@@ -186,7 +186,7 @@ class LiveSynthesis:
         return tail
 
     def _hold(self, cost: int) -> None:
-        held = ledger.hold_now(
+        hold_id = ledger.hold_now(
             self._ctx.db,
             self._caller.user_id,
             cost,
@@ -194,8 +194,7 @@ class LiveSynthesis:
             api_key_id=self._caller.api_key_id,
             purpose="tts",
         )
-        assert held.id is not None
-        self._holds.append((held.id, cost))
+        self._holds.append((hold_id, cost))
 
     def _note(self, piece: str) -> None:
         if self._summary_chars < SUMMARY_CHARS:

@@ -277,14 +277,13 @@ def test_the_session_free_doors_keep_every_guarantee(db: Database, settings: Set
     def worker(index: int) -> None:
         barrier.wait()
         try:
-            hold = ledger.hold_now(
+            hold_id = ledger.hold_now(
                 db, user_id, CENT, idempotency_key=f"now-{index}", api_key_id=key_id
             )
         except InsufficientBalanceError:
             return
-        assert hold.id is not None
-        ledger.capture_now(db, hold.id, CENT // 2, user_id=user_id)
-        charged.append(hold.id)
+        ledger.capture_now(db, hold_id, CENT // 2, user_id=user_id)
+        charged.append(hold_id)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
     for thread in threads:
@@ -296,17 +295,20 @@ def test_the_session_free_doors_keep_every_guarantee(db: Database, settings: Set
     assert balance(db, user_id) == 20 * CENT - len(charged) * CENT // 2
     assert key_spent(db, key_id) == len(charged) * CENT // 2
 
+    before = balance(db, user_id)
     replay = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
     again = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
-    assert again.id == replay.id and again.status == "held"
-    assert replay.id is not None
-    released = ledger.release_now(db, replay.id, user_id=user_id)
+    assert again == replay and balance(db, user_id) == before - CENT  # reserved once
+    with db.read() as session:
+        held = session.get(Hold, replay)
+        assert held is not None and held.status == "held"
+    released = ledger.release_now(db, replay, user_id=user_id)
     assert released.settled_now and released.balance_after_micros == balance(db, user_id)
-    assert not ledger.release_now(db, replay.id, user_id=user_id).settled_now
+    assert not ledger.release_now(db, replay, user_id=user_id).settled_now
     with pytest.raises(ConflictError):
-        ledger.capture_now(db, replay.id, CENT, user_id=user_id)
+        ledger.capture_now(db, replay, CENT, user_id=user_id)
     with pytest.raises(NotFoundError):
-        ledger.capture_now(db, replay.id, CENT, user_id=user_id + 1)
+        ledger.capture_now(db, replay, CENT, user_id=user_id + 1)
     assert_reconciled(db)
 
 
@@ -330,12 +332,11 @@ def test_rows_written_beside_a_capture_read_back_and_roll_back_with_it(
         cost_micros=CENT,
     )
     first = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-1")
-    assert first.id is not None
 
     def write(target) -> None:  # noqa: ANN001
         row.id = target.insert(row)
 
-    ledger.capture_now(db, first.id, CENT, also=write)
+    ledger.capture_now(db, first, CENT, also=write)
     with db.read() as session:
         stored = session.get(HistoryRecord, row.id)
     assert stored is not None
@@ -349,15 +350,14 @@ def test_rows_written_beside_a_capture_read_back_and_roll_back_with_it(
     assert abs((stored.created_at - row.created_at).total_seconds()) < 0.001
 
     second = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-2")
-    assert second.id is not None
 
     def broken(_target) -> None:  # noqa: ANN001
         raise RuntimeError("the history row could not be written")
 
     with pytest.raises(RuntimeError):
-        ledger.capture_now(db, second.id, CENT, also=broken)
+        ledger.capture_now(db, second, CENT, also=broken)
     with db.read() as session:
-        still = session.get(Hold, second.id)
+        still = session.get(Hold, second)
     assert still is not None and still.status == "held"  # the capture went with the failure
     assert balance(db, user_id) == YUAN - 2 * CENT
     assert_reconciled(db)
