@@ -48,6 +48,7 @@ import json
 import logging
 import math
 import re
+import ssl
 import struct
 import time
 import wave
@@ -61,6 +62,7 @@ import httpx
 import numpy as np
 
 from api.engines.base import Pcm, Transcript
+from api.engines.providers.clients import ClientShelf
 from api.errors import UpstreamError, UpstreamTimeoutError
 
 PROVIDER_KEY_REJECTED = "PROVIDER_KEY_REJECTED"
@@ -408,20 +410,24 @@ class ProviderHttp:
         headers = {"User-Agent": "amphion-platform"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
-        self._client = httpx.Client(
-            base_url=config.base_url + "/",
-            headers=headers,
-            timeout=config.httpx_timeout,
-            follow_redirects=False,
-            trust_env=False,
-            transport=transport,
-            # Keep as many connections alive as calls may run at once (httpx keeps 20): with
-            # 50 concurrent calls the other 30 paid a new connection each time (bench row B6).
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-        )
+
+        def make_client(tls: ssl.SSLContext) -> httpx.Client:
+            return httpx.Client(
+                base_url=config.base_url + "/",
+                headers=headers,
+                timeout=config.httpx_timeout,
+                follow_redirects=False,
+                trust_env=False,
+                verify=tls,
+                transport=transport,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+
+        # A client per call in flight, each with its one kept-alive connection (see clients.py).
+        self._clients = ClientShelf(make_client)
 
     def close(self) -> None:
-        self._client.close()
+        self._clients.close()
 
     @staticmethod
     def _relative(path: str) -> str:
@@ -451,7 +457,7 @@ class ProviderHttp:
         deadline = Deadline(self.config.total_timeout)
         error: ProviderError | UpstreamError | UpstreamTimeoutError
         try:
-            with self._client.stream(method, url, **kwargs) as streamed:
+            with self._clients.client() as client, client.stream(method, url, **kwargs) as streamed:
                 body = bytearray()
                 # Decoded bytes, so the cap also bounds what a compressed answer inflates to.
                 for chunk in streamed.iter_bytes():
@@ -492,7 +498,7 @@ class ProviderHttp:
         url = self._relative(path)
         error: Exception | None = None
         try:
-            with self._client.stream(method, url, **kwargs) as response:
+            with self._clients.client() as client, client.stream(method, url, **kwargs) as response:
                 if not response.is_success:
                     body = b""
                     for chunk in response.iter_bytes():
