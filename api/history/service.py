@@ -37,14 +37,14 @@ def _summary(input_summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(session: Session, **fields: Any) -> HistoryRecord:
-    """Append one operation to the user's history (``new_record``'s fields)."""
-    row = new_record(**fields)
+    """Append one operation to the user's history (``record_fields``'s fields)."""
+    row = HistoryRecord(**record_fields(**fields))
     session.add(row)
     session.flush()
     return row
 
 
-def new_record(
+def record_fields(
     *,
     user_id: int,
     type: str,
@@ -62,30 +62,31 @@ def new_record(
     request_id: str = "",
     latency_ms: int | None = None,
     job_id: str | None = None,
-) -> HistoryRecord:
-    """A checked history row, not yet written (``record``, or ``DriverConnection.insert``)."""
+) -> dict[str, Any]:
+    """The checked fields of a history row, not yet written (``record``, or
+    ``DriverConnection.insert(HistoryRecord, ...)`` inside a settlement)."""
     if type not in RECORD_TYPES:
         raise ValueError(f"unknown history type {type!r}")
     if status not in RECORD_STATUSES:
         raise ValueError(f"unknown history status {status!r}")
-    return HistoryRecord(
-        user_id=user_id,
-        type=type,
-        model=model[:64],
-        voice=voice[:128],
-        input_summary=_summary(input_summary or {}),
-        output_key=output_key,
-        output_text=output_text,
-        duration_ms=duration_ms,
-        characters=characters,
-        cost_micros=cost_micros,
-        status=status,
-        error=error[:500] if error else None,
-        api_key_id=api_key_id,
-        request_id=request_id[:64],
-        latency_ms=latency_ms,
-        job_id=job_id,
-    )
+    return {
+        "user_id": user_id,
+        "type": type,
+        "model": model[:64],
+        "voice": voice[:128],
+        "input_summary": _summary(input_summary or {}),
+        "output_key": output_key,
+        "output_text": output_text,
+        "duration_ms": duration_ms,
+        "characters": characters,
+        "cost_micros": cost_micros,
+        "status": status,
+        "error": error[:500] if error else None,
+        "api_key_id": api_key_id,
+        "request_id": request_id[:64],
+        "latency_ms": latency_ms,
+        "job_id": job_id,
+    }
 
 
 def update_record(session: Session, record_id: int, **changes: Any) -> HistoryRecord:

@@ -153,7 +153,7 @@ def recognize(
                 emotion = ctx.engines.emotion(EMOTION_ENGINE).analyze(
                     pcm, transcript=transcript.text, language=transcript.language
                 )
-        record = charge.settle(
+        record_id = charge.settle(
             model=model.id,
             input_summary=summary,
             output_text=transcript.text,
@@ -162,12 +162,11 @@ def recognize(
     except BaseException as error:
         charge.fail(error, model=model.id, input_summary=summary, duration_ms=pcm.duration_ms)
         raise
-    assert record.id is not None
     return RecognitionResult(
         transcript,
         pcm.duration_ms,
         charge.amount_micros,
-        record.id,
+        record_id,
         model.id,
         emotion,
         charge.balance_after_micros,
@@ -217,7 +216,7 @@ class RecognitionStream:
                         transcript: Transcript = finished.value
                         break
                 yield segment
-            record = self._charge.settle(
+            record_id = self._charge.settle(
                 model=model.id,
                 input_summary=self._summary,
                 output_text=transcript.text,
@@ -229,12 +228,11 @@ class RecognitionStream:
             if isinstance(error, GeneratorExit):
                 return
             raise
-        assert record.id is not None
         self.result = RecognitionResult(
             transcript,
             pcm.duration_ms,
             self._charge.amount_micros,
-            record.id,
+            record_id,
             model.id,
             balance_micros=self._charge.balance_after_micros,
         )
@@ -280,7 +278,7 @@ def analyze_emotion(
                 transcript=transcript.text if transcript else None,
                 language=transcript.language if transcript else None,
             )
-        record = charge.settle(
+        record_id = charge.settle(
             model=model.id,
             input_summary=summary,
             output_text=result.top,
@@ -289,9 +287,8 @@ def analyze_emotion(
     except BaseException as error:
         charge.fail(error, model=model.id, input_summary=summary, duration_ms=pcm.duration_ms)
         raise
-    assert record.id is not None
     return EmotionAnalysis(
-        result, pcm.duration_ms, cost, record.id, model.id, charge.balance_after_micros
+        result, pcm.duration_ms, cost, record_id, model.id, charge.balance_after_micros
     )
 
 

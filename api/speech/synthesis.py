@@ -23,7 +23,6 @@ from api.catalog.catalog import ModelSpec, text_language
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
 from api.engines.timing import engine_time, timed_iteration
 from api.errors import InvalidInputError, NotFoundError
-from api.history.models import HistoryRecord
 from api.speech.common import Caller, Charge, put_audio
 from api.speech.context import SpeechContext
 from api.voices import service as voices
@@ -291,11 +290,10 @@ def synthesize(
     summary = {"text": order.text[:500], "voice": speech.voice_id}
     try:
         encoded, sample_rate, duration_ms, segments = _render_to_file(ctx, speech, long)
-        record = _keep_and_settle(ctx, speech, charge, encoded, duration_ms, summary)
+        record_id, output_key = _keep_and_settle(ctx, speech, charge, encoded, duration_ms, summary)
     except BaseException as error:
         charge.fail(error, model=speech.model.id, voice=speech.voice_id, input_summary=summary)
         raise
-    assert record.id is not None
     return SpeechResult(
         audio=encoded,
         format=order.format,
@@ -305,8 +303,8 @@ def synthesize(
         characters=speech.characters,
         segments=segments,
         cost_micros=speech.cost_micros,
-        record_id=record.id,
-        output_key=record.output_key or "",
+        record_id=record_id,
+        output_key=output_key,
         balance_micros=charge.balance_after_micros,
     )
 
@@ -318,14 +316,15 @@ def _keep_and_settle(
     encoded: bytes,
     duration_ms: int,
     summary: dict[str, Any],
-) -> HistoryRecord:
-    """Store the audio for replay and capture the cost with its history row, in one go.
+) -> tuple[int, str]:
+    """Store the audio for replay and capture the cost with its history row, in one go: the
+    row's id and the audio's key.
 
     The file is written before the transaction (not under SQLite's writer lock) and only
     recorded inside it; if the transaction fails, the file is removed again."""
     put = put_audio(ctx.store, kind="tts", data=encoded, fmt=speech.order.format)
     try:
-        return charge.settle(
+        record_id = charge.settle(
             output=put,
             model=speech.model.id,
             voice=speech.voice_id,
@@ -337,6 +336,7 @@ def _keep_and_settle(
         with contextlib.suppress(Exception):  # the settlement's error is the one to report
             ctx.store.delete(put.key)  # no row points at it
         raise
+    return record_id, put.key
 
 
 class SpeechStream:
@@ -415,10 +415,9 @@ class SpeechStream:
                 yield audio.resample(pcm, rate) if pcm.sample_rate != rate else pcm
 
     def _settle(self, encoded: bytes, duration_ms: int, summary: dict[str, Any]) -> None:
-        record = _keep_and_settle(
+        self.record_id, _ = _keep_and_settle(
             self._ctx, self._speech, self._charge, encoded, duration_ms, summary
         )
-        self.record_id = record.id
 
     def close(self) -> None:
         """Give up before reading (e.g. the response was never sent): release the hold."""

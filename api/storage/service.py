@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -42,7 +43,9 @@ def record_object(
     size_bytes: int,
 ) -> StoredObject:
     """Add the row that records ``key`` as owned by ``user_id`` (None: platform-owned)."""
-    stored = put_row(PutObject(key, kind, content_type, size_bytes), user_id=user_id)
+    stored = StoredObject(
+        **put_fields(PutObject(key, kind, content_type, size_bytes), user_id=user_id)
+    )
     session.add(stored)
     # Flush, not commit: surfaces a duplicate key or unknown user now and assigns the id.
     session.flush()
@@ -114,16 +117,17 @@ def record_put(
     )
 
 
-def put_row(put: PutObject, *, user_id: int | None) -> StoredObject:
-    """The checked row that records a ``put_bytes`` object, not yet written (for
-    ``DriverConnection.insert`` inside a settlement; ``record_put`` writes it with a session)."""
-    return StoredObject(
-        key=validate_key(put.key),
-        user_id=user_id,
-        kind=validate_kind(put.kind),
-        content_type=put.content_type,
-        size_bytes=put.size_bytes,
-    )
+def put_fields(put: PutObject, *, user_id: int | None) -> dict[str, Any]:
+    """The checked fields of the row that records a ``put_bytes`` object, not yet written (for
+    ``DriverConnection.insert(StoredObject, ...)`` inside a settlement; ``record_put`` writes
+    it with a session)."""
+    return {
+        "key": validate_key(put.key),
+        "user_id": user_id,
+        "kind": validate_kind(put.kind),
+        "content_type": put.content_type,
+        "size_bytes": put.size_bytes,
+    }
 
 
 def store_bytes(

@@ -26,14 +26,14 @@ async def hello() -> dict[str, str]:
 
 
 @router.post("/debit", response_model=None)
-async def debit(call: Speech) -> dict[str, int | None]:
+async def debit(call: Speech) -> dict[str, int]:
     # As a speech route runs its use case: on the event loop, with the blocking work in one
     # worker thread (a sync route would take a second hop to check the return value).
     record_id = await call.run(_hold_and_settle, call)
     return {"record_id": record_id}
 
 
-def _hold_and_settle(call: SpeechCall) -> int | None:
+def _hold_and_settle(call: SpeechCall) -> int:
     # "tts": history rows have a fixed set of types; the model name says it was the bench.
     charge = Charge.hold(call.app.db, call.caller, "tts", DEBIT_MICROS)
-    return charge.settle(model="bench", characters=1).id
+    return charge.settle(model="bench", characters=1)
