@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -230,3 +231,79 @@ def test_a_key_in_use_is_refreshed_ahead_and_revocation_still_bites(
         check.verify_from_cache(plaintext)
     clock.now += 0.9  # a row never read again is not answered from once it is too old
     assert check.verify_from_cache(plaintext) is None
+
+
+def _slowed(check: keys.KeyVerifier) -> tuple[list[str], threading.Event]:
+    """Make ``check``'s database reads wait for an event, and list them."""
+    reads: list[str] = []
+    release = threading.Event()
+    load = check._load
+
+    def slow_load(digest: str):  # noqa: ANN202 - the verifier's row type is private
+        reads.append(digest)
+        assert release.wait(10)
+        return load(digest)
+
+    check._load = slow_load  # type: ignore[method-assign]
+    return reads, release
+
+
+def _wait_for(condition, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_calls_that_miss_together_share_one_read(db: Database, settings: Settings) -> None:
+    """After a pause a burst of calls with one key makes one database read, not one each."""
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings, cache=60)
+    check.verify(plaintext)  # records the first use, which drops the cached row
+    reads, release = _slowed(check)
+    answers: list[object] = []
+    calls = [
+        threading.Thread(target=lambda: answers.append(check.verify(plaintext))) for _ in range(8)
+    ]
+    for call in calls:
+        call.start()
+    _wait_for(lambda: len(reads) == 1, "the first call reads")
+    release.set()
+    for call in calls:
+        call.join()
+    # Calls that came while the read was in flight joined it; later ones found the row cached.
+    assert len(reads) == 1
+    assert len(answers) == 8 and all(answer == answers[0] for answer in answers)
+
+
+def test_a_call_after_an_invalidation_does_not_join_an_older_read(
+    db: Database, settings: Settings
+) -> None:
+    """A read that began before a key was revoked here must not answer calls that came after."""
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings, cache=60)
+    check.verify(plaintext)
+    reads, release = _slowed(check)
+    refused: list[str] = []
+
+    def call(name: str) -> None:
+        try:
+            check.verify(plaintext)
+        except KeyRevokedError:
+            refused.append(name)
+
+    before = threading.Thread(target=call, args=("before",))
+    before.start()
+    _wait_for(lambda: len(reads) == 1, "the first call reads")
+    with db.write() as session:
+        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+    check.invalidate(keys.keyed_digest(settings.secret_key, plaintext))
+    late = threading.Thread(target=call, args=("after",))
+    late.start()
+    _wait_for(lambda: len(reads) == 2, "the later call reads for itself")
+    release.set()
+    before.join()
+    late.join()
+    assert "after" in refused
