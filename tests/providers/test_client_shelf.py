@@ -1,4 +1,4 @@
-"""``ClientShelf``: a client per call in flight, reused last-in first-out, closed once."""
+"""``TransportShelf``: a connection per call in flight, reused last-in first-out, closed once."""
 
 from __future__ import annotations
 
@@ -8,28 +8,37 @@ import threading
 import httpx
 import pytest
 
-from api.engines.providers.clients import ClientShelf
+from api.engines.providers.clients import TransportShelf, send
+
+TIMEOUT = httpx.Timeout(5.0)
 
 
-def _shelf(made: list[httpx.Client], tls_seen: list[ssl.SSLContext]) -> ClientShelf:
-    def make(tls: ssl.SSLContext) -> httpx.Client:
+class Closable(httpx.MockTransport):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _shelf(made: list[Closable], tls_seen: list[ssl.SSLContext]) -> TransportShelf:
+    def make(tls: ssl.SSLContext) -> httpx.BaseTransport:
         tls_seen.append(tls)
-        client = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(204)))
-        made.append(client)
-        return client
+        transport = Closable(lambda _: httpx.Response(204))
+        made.append(transport)
+        return transport
 
-    return ClientShelf(make)
+    return TransportShelf(make)
 
 
-def test_calls_at_once_get_clients_of_their_own_and_later_calls_reuse_them() -> None:
-    made: list[httpx.Client] = []
+def test_calls_at_once_get_connections_of_their_own_and_later_calls_reuse_them() -> None:
+    made: list[Closable] = []
     tls_seen: list[ssl.SSLContext] = []
     shelf = _shelf(made, tls_seen)
     inside = threading.Barrier(3)
     used: list[int] = []
 
     def call() -> None:
-        with shelf.client() as client:
+        with shelf.transport() as client:
             used.append(id(client))
             inside.wait(timeout=5)  # all three hold a client at the same moment
 
@@ -42,24 +51,25 @@ def test_calls_at_once_get_clients_of_their_own_and_later_calls_reuse_them() -> 
     # One TLS context for all of them (building one costs about 20 ms).
     assert len({id(tls) for tls in tls_seen}) == 1
 
-    with shelf.client() as first:
+    with shelf.transport() as first:
         pass
-    with shelf.client() as again:
+    with shelf.transport() as again:
         assert again is first  # the last one returned goes out first: its connection is warm
-        assert again.get("http://provider.test/x").status_code == 204
+        sent = send(again, "GET", httpx.URL("http://provider.test/x"), headers={}, timeout=TIMEOUT)
+        assert sent.status_code == 204 and sent.request.url == "http://provider.test/x"
     assert shelf.size == 3  # nothing new was made
 
 
-def test_close_closes_idle_clients_now_and_busy_ones_when_returned() -> None:
-    made: list[httpx.Client] = []
+def test_close_closes_idle_transports_now_and_busy_ones_when_returned() -> None:
+    made: list[Closable] = []
     shelf = _shelf(made, [])
-    with shelf.client():
+    with shelf.transport():
         pass
-    with shelf.client() as busy:
-        with shelf.client():
+    with shelf.transport() as busy:
+        with shelf.transport():
             pass
         shelf.close()
-        assert not busy.is_closed
-    assert all(client.is_closed for client in made)
-    with pytest.raises(RuntimeError), shelf.client():
+        assert not busy.closed  # type: ignore[attr-defined]
+    assert all(transport.closed for transport in made)
+    with pytest.raises(RuntimeError), shelf.transport():
         pass

@@ -87,7 +87,13 @@ def test_config_models_cannot_be_changed_afterwards() -> None:
 
 def test_provider_paths_must_be_relative() -> None:
     http = ProviderHttp("X", ProviderConfig("https://api.example.com", api_key=OPERATOR_KEY))
-    for path in ("https://evil.example/x", "//evil.example/x", "relative"):
+    for path in (
+        "https://evil.example/x",
+        "//evil.example/x",
+        "relative",
+        "/https://evil.example/x",  # a scheme after the slash is an absolute URL, not a path
+        "/https:evil.example/x",
+    ):
         with pytest.raises(ValueError):
             http.request("GET", path)
 

@@ -62,7 +62,7 @@ import httpx
 import numpy as np
 
 from api.engines.base import Pcm, Transcript
-from api.engines.providers.clients import ClientShelf
+from api.engines.providers.clients import TransportShelf, send
 from api.errors import UpstreamError, UpstreamTimeoutError
 
 PROVIDER_KEY_REJECTED = "PROVIDER_KEY_REJECTED"
@@ -410,30 +410,50 @@ class ProviderHttp:
         headers = {"User-Agent": "amphion-platform"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
+        self._headers = headers
+        self._base_url = httpx.URL(config.base_url + "/")
 
-        def make_client(tls: ssl.SSLContext) -> httpx.Client:
-            return httpx.Client(
-                base_url=config.base_url + "/",
-                headers=headers,
-                timeout=config.httpx_timeout,
-                follow_redirects=False,
-                trust_env=False,
+        def make_transport(tls: ssl.SSLContext) -> httpx.BaseTransport:
+            if transport is not None:  # a test's stand-in for the provider
+                return transport
+            return httpx.HTTPTransport(
                 verify=tls,
-                transport=transport,
+                trust_env=False,
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             )
 
-        # A client per call in flight, each with its one kept-alive connection (see clients.py).
-        self._clients = ClientShelf(make_client)
+        # A connection per call in flight, kept alive between calls (see clients.py).
+        self._transports = TransportShelf(make_transport)
 
     def close(self) -> None:
-        self._clients.close()
+        self._transports.close()
 
-    @staticmethod
-    def _relative(path: str) -> str:
-        if not path.startswith("/") or path.startswith("//") or "://" in path:
+    @contextmanager
+    def _sent(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """The response to one request, closed afterwards (body not read yet)."""
+        headers = {**self._headers, **kwargs.pop("headers", {})}
+        url = self._url(path)
+        with self._transports.transport() as transport:
+            response = send(
+                transport,
+                method,
+                url,
+                headers=headers,
+                timeout=self.config.httpx_timeout,
+                **kwargs,
+            )
+            try:
+                yield response
+            finally:
+                response.close()
+
+    def _url(self, path: str) -> httpx.URL:
+        """``path`` under the configured base URL (appended, as httpx's ``base_url`` does)."""
+        relative = httpx.URL(path.lstrip("/"))
+        if not path.startswith("/") or path.startswith("//") or relative.scheme or relative.host:
             raise ValueError("provider paths are relative to the configured base URL")
-        return path.lstrip("/")
+        base = self._base_url
+        return base.copy_with(raw_path=base.raw_path + relative.raw_path)
 
     def ready(self) -> None:
         """Refuse now (503, ``CircuitOpenError``) if the provider's circuit would refuse a call."""
@@ -453,11 +473,10 @@ class ProviderHttp:
         return response
 
     def _request(self, method: str, path: str, *, max_bytes: int, **kwargs: Any) -> httpx.Response:
-        url = self._relative(path)
         deadline = Deadline(self.config.total_timeout)
         error: ProviderError | UpstreamError | UpstreamTimeoutError
         try:
-            with self._clients.client() as client, client.stream(method, url, **kwargs) as streamed:
+            with self._sent(method, path, **kwargs) as streamed:
                 body = bytearray()
                 # Decoded bytes, so the cap also bounds what a compressed answer inflates to.
                 for chunk in streamed.iter_bytes():
@@ -495,10 +514,9 @@ class ProviderHttp:
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """Like ``request`` but the body is read by the caller; errors while reading are mapped."""
-        url = self._relative(path)
         error: Exception | None = None
         try:
-            with self._clients.client() as client, client.stream(method, url, **kwargs) as response:
+            with self._sent(method, path, **kwargs) as response:
                 if not response.is_success:
                     body = b""
                     for chunk in response.iter_bytes():
