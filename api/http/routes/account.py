@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -31,9 +31,10 @@ from api.http.routes.schemas import (
     ObjectId,
     PasswordChange,
 )
+from api.http.routing import Router
 from api.keys import service as keys
 
-router = APIRouter(
+router = Router(
     prefix="/api",
     tags=["account"],
     responses=documented_errors("envelope", 400, 401, 403, 404, 429, 500),

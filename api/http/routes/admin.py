@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.billing import admin
 from api.billing.money import format_yuan, parse_yuan
@@ -12,8 +12,9 @@ from api.http.deps import AdminPrincipal, Context
 from api.http.errors import documented_errors
 from api.http.presenters import envelope, user_public
 from api.http.routes.schemas import CodesCreate, CreditChange, Page, PageSize
+from api.http.routing import Router
 
-router = APIRouter(
+router = Router(
     prefix="/api/admin",
     tags=["admin"],
     responses=documented_errors("envelope", 400, 401, 403, 404, 500),

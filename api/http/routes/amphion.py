@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.errors import documented_errors
 from api.http.routes.tts_common import audio_response, speak
+from api.http.routing import Router
 from api.http.speech import USAGE_HEADERS, Speech, read_upload
 from api.speech.recognition import EmotionAnalysis, analyze_emotion
 from api.speech.synthesis import SpeechOrder
 
-router = APIRouter(tags=["Amphion platform (seed 000)"])
+router = Router(tags=["Amphion platform (seed 000)"])
 
 DEFAULT_SED_MODEL = "Zipformer-SED"
 _HEADERS = {

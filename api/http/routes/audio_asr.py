@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ from api.http.errors import documented_errors
 from api.http.forms import body_docs, parse_body
 from api.http.presenters import envelope
 from api.http.routes.files import public_base_url
+from api.http.routing import Router
 from api.http.speech import USAGE_HEADERS, Speech, SpeechCall, decode_base64_audio, fetch_audio
 from api.jobs.models import FAILED, SUCCEEDED, Job
 from api.jobs.service import get_owned_job
@@ -39,7 +40,7 @@ from api.speech.recognition import (
 from api.speech.transcription import TRANSCRIBE, Submitted, submit_transcription
 from api.storage.service import object_url
 
-router = APIRouter(prefix="/api/audio", tags=["audio: speech recognition"])
+router = Router(prefix="/api/audio", tags=["audio: speech recognition"])
 
 SCOPE = "asr"
 MAX_CONTEXT_CHARS = 40_000  # the seed's "≤ 10000 tokens", generously in characters

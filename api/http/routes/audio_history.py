@@ -16,7 +16,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from api.billing.money import format_yuan
@@ -27,10 +27,11 @@ from api.http.errors import documented_errors
 from api.http.presenters import envelope
 from api.http.routes.files import object_store, public_base_url
 from api.http.routes.schemas import Page, PageSize
+from api.http.routing import Router
 from api.storage.base import ObjectStore
 from api.storage.service import object_url
 
-router = APIRouter(prefix="/api/audio", tags=["audio: history"])
+router = Router(prefix="/api/audio", tags=["audio: history"])
 
 RecordType = Literal["tts", "asr", "voice", "sed"]
 # A voice's enrolment record: the voice status it ended with, else its status while under way.

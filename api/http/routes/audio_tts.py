@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from starlette.websockets import WebSocketDisconnect
@@ -57,6 +57,7 @@ from api.http.deps import resolve_principal
 from api.http.errors import DEFAULT_CODES, documented_errors
 from api.http.presenters import envelope
 from api.http.routes.tts_common import Spoken, speak, stored_audio_url
+from api.http.routing import Router
 from api.http.speech import (
     USAGE_HEADERS,
     ClosingStreamingResponse,
@@ -74,7 +75,7 @@ from api.storage.service import object_url
 
 logger = logging.getLogger("amphion.http")
 
-router = APIRouter(prefix="/api/audio", tags=["audio: text to speech"])
+router = Router(prefix="/api/audio", tags=["audio: text to speech"])
 
 SCOPE = "tts"
 SEED_MODELS = ("cosyvoice-v3-flash", "cosyvoice-v3-plus", "cosyvoice-v2")

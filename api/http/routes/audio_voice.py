@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ from api.http.forms import body_docs, parse_body
 from api.http.presenters import envelope
 from api.http.routes.audio_asr import seed_time
 from api.http.routes.files import public_base_url
+from api.http.routing import Router
 from api.http.speech import Speech, SpeechCall, fetch_audio
 from api.speech import cloning
 from api.speech.previews import Preview, voice_preview
@@ -30,7 +31,7 @@ from api.storage.service import object_url
 from api.voices import service as voices
 from api.voices.models import UNDEPLOYED, ClonedVoice
 
-router = APIRouter(prefix="/api/audio", tags=["audio: voices"])
+router = Router(prefix="/api/audio", tags=["audio: voices"])
 
 SCOPE = "voice"
 VoiceId = Annotated[str, Path(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9._-]+$")]

@@ -10,12 +10,11 @@ Never registered otherwise (see ``api.http.app``).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from api.http.routing import Router
 from api.http.speech import Speech, SpeechCall
 from api.speech.common import Charge
 
-router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False)
+router = Router(prefix="/bench", tags=["bench"], include_in_schema=False)
 
 DEBIT_MICROS = 100  # ¥0.0001: a ¥100 signup bonus pays for a million debits
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.billing import codes, ledger
 from api.billing.models import ENTRY_KINDS
@@ -17,9 +17,10 @@ from api.http.deps import Context, CurrentPrincipal, SessionPrincipal
 from api.http.errors import documented_errors
 from api.http.presenters import entry_public, envelope
 from api.http.routes.schemas import Page, PageSize, Redeem
+from api.http.routing import Router
 from api.ratelimit import enforce
 
-router = APIRouter(
+router = Router(
     prefix="/api/billing",
     tags=["billing"],
     responses=documented_errors("envelope", 400, 401, 403, 404, 429, 500),

@@ -16,19 +16,20 @@ import stat
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from api.errors import InvalidInputError
 from api.http.deps import Context, CurrentPrincipal
 from api.http.presenters import envelope, iso
+from api.http.routing import Router
 from api.storage import get_object_store
 from api.storage.base import ObjectStore, attachment_disposition
 from api.storage.keys import content_type_for_key
 from api.storage.local import LocalObjectStore
 from api.storage.service import get_owned_object, object_url
 
-router = APIRouter(tags=["files"])
+router = Router(tags=["files"])
 
 INVALID_LINK = "Invalid or expired link"
 FILE_NOT_FOUND = "File not found"

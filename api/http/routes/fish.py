@@ -15,7 +15,7 @@ import json
 from typing import Any, Literal
 
 import msgpack
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.errors import DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from api.http.errors import documented_errors
 from api.http.routes.tts_common import Spoken, audio_response, file_name, speak, stored_audio_url
+from api.http.routing import Router
 from api.http.speech import USAGE_HEADERS, Speech, SpeechCall
 from api.speech.synthesis import SpeechOrder
 
-router = APIRouter(tags=["Fish open API (seed 004)"])
+router = Router(tags=["Fish open API (seed 004)"])
 
 MAX_BODY_BYTES = 1024 * 1024  # a TTS request is text: 10,000 characters are ~30 KB of UTF-8
 JSON_TYPES = ("application/json", "text/json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.history import service as history
 from api.http.deps import Context, CurrentPrincipal
@@ -13,8 +13,9 @@ from api.http.errors import documented_errors
 from api.http.presenters import envelope, record_public
 from api.http.routes.billing import day_start
 from api.http.routes.schemas import ObjectId, Page, PageSize
+from api.http.routing import Router
 
-router = APIRouter(
+router = Router(
     prefix="/api/history",
     tags=["history"],
     responses=documented_errors("envelope", 400, 401, 403, 404, 500),

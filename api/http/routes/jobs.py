@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from api.http.deps import Context, CurrentPrincipal
 from api.http.errors import documented_errors
 from api.http.presenters import envelope, iso
+from api.http.routing import Router
 from api.jobs.models import Job
 from api.jobs.service import get_owned_job
 
-router = APIRouter(
+router = Router(
     prefix="/api/jobs", tags=["jobs"], responses=documented_errors("envelope", 401, 403, 404, 500)
 )
 

@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,7 @@ from api.errors import DomainError, InvalidInputError, NotFoundError
 from api.http.context import AppContext
 from api.http.deps import Context, CurrentPrincipal
 from api.http.errors import documented_errors, error_body
+from api.http.routing import Router
 from api.http.speech import (
     USAGE_HEADERS,
     ClosingStreamingResponse,
@@ -62,7 +63,7 @@ from api.speech.synthesis import SpeechOrder, synthesize
 
 logger = logging.getLogger("amphion.http.openai")
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = Router(prefix="/v1", tags=["openai"])
 
 Result = TypeVar("Result")
 

@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterator
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from api.engines.timing import EngineClock
 from api.errors import DomainError
 from api.http.deps import Context, resolve_principal
+from api.http.routing import Router
 from api.http.speech import (
     ClosingStreamingResponse,
     SpeechCall,
@@ -41,7 +42,7 @@ from api.speech.tickets import (
 )
 
 logger = logging.getLogger("amphion.http")
-router = APIRouter(tags=["console"])
+router = Router(tags=["console"])
 UNEXPECTED = "Speech could not be made; nothing was charged. Try again."
 
 
