@@ -9,9 +9,11 @@ once per backend, in SQL sent on a bare driver connection (``DriverConnection``:
 own, inside its transaction, or ``Database.driver_write``'s, with no session at all):
 
 - **PostgreSQL** runs data-modifying CTEs as one statement: a hold and a settlement are one
-  round trip each, and ``driver_write`` runs them in autocommit, since each applies all of
-  its parts or none. A hold locks and judges the account and the key first (``verdict``) and
-  every part after it follows that verdict alone, so a refusal changes nothing.
+  round trip each. A settlement that flips nothing changes nothing, so ``driver_write`` runs
+  it in autocommit. A hold judges the account and the key first (``verdict``) and is meant to
+  change nothing when it refuses, but under concurrent settlements of the same account it was
+  seen to reserve the key's spend although its debit refused; so a hold runs in a transaction
+  and the refusal's error rolls that part back (``ledger.hold_now``).
 - **SQLite** has no data-modifying CTEs, but a statement there is a function call: the steps run
   one by one with ``RETURNING`` (a few tens of microseconds each), and a refusal that comes
   after a step applied is rolled back by the error ``ledger`` raises.
@@ -60,15 +62,9 @@ WITH existing AS (
     WHERE id = CAST(%(api_key_id)s AS INTEGER) AND CAST(%(amount)s AS BIGINT) > 0
       AND (SELECT balance_ok AND cap_ok FROM verdict)
 ), debited AS (
-    -- No "balance_micros >= amount" here: an UPDATE tests its WHERE on the row as the
-    -- statement's snapshot saw it and skips the row if that fails, while "account" locked and
-    -- judged the newest version. After a concurrent capture gave credit back, the snapshot's
-    -- balance refused what the verdict (and "capped") had admitted: the key's spend was
-    -- reserved with no debit. The verdict decides; the debit is computed on the newest
-    -- version, which this statement holds locked; ck_users_balance_non_negative stays the
-    -- backstop.
     UPDATE users SET balance_micros = balance_micros - CAST(%(amount)s AS BIGINT)
-    WHERE id = CAST(%(user_id)s AS INTEGER) AND (SELECT balance_ok AND cap_ok FROM verdict)
+    WHERE id = CAST(%(user_id)s AS INTEGER) AND balance_micros >= CAST(%(amount)s AS BIGINT)
+      AND (SELECT balance_ok AND cap_ok FROM verdict)
     RETURNING balance_micros
 ), held AS (
     INSERT INTO holds (user_id, api_key_id, amount_micros, status, idempotency_key, purpose,
