@@ -36,7 +36,6 @@ class TransportShelf:
         self._make = make
         self._tls: ssl.SSLContext | None = None
         self._idle: list[httpx.BaseTransport] = []
-        self._made = 0
         self._lock = threading.Lock()
         self._closed = False
 
@@ -63,10 +62,7 @@ class TransportShelf:
             if self._tls is None:
                 self._tls = ssl.create_default_context(cafile=certifi.where())
             tls = self._tls
-        transport = self._make(tls)
-        with self._lock:
-            self._made += 1
-        return transport
+        return self._make(tls)
 
     def close(self) -> None:
         """Close every transport; one still in use is closed when its call gives it back."""
@@ -75,12 +71,6 @@ class TransportShelf:
             idle, self._idle = self._idle, []
         for transport in idle:
             transport.close()
-
-    @property
-    def size(self) -> int:
-        """How many transports were made: the most calls that were in flight at once."""
-        with self._lock:
-            return self._made
 
 
 def send(
