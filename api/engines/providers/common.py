@@ -48,7 +48,6 @@ import json
 import logging
 import math
 import re
-import ssl
 import struct
 import time
 import wave
@@ -62,7 +61,7 @@ import httpx
 import numpy as np
 
 from api.engines.base import Pcm, Transcript
-from api.engines.providers.clients import TransportShelf, send
+from api.engines.providers.clients import OriginTransport, send
 from api.errors import UpstreamError, UpstreamTimeoutError
 
 PROVIDER_KEY_REJECTED = "PROVIDER_KEY_REJECTED"
@@ -412,40 +411,21 @@ class ProviderHttp:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self._headers = headers
         self._base_url = httpx.URL(config.base_url + "/")
-
-        def make_transport(tls: ssl.SSLContext) -> httpx.BaseTransport:
-            if transport is not None:  # a test's stand-in for the provider
-                return transport
-            return httpx.HTTPTransport(
-                verify=tls,
-                trust_env=False,
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            )
-
-        # A connection per call in flight, kept alive between calls (see clients.py).
-        self._transports = TransportShelf(make_transport)
+        # A test's stand-in for the provider, or kept-alive connections to it (see clients.py).
+        self._transport = transport or OriginTransport(self._base_url, config.httpx_timeout)
 
     def close(self) -> None:
-        self._transports.close()
+        self._transport.close()
 
     @contextmanager
     def _sent(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """The response to one request, closed afterwards (body not read yet)."""
         headers = {**self._headers, **kwargs.pop("headers", {})}
-        url = self._url(path)
-        with self._transports.transport() as transport:
-            response = send(
-                transport,
-                method,
-                url,
-                headers=headers,
-                timeout=self.config.httpx_timeout,
-                **kwargs,
-            )
-            try:
-                yield response
-            finally:
-                response.close()
+        response = send(self._transport, method, self._url(path), headers=headers, **kwargs)
+        try:
+            yield response
+        finally:
+            response.close()
 
     def _url(self, path: str) -> httpx.URL:
         """``path`` under the configured base URL (appended, as httpx's ``base_url`` does)."""
