@@ -115,7 +115,8 @@ def _tool(
     )
 
 
-ROW_OF_TOOLS = {"display": "flex", "gap": "var(--space-1)", "align_items": "center"}
+# A flex row of tools (Radix Themes' utility classes, not a style prop: see TABLE_CSS).
+TOOLS = "rt-r-display-flex rt-r-gap-1 rt-r-ai-center"
 
 
 def _actions(row: rx.Var) -> rx.Component:
@@ -130,7 +131,7 @@ def _actions(row: rx.Var) -> rx.Component:
                     HistoryState.download_audio(row["id"]),
                     "history-download",
                 ),
-                style=ROW_OF_TOOLS,
+                class_name=TOOLS,
             ),
         ),
         rx.cond(
@@ -149,7 +150,7 @@ def _actions(row: rx.Var) -> rx.Component:
             "history-delete",
             color="red",
         ),
-        style={**ROW_OF_TOOLS, "justify_content": "flex-end"},
+        class_name=f"{TOOLS} rt-r-jc-end",
     )
 
 
@@ -253,17 +254,32 @@ def _card(row: rx.Var) -> rx.Component:
 
 # The wide table's cells are plain elements with Radix Themes' own classes: the same look as
 # rx.text / rx.badge / rx.code, without a React component per piece. A page turn re-renders
-# all 20 rows, and the components made the browser's part of it about 10 ms longer than the
-# server's answer took (bench row B10: 16-17 ms against 25-30 ms per click).
-NOWRAP = {"white_space": "nowrap"}
+# all 20 rows (bench row B10), so they carry no style props either: each of those is an
+# Emotion component that serializes and hashes its styles on every render, about 1 ms of a
+# page turn for the rows' dozen styled elements. Radix's utility classes and the few rules
+# of TABLE_CSS (rendered once with the page) give the same styles.
+TABLE_CSS = f"""
+.history-row {{ vertical-align: middle; }}
+.history-numeric {{ font-variant-numeric: tabular-nums; letter-spacing: -0.02em; }}
+.history-muted {{ color: {styles.TEXT_MUTED}; }}
+.history-subtle {{ color: {styles.TEXT_SUBTLE}; }}
+.history-error {{ color: {rx.color("red", 11)}; max-width: 16rem; }}
+.history-request-id {{
+  color: {styles.TEXT_MUTED}; cursor: copy; max-width: 8.5rem; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; display: block;
+}}
+"""
+TEXT = "rt-Text rt-r-size-"
+NUMBER = "rt-r-tw-nowrap history-numeric"
+CODE = "rt-reset rt-Code rt-r-size-1 rt-variant-ghost"
 
 
-def _span(content: Any, size: str = "2", **props: Any) -> rx.Component:
-    return rx.el.span(content, class_name=f"rt-Text rt-r-size-{size}", **props)
+def _span(content: Any, classes: str) -> rx.Component:
+    return rx.el.span(content, class_name=classes)
 
 
-def _line(content: Any, size: str = "1", **props: Any) -> rx.Component:
-    return rx.el.div(content, class_name=f"rt-Text rt-r-size-{size}", **props)
+def _line(content: Any, classes: str) -> rx.Component:
+    return rx.el.div(content, class_name=classes)
 
 
 def _light_badge(value: rx.Var, labels: Any) -> rx.Component:
@@ -291,13 +307,13 @@ def _cell(*children: Any, **props: Any) -> rx.Component:
 def _light_usage(row: rx.Var) -> rx.Component:
     return rx.cond(
         row["usage"] == "",
-        _span("—", style={"color": styles.TEXT_SUBTLE}),
+        _span("—", f"{TEXT}2 history-subtle"),
         _span(
             rx.fragment(
                 row["usage"],
                 rx.match(row["unit"], ("chars", tr(" chars", " 字符")), ("s", tr(" s", " 秒")), ""),
             ),
-            style={**styles.NUMERIC, **NOWRAP},
+            f"{TEXT}2 {NUMBER}",
         ),
     )
 
@@ -306,47 +322,32 @@ def _light_request_id(row: rx.Var) -> rx.Component:
     """``_request_id`` as a plain element with the Code classes."""
     return rx.el.code(
         row["request_id"],
-        class_name="rt-reset rt-Code rt-r-size-1 rt-variant-ghost",
+        class_name=f"{CODE} history-request-id",
         title=row["request_id"],
         on_click=[
             rx.set_clipboard(row["request_id"]),
             rx.toast.success(tr("Request id copied", "已复制请求 ID"), duration=1500),
         ],
-        style={
-            "color": styles.TEXT_MUTED,
-            "cursor": "copy",
-            "max_width": "8.5rem",
-            "overflow": "hidden",
-            "text_overflow": "ellipsis",
-            "white_space": "nowrap",
-            "display": "block",
-        },
         data_testid="history-request-id",
     )
 
 
 def _row(row: rx.Var) -> rx.Component:
-    muted = {"color": styles.TEXT_MUTED}
     return rx.el.tr(
+        _cell(_span(row["time"], f"{TEXT}1 {NUMBER}")),
         _cell(
-            _span(row["time"], "1", style={**styles.NUMERIC, "white_space": "nowrap"}),
+            _line(type_label(row["type"]), f"{TEXT}2 rt-r-weight-medium rt-r-tw-nowrap"),
+            rx.el.div(_light_badge(row["status"], STATUS_COLORS), class_name="rt-r-mt-1"),
         ),
         _cell(
-            _line(type_label(row["type"]), "2", style={"font_weight": "500", **NOWRAP}),
-            rx.el.div(_light_badge(row["status"], STATUS_COLORS), style={"margin_top": "4px"}),
-        ),
-        _cell(
-            _line(row["model"], "2", style={"white_space": "nowrap"}),
-            rx.cond(row["voice"] != "", _line(row["voice"], style=muted)),
-            rx.cond(row["result"] != "", _line(row["result"], style=muted)),
-            rx.cond(
-                row["error"] != "",
-                _line(row["error"], style={"color": rx.color("red", 11), "max_width": "16rem"}),
-            ),
+            _line(row["model"], f"{TEXT}2 rt-r-tw-nowrap"),
+            rx.cond(row["voice"] != "", _line(row["voice"], f"{TEXT}1 history-muted")),
+            rx.cond(row["result"] != "", _line(row["result"], f"{TEXT}1 history-muted")),
+            rx.cond(row["error"] != "", _line(row["error"], f"{TEXT}1 history-error")),
         ),
         _cell(_light_usage(row)),
         _cell(
-            _span(rx.fragment("¥", row["cost"]), "2", style={**styles.NUMERIC, **NOWRAP}),
+            _span(rx.fragment("¥", row["cost"]), f"{TEXT}2 {NUMBER}"),
             data_testid="history-cost",
         ),
         _cell(
@@ -354,13 +355,9 @@ def _row(row: rx.Var) -> rx.Component:
             rx.cond(
                 row["via_key"] == "1",
                 rx.el.div(
-                    _line(row["key_name"], style={"font_weight": "500"}),
-                    rx.el.code(
-                        row["key_mask"],
-                        class_name="rt-reset rt-Code rt-r-size-1 rt-variant-ghost",
-                        style=muted,
-                    ),
-                    style={"margin_top": "4px"},
+                    _line(row["key_name"], f"{TEXT}1 rt-r-weight-medium"),
+                    rx.el.code(row["key_mask"], class_name=f"{CODE} history-muted"),
+                    class_name="rt-r-mt-1",
                 ),
                 rx.el.div(
                     rx.el.span(
@@ -368,13 +365,12 @@ def _row(row: rx.Var) -> rx.Component:
                         class_name="rt-reset rt-Badge rt-r-size-1 rt-variant-surface",
                         custom_attrs={"data-radius": "full", "data-accent-color": "gray"},
                     ),
-                    style={"margin_top": "4px"},
+                    class_name="rt-r-mt-1",
                 ),
             ),
         ),
         _cell(_actions(row)),
-        class_name="rt-TableRow",
-        style={"vertical_align": "middle"},
+        class_name="rt-TableRow history-row",
         data_testid="history-row",
         data_record=row["id"],
     )
@@ -516,6 +512,7 @@ def _history() -> rx.Component:
                 "你的每一次调用、用量与费用。",
             ),
         ),
+        rx.el.style(TABLE_CSS),
         _list(),
         _player(),
         _transcript(),
