@@ -24,6 +24,7 @@ from api.http.context import AppContext
 from api.ratelimit import get_rate_limiter
 from api.settings import get_settings
 from console import routes, styles
+from console.caching import revalidate_pages
 from console.components.layout import LOGO
 from console.errors import friendly_backend_error
 from console.pages.admin import admin_page
@@ -66,7 +67,8 @@ async def api_lifespan() -> AsyncIterator[None]:
 
 
 app = rx.App(
-    api_transformer=api,
+    # The API with Reflex mounted inside it, then pages marked for revalidation (caching.py).
+    api_transformer=[api, revalidate_pages],
     backend_exception_handler=friendly_backend_error,
     style=styles.GLOBAL_STYLE,
     html_lang="en",

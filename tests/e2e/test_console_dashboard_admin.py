@@ -13,6 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
@@ -76,6 +77,24 @@ def _speak(server: Server, key: str, text: str) -> None:
 
 def _switch_language(page) -> None:
     page.get_by_test_id("language-switch").first.click()
+
+
+def test_pages_are_revalidated_and_name_only_assets_this_server_has(console_server):
+    """A browser asks again for a page each visit (console/caching.py), and what the page
+    names is there: after a release or on another server it gets that build's page."""
+    page = httpx.get(console_server.url("/dashboard"), follow_redirects=True, timeout=30)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    assets = set(re.findall(r'(?:src|href)="(/assets/[^"]+)"', page.text))
+    assert assets
+    for asset in assets:
+        answer = httpx.get(console_server.url(asset), timeout=30)
+        assert answer.status_code == 200, asset
+    again = httpx.get(
+        page.url,
+        headers={"If-None-Match": page.headers["etag"]},
+        timeout=30,
+    )
+    assert again.status_code == 304  # revalidating an unchanged page costs no body
 
 
 def test_dashboard_shows_balance_chart_and_recent_activity(page, console_server, screenshot_dir):
