@@ -146,6 +146,10 @@ class RecognitionRequest:
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False
     vad: bool = True
+    # The same words for the same audio every time: Whisper otherwise re-decodes a doubtful
+    # window by sampling (temperature fallback), which a verdict such as a clone's listening
+    # test must not depend on.
+    deterministic: bool = False
 
 
 @runtime_checkable

@@ -682,7 +682,9 @@ class WorldCloneEngine:
     def _error_rate(self, speech: Pcm, sentence: str, language: str) -> float:
         assert self.asr is not None
         hint = "zh" if language == "yue" else language
-        transcript = self.asr.transcribe(RecognitionRequest(audio=speech, language=hint))
+        transcript = self.asr.transcribe(
+            RecognitionRequest(audio=speech, language=hint, deterministic=True)
+        )
         if language in CHARACTER_SCORED:
             return round(
                 character_error_rate(sentence, _traditional_to_simplified(transcript.text)), 4

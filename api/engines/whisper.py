@@ -225,6 +225,7 @@ class WhisperEngine:
                 word_timestamps=request.word_timestamps,
                 vad_filter=request.vad,
                 beam_size=5,
+                **({"temperature": 0.0} if request.deterministic else {}),
             )
             if detected_language is None:
                 detected_language = info.language

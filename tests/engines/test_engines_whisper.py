@@ -239,3 +239,25 @@ def test_loading_and_recognising_never_touch_the_network(
     transcript = engine.transcribe(RecognitionRequest(english, word_timestamps=True))
 
     assert word_error_rate(samples.ENGLISH_SENTENCE, transcript.text) <= 0.15
+
+
+def test_a_deterministic_request_never_samples(
+    tiny: WhisperEngine, english: Pcm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whisper re-decodes a doubtful window by sampling unless the request asks for the same
+    words every time (a clone's listening test does): then only greedy temperature 0 runs."""
+    loaded = tiny._load()
+    real = loaded.model.transcribe
+    temperatures: list[object] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        temperatures.append(kwargs.get("temperature", "fallback"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "transcribe", spy)
+    first = tiny.transcribe(RecognitionRequest(english, deterministic=True))
+    again = tiny.transcribe(RecognitionRequest(english, deterministic=True))
+    tiny.transcribe(RecognitionRequest(english))
+    assert temperatures == [0.0, 0.0, "fallback"]
+    assert first.text == again.text
+    assert word_error_rate(samples.ENGLISH_SENTENCE, first.text) <= 0.15
