@@ -75,10 +75,15 @@ def key_cell(row: rx.Var) -> rx.Component:
     )
 
 
-def _filters() -> rx.Component:
+@rx.memo
+def history_filters(
+    record_type: rx.Var[str], since: rx.Var[str], until: rx.Var[str], filtered: rx.Var[bool]
+) -> rx.Component:
+    """The filter bar, re-rendered only when a filter changes: as part of the page it would
+    re-render with every page turn (bench B10), the type select most of all."""
     return filter_bar(
         select_with_all(
-            all_when_blank(HistoryState.record_type),
+            all_when_blank(record_type),
             HistoryState.set_record_type,
             *(rx.select.item(tr(en, zh), value=t) for t, en, zh in TYPE_LABELS),
             everything=tr("All types", "全部类型"),
@@ -86,13 +91,22 @@ def _filters() -> rx.Component:
             placeholder=tr("All types", "全部类型"),
         ),
         date_range(
-            HistoryState.since,
+            since,
             HistoryState.set_since,
-            HistoryState.until,
+            until,
             HistoryState.set_until,
             test_id="history",
         ),
-        rx.cond(HistoryState.filtered, clear_filters_button(HistoryState.clear_filters)),
+        rx.cond(filtered, clear_filters_button(HistoryState.clear_filters)),
+    )
+
+
+def _filters() -> rx.Component:
+    return history_filters(
+        record_type=HistoryState.record_type,
+        since=HistoryState.since,
+        until=HistoryState.until,
+        filtered=HistoryState.filtered,
     )
 
 
