@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.components.el.elements.forms import Button
+from reflex.vars import ObjectVar
 
 from console import routes, styles
 from console.components.audio import audio_player
@@ -110,6 +112,19 @@ def _filters() -> rx.Component:
     )
 
 
+def _clicked_record(event: ObjectVar[Any]) -> tuple[rx.Var[str]]:
+    """The record a click was for: the ``data-record`` of the row or card around the button."""
+    record = f"({event}?.currentTarget?.closest('[data-record]')?.dataset?.record ?? '')"
+    return (rx.Var(record, _var_type=str),)
+
+
+class RecordTool(Button):
+    """A record's button: its click hands the record's id (from the row or card it is in) to
+    the handler, so the same button serves every record."""
+
+    on_click: rx.EventHandler[_clicked_record]
+
+
 def _tool(
     icon: str, label: Any, on_click: Any, test_id: str, color: str | None = None
 ) -> rx.Component:
@@ -117,7 +132,7 @@ def _tool(
     Themes' IconButton classes. A Radix component (or tooltip) per button is more components
     in each of 20 rows to render on every page turn (bench B10)."""
     accent = {"data-accent-color": color} if color else {}
-    return rx.el.button(
+    return RecordTool.create(
         rx.icon(icon, size=14),
         on_click=on_click,
         class_name="rt-reset rt-BaseButton rt-r-size-1 rt-variant-soft rt-IconButton",
@@ -133,39 +148,46 @@ def _tool(
 TOOLS = "rt-r-display-flex rt-r-gap-1 rt-r-ai-center"
 
 
-def _actions(row: rx.Var) -> rx.Component:
+@rx.memo
+def history_tools(audio: rx.Var[bool], transcript: rx.Var[bool]) -> rx.Component:
+    """A record's actions. The buttons find their record in the page, so records with the same
+    kinds of output share the same buttons and a page turn re-renders none of them (B10)."""
     return rx.el.div(
         rx.cond(
-            row["has_audio"] == "1",
+            audio,
             rx.el.div(
-                _tool("play", tr("Play", "播放"), HistoryState.play(row["id"]), "history-play"),
+                _tool("play", tr("Play", "播放"), HistoryState.play, "history-play"),
                 _tool(
                     "download",
                     tr("Download audio", "下载音频"),
-                    HistoryState.download_audio(row["id"]),
+                    HistoryState.download_audio,
                     "history-download",
                 ),
                 class_name=TOOLS,
             ),
         ),
         rx.cond(
-            row["has_transcript"] == "1",
+            transcript,
             _tool(
                 "file-text",
                 tr("View transcript", "查看转写"),
-                HistoryState.show_transcript(row["id"]),
+                HistoryState.show_transcript,
                 "history-transcript",
             ),
         ),
         _tool(
             "trash-2",
             tr("Delete record", "删除记录"),
-            HistoryState.ask_delete(row["id"]),
+            HistoryState.ask_delete,
             "history-delete",
             color="red",
         ),
         class_name=f"{TOOLS} rt-r-jc-end",
     )
+
+
+def _actions(row: rx.Var) -> rx.Component:
+    return history_tools(audio=row["has_audio"] == "1", transcript=row["has_transcript"] == "1")
 
 
 def _delete_confirmation() -> rx.Component:
