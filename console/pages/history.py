@@ -294,17 +294,32 @@ def _card(row: rx.Var) -> rx.Component:
 # Emotion component that serializes and hashes its styles on every render, about 1 ms of a
 # page turn for the rows' dozen styled elements. Radix's utility classes and the few rules
 # of TABLE_CSS (rendered once with the page) give the same styles.
-TABLE_CSS = f"""
-.history-row {{ vertical-align: middle; }}
-.history-numeric {{ font-variant-numeric: tabular-nums; letter-spacing: -0.02em; }}
-.history-muted {{ color: {styles.TEXT_MUTED}; }}
-.history-subtle {{ color: {styles.TEXT_SUBTLE}; }}
-.history-error {{ color: {rx.color("red", 11)}; max-width: 16rem; }}
-.history-request-id {{
-  color: {styles.TEXT_MUTED}; cursor: copy; max-width: 8.5rem; overflow: hidden;
-  text-overflow: ellipsis; white-space: nowrap; display: block;
-}}
-"""
+def _css_rule(selector: str, declarations: dict[str, Any]) -> str:
+    body = "; ".join(f"{name.replace('_', '-')}: {value}" for name, value in declarations.items())
+    return f"{selector} {{ {body}; }}"
+
+
+TABLE_CSS = "\n".join(
+    (
+        _css_rule(".history-row", {"vertical_align": "middle"}),
+        _css_rule(".history-numeric", styles.NUMERIC),
+        _css_rule(".history-muted", {"color": styles.TEXT_MUTED}),
+        _css_rule(".history-subtle", {"color": styles.TEXT_SUBTLE}),
+        _css_rule(".history-error", {"color": rx.color("red", 11), "max_width": "16rem"}),
+        _css_rule(
+            ".history-request-id",
+            {
+                "color": styles.TEXT_MUTED,
+                "cursor": "copy",
+                "max_width": "8.5rem",
+                "overflow": "hidden",
+                "text_overflow": "ellipsis",
+                "white_space": "nowrap",
+                "display": "block",
+            },
+        ),
+    )
+)
 TEXT = "rt-Text rt-r-size-"
 NUMBER = "rt-r-tw-nowrap history-numeric"
 CODE = "rt-reset rt-Code rt-r-size-1 rt-variant-ghost"
