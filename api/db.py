@@ -135,10 +135,31 @@ def normalize_url(url: str) -> str:
     return url
 
 
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def enter_wal(cursor: sqlite3.Cursor, *, wait_seconds: float = BUSY_TIMEOUT_SECONDS) -> None:
+    """Put the file in WAL mode (kept in the file: after the first time it changes nothing).
+
+    This pragma can fail at once with "database is locked", without SQLite's busy handler,
+    while another connection is closing or checkpointing the log: CI saw it once, a reader
+    connecting while a heartbeat thread wrote every 50 ms. So it is asked again for as long as
+    the busy timeout would have waited."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
         pool_size=1 if immediate else 8,
         max_overflow=0 if immediate else 16,
         pool_timeout=60,
@@ -149,8 +170,8 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
         # Let SQLAlchemy's "begin" event decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        enter_wal(cursor)
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()

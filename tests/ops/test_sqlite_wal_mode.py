@@ -1,0 +1,46 @@
+"""A connection puts its file in WAL mode even while SQLite answers "database is locked" at
+once (api.db.enter_wal), and gives up on other errors or when the wait runs out."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from api.db import enter_wal
+
+
+class _Refusing:
+    """A cursor whose journal-mode pragma fails ``times`` times with ``message`` first."""
+
+    def __init__(self, times: int, message: str = "database is locked") -> None:
+        self.left = times
+        self.message = message
+        self.asked = 0
+
+    def execute(self, sql: str) -> None:
+        assert sql == "PRAGMA journal_mode=WAL"
+        self.asked += 1
+        if self.left:
+            self.left -= 1
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_a_locked_answer_is_asked_again() -> None:
+    cursor = _Refusing(3)
+    enter_wal(cursor)  # type: ignore[arg-type]
+    assert cursor.asked == 4
+
+
+def test_other_errors_and_a_lock_that_stays_are_raised() -> None:
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        enter_wal(_Refusing(1, "disk I/O error"))  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        enter_wal(_Refusing(10**9), wait_seconds=0.05)  # type: ignore[arg-type]
+
+
+def test_a_real_file_ends_in_wal_mode(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "a.db") as connection:
+        enter_wal(connection.cursor())
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
