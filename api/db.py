@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -139,7 +139,7 @@ BUSY_TIMEOUT_SECONDS = 30
 
 
 def enter_wal(cursor: sqlite3.Cursor, *, wait_seconds: float = BUSY_TIMEOUT_SECONDS) -> None:
-    """Put the file in WAL mode (kept in the file: after the first time it changes nothing).
+    """Put the file in WAL mode (``Database`` does, once per file it opens).
 
     This pragma can fail at once with "database is locked", without SQLite's busy handler,
     while another connection is closing or checkpointing the log: CI saw it once, a reader
@@ -170,7 +170,6 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
         # Let SQLAlchemy's "begin" event decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        enter_wal(cursor)
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
@@ -305,6 +304,9 @@ class Database:
             path = self.url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # WAL mode is kept in the file: set once here, not on every pooled connection.
+                with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as first:
+                    enter_wal(first.cursor())
             self.write_engine = _sqlite_engine(
                 self.url, immediate=True, synchronous=sqlite_synchronous
             )

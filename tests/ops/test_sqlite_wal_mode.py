@@ -1,5 +1,5 @@
-"""A connection puts its file in WAL mode even while SQLite answers "database is locked" at
-once (api.db.enter_wal), and gives up on other errors or when the wait runs out."""
+"""A database puts its file in WAL mode once, even while SQLite answers "database is locked"
+at once (api.db.enter_wal), and gives up on other errors or when the wait runs out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.db import enter_wal
+from api.db import Database, enter_wal
 
 
 class _Refusing:
@@ -44,3 +44,12 @@ def test_a_real_file_ends_in_wal_mode(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "a.db") as connection:
         enter_wal(connection.cursor())
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_database_puts_its_file_in_wal_mode_once(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    with sqlite3.connect(tmp_path / "b.db") as other:  # no pragma of its own
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with database.read() as session:
+        assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    database.dispose()

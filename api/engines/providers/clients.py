@@ -80,12 +80,11 @@ class OriginTransport(httpx.BaseTransport):
     def __init__(self, origin: httpx.URL, timeout: httpx.Timeout) -> None:
         if origin.scheme not in ("http", "https") or not origin.host:
             raise ValueError("an origin is an http(s) URL with a host")
-        self._timeout = urllib3.Timeout(connect=timeout.connect, read=timeout.read)
         options: dict[str, Any] = {
             "maxsize": KEPT_CONNECTIONS,
             "block": False,
             "retries": False,
-            "timeout": self._timeout,
+            "timeout": urllib3.Timeout(connect=timeout.connect, read=timeout.read),
             "write_timeout": timeout.write,
         }
         pool: urllib3.HTTPConnectionPool
