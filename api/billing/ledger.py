@@ -212,10 +212,9 @@ def hold_now(
     """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
     how a request reserves credit before its engine runs. Returns the hold's id (the earlier
     hold's for a replay); no row object is built, as the request needs only the id."""
-    # A transaction even on PostgreSQL: under concurrent settlements of the same account the
-    # one-statement hold was seen to reserve the key's spend although its debit then refused
-    # (tests/billing/test_ledger.py); the refusal's error rolls any such part back.
-    with db.driver_write(transaction=True) as target:
+    # Autocommit on PostgreSQL: the hold is one statement that applies all of its parts or
+    # none (``postings``); on SQLite, a transaction under the writer lock.
+    with db.driver_write() as target:
         posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
     return posted.hold_id
 

@@ -9,11 +9,12 @@ once per backend, in SQL sent on a bare driver connection (``DriverConnection``:
 own, inside its transaction, or ``Database.driver_write``'s, with no session at all):
 
 - **PostgreSQL** runs data-modifying CTEs as one statement: a hold and a settlement are one
-  round trip each. A settlement that flips nothing changes nothing, so ``driver_write`` runs
-  it in autocommit. A hold judges the account and the key first (``verdict``) and is meant to
-  change nothing when it refuses, but under concurrent settlements of the same account it was
-  seen to reserve the key's spend although its debit refused; so a hold runs in a transaction
-  and the refusal's error rolls that part back (``ledger.hold_now``).
+  round trip each, and ``driver_write`` runs them in autocommit, since each applies all of its
+  parts or none. A hold locks and judges the account and the key first (``verdict``); the
+  debit then tests the balance on the row it changes, and everything else (the key's
+  reservation, the hold, the entry) follows the debit's ``RETURNING``. When the reservation
+  followed the verdict instead, a debit that refused (its snapshot older than the verdict's
+  locked row, after a concurrent refund) left the key's spend reserved with no hold.
 - **SQLite** has no data-modifying CTEs, but a statement there is a function call: the steps run
   one by one with ``RETURNING`` (a few tens of microseconds each), and a refusal that comes
   after a step applied is rolled back by the error ``ledger`` raises.
@@ -57,15 +58,21 @@ WITH existing AS (
                        WHERE spend_cap_micros IS NULL
                           OR spent_micros + CAST(%(amount)s AS BIGINT) <= spend_cap_micros))
                AS cap_ok
-), capped AS (
-    UPDATE api_keys SET spent_micros = spent_micros + CAST(%(amount)s AS BIGINT)
-    WHERE id = CAST(%(api_key_id)s AS INTEGER) AND CAST(%(amount)s AS BIGINT) > 0
-      AND (SELECT balance_ok AND cap_ok FROM verdict)
 ), debited AS (
+    -- The debit has the last word on the balance: its own "balance >= amount" is tested on
+    -- the row it changes (and again on the newest version, under EvalPlanQual, when another
+    -- statement changed the row meanwhile). It can refuse what the verdict admitted (when the
+    -- statement's snapshot predates a concurrent refund), never the other way round.
     UPDATE users SET balance_micros = balance_micros - CAST(%(amount)s AS BIGINT)
     WHERE id = CAST(%(user_id)s AS INTEGER) AND balance_micros >= CAST(%(amount)s AS BIGINT)
       AND (SELECT balance_ok AND cap_ok FROM verdict)
     RETURNING balance_micros
+), capped AS (
+    -- The key's reservation follows the debit itself, not the verdict: a debit that refused
+    -- leaves no reservation behind, so the statement applies all of its parts or none.
+    UPDATE api_keys SET spent_micros = spent_micros + CAST(%(amount)s AS BIGINT)
+    WHERE id = CAST(%(api_key_id)s AS INTEGER) AND CAST(%(amount)s AS BIGINT) > 0
+      AND EXISTS (SELECT 1 FROM debited)
 ), held AS (
     INSERT INTO holds (user_id, api_key_id, amount_micros, status, idempotency_key, purpose,
                        created_at)
