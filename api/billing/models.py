@@ -28,7 +28,10 @@ HOLD_HELD, HOLD_CAPTURED, HOLD_RELEASED = "held", "captured", "released"
 
 
 def _user_fk() -> Column[int]:
-    return Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    # No index of its own: the table's unique (user_id, idempotency_key) index answers lookups
+    # by user and the cascade, and a second index on the money path cost an insert per posting
+    # (migration 0005).
+    return Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
 
 
 class Hold(SQLModel, table=True):
