@@ -217,6 +217,9 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     by_key = page.get_by_test_id("spend-by-key").all_inner_texts()
     assert len(by_key) == 1 and masked in by_key[0]
     assert f"¥{format_yuan(total_charged)}" in by_key[0]
+    # "1 call", "2 calls": every breakdown row says how many, in the right number.
+    counts = [re.search(r"([\d,]+) (calls?)\b", t) for t in by_model + by_key]
+    assert all(c and (c[2] == "call") == (c[1] == "1") for c in counts), by_model + by_key
 
     ledger_rows = page.get_by_test_id("ledger-row")
     assert ledger_rows.count() == len(entries_after) == 9
