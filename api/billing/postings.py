@@ -43,6 +43,8 @@ WITH existing AS (
     SELECT id FROM holds
     WHERE user_id = CAST(%(user_id)s AS INTEGER) AND idempotency_key = CAST(%(key)s AS VARCHAR)
 ), account AS (
+    -- Locks the account before the key (``spending_key``), in the order a settlement takes
+    -- them (``refunded``, then ``unreserved``), so a hold and a settlement never deadlock.
     SELECT balance_micros FROM users
     WHERE id = CAST(%(user_id)s AS INTEGER) AND NOT EXISTS (SELECT 1 FROM existing)
     FOR UPDATE

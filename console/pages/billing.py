@@ -261,7 +261,7 @@ def _breakdown(icon: str, title, rows: rx.Var, name_cell, test_id: str, empty_te
                             rx.table.cell(
                                 rx.text(
                                     row["calls"],
-                                    tr(rx.cond(row["one_call"] == "1", " call", " calls"), " 次"),
+                                    tr(rx.cond(row["calls"] == "1", " call", " calls"), " 次"),
                                     size="1",
                                     color=styles.TEXT_MUTED,
                                     white_space="nowrap",

@@ -148,7 +148,7 @@ def read_spend(user_id: int, days: int) -> SpendReport:
     by_model = [
         {
             "model": str(t.group or ""),
-            **_calls(t.calls),
+            "calls": f"{t.calls:,}",
             "cost": format_yuan(t.cost_micros),
             "share": _share(t.cost_micros, model_total),
         }
@@ -162,17 +162,12 @@ def read_spend(user_id: int, days: int) -> SpendReport:
                 "name": name,
                 "mask": masked,
                 "console": "" if spend.api_key_id is not None else "1",
-                **_calls(spend.calls),
+                "calls": f"{spend.calls:,}",
                 "cost": format_yuan(spend.charged_micros),
                 "share": _share(spend.charged_micros, total),
             }
         )
     return SpendReport(chart, format_yuan(total), sum(s.calls for s in per_day), by_model, by_key)
-
-
-def _calls(count: int) -> dict[str, str]:
-    """A row's call count as shown, and "1" in ``one_call`` when it is one ("1 call")."""
-    return {"calls": f"{count:,}", "one_call": "1" if count == 1 else ""}
 
 
 _UNITS = {
