@@ -205,10 +205,13 @@ async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
 # --- B6: hosted provider behind the gateway vs the provider directly ---------------------------
 
 
-def hosted_speech(client: httpx.AsyncClient, key: str) -> Awaitable[httpx.Response]:
-    """The hosted model through the gateway (the provider fake speaks)."""
+def hosted_speech(
+    client: httpx.AsyncClient, key: str, path: str = "/v1/audio/speech"
+) -> Awaitable[httpx.Response]:
+    """The hosted model through the gateway (the provider fake speaks); ``path`` "/bench/relay"
+    makes the same call without the hold, the stored file and the settlement."""
     body = _speech_body(HOSTED_MODEL, "Hello there.")
-    return client.post("/v1/audio/speech", json=body, headers={"X-API-Key": key})
+    return client.post(path, json=body, headers={"X-API-Key": key})
 
 
 async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
@@ -218,7 +221,10 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     callers start staggered over ``ANSWER_SECONDS``). Started together, closed-loop callers in
     front of a fixed delay stay in lockstep for the whole run: every request of a wave arrives
     in the same millisecond, and the median waits for 25 others to be admitted, a measure of
-    CPU saturation that no independent clients produce. That figure is kept as a note."""
+    CPU saturation that no independent clients produce. That figure is kept as a note.
+
+    After the judged pair, the same staggered calls go through ``/bench/relay``: what the
+    gateway adds without its guarantees (no hold, no stored file, no settlement), a note too."""
     requests = gateway.sizes.hosted_requests
     upstream_body = {
         "model": "tts-1",
@@ -267,6 +273,12 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     p50.add(direct.p(0.5), through.p(0.5))
     p99.add(direct.p(0.99), through.p(0.99))
     p50.server_ms.append(statistics.median(reported))
+    relayed = _checked(
+        await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, "/bench/relay"),
+                   connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
+        "the hosted model through /bench/relay",
+    )  # fmt: skip
+    p50.floor.append(relayed.p(0.5) - direct.p(0.5))
     direct, through = await both(0.0)  # lockstep waves: context only
     p50.lockstep.append(through.p(0.5) - direct.p(0.5))
     p99.lockstep.append(through.p(0.99) - direct.p(0.99))

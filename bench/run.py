@@ -271,6 +271,12 @@ def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
                 "added with the 50 callers in lockstep waves (not judged; see bench/gateway.py): "
                 f"{statistics.median(rows[name].lockstep):.1f} ms"
             )
+        if rows[name].floor:
+            rows[name].notes.append(
+                "added by the same calls through /bench/relay: no hold, no stored audio file, no "
+                "settlement (not judged; the floor of server, framework and provider client "
+                f"here): {statistics.median(rows[name].floor):.1f} ms"
+            )
         if rows[name].server_ms:
             rows[name].notes.append(
                 "the server's own X-Gateway-Overhead-Ms, p50 (median over the rounds): "

@@ -61,6 +61,9 @@ class Row:
     server_ms: list[float] = field(default_factory=list)
     # B6 only: ms added when the 50 callers run in lockstep waves (see ``gateway.b6_round``).
     lockstep: list[float] = field(default_factory=list)
+    # B6 only: ms added by ``/bench/relay``, the same call without the hold, the stored file and
+    # the settlement, measured beside the judged one: the floor under the row's figure.
+    floor: list[float] = field(default_factory=list)
     error: str = ""  # the row could not be measured at all
 
     def add(self, baseline: float, value: float, ratio: float | None = None) -> None:

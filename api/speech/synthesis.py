@@ -309,6 +309,15 @@ def synthesize(
     )
 
 
+def render_unbilled(ctx: SpeechContext, caller: Caller, order: SpeechOrder) -> bytes:
+    """``order``'s audio without what ``synthesize`` guarantees around it: no hold, no stored
+    file, no settlement or history row. Only the bench's relay calls it (``/bench/relay``, the
+    floor of row B6: what the gateway adds here before the money and the storage)."""
+    ctx = ctx.for_caller(caller.user_id)
+    encoded, _rate, _duration_ms, _segments = _render_to_file(ctx, plan(ctx, caller, order), False)
+    return encoded
+
+
 def _keep_and_settle(
     ctx: SpeechContext,
     speech: Plan,

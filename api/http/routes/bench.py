@@ -4,15 +4,22 @@
   route, so B1 and B2 are ratios against what the framework alone costs.
 * ``POST /bench/debit``: an authenticated debit and nothing else, the money path every billable
   call takes (``Charge``: hold, then capture with the history row), without an engine in front.
+* ``POST /bench/relay``: ``POST /v1/audio/speech`` (non-streamed) without its guarantees: the
+  same authentication, validation, plan and engine call, but no hold, no stored audio file and
+  no settlement. B6 measures it beside the real route: the floor under B6's figure.
 
 Never registered otherwise (see ``api.http.app``).
 """
 
 from __future__ import annotations
 
+from fastapi.responses import Response
+
+from api.http.routes.openai import SPEECH_CONTENT_TYPES, SpeechRequest, speech_order
 from api.http.routing import Router
 from api.http.speech import Speech, SpeechCall
 from api.speech.common import Charge
+from api.speech.synthesis import render_unbilled
 
 router = Router(prefix="/bench", tags=["bench"], include_in_schema=False)
 
@@ -36,3 +43,10 @@ def _hold_and_settle(call: SpeechCall) -> int:
     # "tts": history rows have a fixed set of types; the model name says it was the bench.
     charge = Charge.hold(call.app.db, call.caller, "tts", DEBIT_MICROS)
     return charge.settle(model="bench", characters=1)
+
+
+@router.post("/relay", response_class=Response)
+async def relay(body: SpeechRequest, call: Speech) -> Response:
+    order = speech_order(call, body)
+    encoded = await call.run(render_unbilled, call.ctx, call.caller, order)
+    return Response(encoded, media_type=SPEECH_CONTENT_TYPES[order.format])

@@ -223,7 +223,8 @@ class SpeechRequest(BaseModel):
     }
 
 
-def _speech_order(call: SpeechCall, body: SpeechRequest) -> SpeechOrder:
+def speech_order(call: SpeechCall, body: SpeechRequest) -> SpeechOrder:
+    """The use case's order for an OpenAI-dialect speech request."""
     model = call.ctx.catalog.find_model(body.model)
     instructions = (body.instructions or "").strip() or None
     if instructions and model is not None and model.id in NO_INSTRUCTIONS:
@@ -256,7 +257,7 @@ def _speech_order(call: SpeechCall, body: SpeechRequest) -> SpeechOrder:
 )
 async def create_speech(body: SpeechRequest, call: Speech) -> Response:
     """Generate audio from text (OpenAI's create speech; streamed unless stream is false)."""
-    order = _speech_order(call, body)
+    order = speech_order(call, body)
     media_type = SPEECH_CONTENT_TYPES[body.response_format]
     if not body.stream and body.stream_format == "audio":
         result = await _use(call, body.model, synthesize, call.ctx, call.caller, order)
