@@ -56,7 +56,10 @@ from console.state.session import SessionState
 from console.state.settings import SettingsState
 from console.state.voice_library import VoiceLibraryState
 
-api = create_api(AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()))
+api = create_api(
+    AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()),
+    freeze_heap=True,  # a serving process: see create_api
+)
 
 
 @contextlib.asynccontextmanager
