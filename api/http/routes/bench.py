@@ -1,4 +1,4 @@
-"""Routes that exist only for ``bench/`` (``AMPHION_BENCH_ROUTES=1``): the baselines of B1/B2.
+"""Routes only for ``bench/`` (``AMPHION_BENCH_ROUTES=1``): B1 and B2's baselines, B6's floor.
 
 * ``GET /bench/hello``: a hello-world on the same server, stack and middleware as every other
   route, so B1 and B2 are ratios against what the framework alone costs.
