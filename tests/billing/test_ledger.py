@@ -239,9 +239,12 @@ def key_spent(db: Database, key_id: int) -> int:
 def test_a_refused_hold_changes_nothing_not_even_the_keys_reservation(
     any_db: Database, settings: Settings
 ) -> None:
-    db = any_db
-    # On PostgreSQL ``hold_now`` runs in autocommit: the statement itself must not reserve the
-    # key's spend when the balance then refuses (there is no transaction to roll it back).
+    """On PostgreSQL ``hold_now`` runs in autocommit: the statement itself must not reserve
+    the key's spend when the balance then refuses (there is no transaction to roll it back)."""
+    _refuse_holds(any_db, settings)
+
+
+def _refuse_holds(db: Database, settings: Settings) -> None:
     user_id = make_user(db, settings, balance_micros=CENT)
     key_id, _ = make_key(db, settings, user_id, spend_cap_micros=YUAN)
     tight_id, _ = make_key(db, settings, user_id, spend_cap_micros=CENT // 2)
