@@ -85,6 +85,10 @@ class SynthesisRequest:
     instruction: str | None = None
     sample_rate: int | None = None
     profile: dict[str, Any] | None = None
+    # The same audio for the same text every time: Piper otherwise samples noise, so its
+    # timing and waveform differ from run to run, which a verdict such as a clone's listening
+    # test must not depend on (a sample refused one time in a few, WER 0.20 against 0.15).
+    deterministic: bool = False
 
 
 @runtime_checkable

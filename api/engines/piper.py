@@ -13,8 +13,9 @@ whenever an engine first loads (``weights`` remembers a file it has hashed until
   sentence found by its espeak-ng phonemizer), so the first sentence is ready long before the rest.
 - Not deterministic by default: the VITS model samples noise (``noise_scale`` 0.667 and
   ``noise_w`` 0.8 from the voice config), so the same text differs a little from run to run, in
-  timing as well as waveform. ``PiperEngine(deterministic=True)`` sets both noise scales to 0,
-  which gives identical audio every time at the cost of a flatter delivery.
+  timing as well as waveform. ``PiperEngine(deterministic=True)``, or a request's own
+  ``deterministic``, sets both noise scales to 0, which gives identical audio every time at the
+  cost of a flatter delivery.
 
 onnxruntime sessions are thread-safe and Piper serialises its own espeak-ng phonemizer, so
 concurrent calls need no lock here; on a small machine they simply share the cores.
@@ -85,7 +86,8 @@ class PiperEngine:
         """One chunk per sentence. Checks input and loads the model before returning."""
         text = self._check(request)
         voice = self._loaded_voice()
-        return self._stream(voice, text, self._synthesis_config(voice, request.speed))
+        steady = self._deterministic or request.deterministic
+        return self._stream(voice, text, self._synthesis_config(voice, request.speed, steady))
 
     def _stream(self, voice: Any, text: str, config: Any) -> Iterator[Pcm]:
         try:
@@ -114,13 +116,13 @@ class PiperEngine:
             )
         return text
 
-    def _synthesis_config(self, voice: Any, speed: float) -> Any:
+    def _synthesis_config(self, voice: Any, speed: float, deterministic: bool) -> Any:
         from piper.config import SynthesisConfig
 
         return SynthesisConfig(
             length_scale=voice.config.length_scale / speed,
-            noise_scale=0.0 if self._deterministic else None,
-            noise_w_scale=0.0 if self._deterministic else None,
+            noise_scale=0.0 if deterministic else None,
+            noise_w_scale=0.0 if deterministic else None,
         )
 
     def _loaded_voice(self) -> Any:

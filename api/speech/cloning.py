@@ -332,6 +332,9 @@ def _base_voice_speaker(ctx: SpeechContext, base_voice: str) -> Any:
     engine = ctx.engines.tts(engine_name)
 
     def speak(text: str) -> Pcm:
-        return engine.synthesize(SynthesisRequest(text=text, voice=engine_voice))
+        # Deterministic: the verdict on a sample must not change from one run to the next.
+        return engine.synthesize(
+            SynthesisRequest(text=text, voice=engine_voice, deterministic=True)
+        )
 
     return speak

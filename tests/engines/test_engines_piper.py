@@ -84,6 +84,15 @@ def test_deterministic_mode_repeats_exactly(piper_deterministic: PiperEngine) ->
     assert np.array_equal(first.samples, second.samples)
 
 
+def test_a_request_can_ask_for_the_same_audio_every_time(piper: PiperEngine) -> None:
+    """The default engine samples noise, so a verdict (the clone listening test) asks per call."""
+    text = "The weather was lovely this morning."
+    loose = [piper.synthesize(request(text)).samples for _ in range(2)]
+    steady = [piper.synthesize(request(text, deterministic=True)).samples for _ in range(2)]
+    assert not np.array_equal(*loose)
+    assert np.array_equal(*steady)
+
+
 def test_weights_are_checked_before_loading(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -171,6 +171,7 @@ class RefusingClone:
 
 def test_a_voice_that_fails_its_listening_test_ends_undeployed_with_the_reason(
     speech: SpeechContext,
+    fakes: Fakes,
     caller: Callable[[], Caller],
     db: Database,
     settings: Settings,
@@ -183,6 +184,10 @@ def test_a_voice_that_fails_its_listening_test_ends_undeployed_with_the_reason(
     run_jobs(db, settings)
     row = voice_row(db, submitted.voice.voice_id)
     assert row.status == "UNDEPLOYED" and "WER 0.60" in (row.reason or "")
+    # The test spoke with the base voice asking for the same audio every time: Piper's noise
+    # must not decide a sample's verdict.
+    [spoken] = fakes.piper.requests
+    assert (spoken.text, spoken.deterministic) == ("A test sentence.", True)
     [record] = history_of(db, user_id)
     assert (record.status, record.cost_micros, record.output_text) == ("failed", 0, "UNDEPLOYED")
     with pytest.raises(InvalidInputError) as refused:
