@@ -151,9 +151,17 @@ def enter_wal(cursor: sqlite3.Cursor, *, wait_seconds: float = BUSY_TIMEOUT_SECO
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() >= deadline:
+            if not is_busy(error) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.005)
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """SQLite answered "database is locked" (BUSY, or LOCKED within a connection), told by the
+    error's result code rather than its message; extended codes keep the primary one in their
+    low byte."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:

@@ -8,14 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from api.db import Database, enter_wal
+from api.db import Database, enter_wal, is_busy
+
+
+def _sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code  # what the sqlite3 module sets on the errors it raises
+    return error
 
 
 class _Refusing:
-    """A cursor whose journal-mode pragma fails ``times`` times with ``message`` first."""
+    """A cursor whose journal-mode pragma fails ``times`` times first, with ``code``."""
 
-    def __init__(self, times: int, message: str = "database is locked") -> None:
+    def __init__(
+        self, times: int, code: int = sqlite3.SQLITE_BUSY, message: str = "database is locked"
+    ) -> None:
         self.left = times
+        self.code = code
         self.message = message
         self.asked = 0
 
@@ -24,7 +33,7 @@ class _Refusing:
         self.asked += 1
         if self.left:
             self.left -= 1
-            raise sqlite3.OperationalError(self.message)
+            raise _sqlite_error(self.message, self.code)
 
 
 def test_a_locked_answer_is_asked_again() -> None:
@@ -35,9 +44,26 @@ def test_a_locked_answer_is_asked_again() -> None:
 
 def test_other_errors_and_a_lock_that_stays_are_raised() -> None:
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
-        enter_wal(_Refusing(1, "disk I/O error"))  # type: ignore[arg-type]
+        enter_wal(_Refusing(1, sqlite3.SQLITE_IOERR, "disk I/O error"))  # type: ignore[arg-type]
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         enter_wal(_Refusing(10**9), wait_seconds=0.05)  # type: ignore[arg-type]
+
+
+def test_busy_is_told_by_the_result_code_sqlite_gives(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    with sqlite3.connect(path, isolation_level=None) as holder:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        with (
+            sqlite3.connect(path, timeout=0) as other,
+            pytest.raises(sqlite3.OperationalError) as refused,
+        ):
+            other.execute("INSERT INTO t VALUES (1)")
+        holder.execute("ROLLBACK")
+    assert "locked" in str(refused.value) and is_busy(refused.value)
+    assert is_busy(_sqlite_error("", 517))  # SQLITE_BUSY_SNAPSHOT: BUSY in the low byte
+    assert not is_busy(_sqlite_error("disk I/O error", sqlite3.SQLITE_IOERR))
+    assert not is_busy(sqlite3.OperationalError("database is locked"))  # no code: not ours
 
 
 def test_a_real_file_ends_in_wal_mode(tmp_path: Path) -> None:
