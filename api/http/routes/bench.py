@@ -6,7 +6,8 @@
   call takes (``Charge``: hold, then capture with the history row), without an engine in front.
 * ``POST /bench/relay``: ``POST /v1/audio/speech`` (non-streamed) without its guarantees: the
   same authentication, validation, plan and engine call, but no hold, no stored audio file and
-  no settlement. B6 measures it beside the real route: the floor under B6's figure.
+  no settlement. B6 measures it beside the real route: the floor under B6's figure. Its audio
+  is free: one more reason these routes never exist outside ``bench/``.
 
 Never registered otherwise (see ``api.http.app``).
 """
