@@ -124,19 +124,30 @@ class SweptHold:
     record_id: int | None
 
 
-def _dead_instances(session: Session, stale_seconds: float) -> ColumnElement[bool]:
-    cutoff = database_clock(session) - stale_seconds
+def _dead_instances(
+    session: Session, stale_seconds: float, alive: str | None
+) -> ColumnElement[bool]:
     return col(HoldOwner.instance_id).in_(
-        select(col(ProcessInstance.id)).where(col(ProcessInstance.beat_at) < cutoff)
+        select(col(ProcessInstance.id)).where(_dead(session, stale_seconds, alive))
     )
+
+
+def _dead(session: Session, stale_seconds: float, alive: str | None) -> ColumnElement[bool]:
+    """Process rows not beaten for ``stale_seconds``, never ``alive``: the sweeping process
+    itself, whose row may look stale if it stalled between its beat and its sweep."""
+    stale = col(ProcessInstance.beat_at) < database_clock(session) - stale_seconds
+    return stale if alive is None else stale & (col(ProcessInstance.id) != alive)
 
 
 def _not_a_jobs(hold_id: Any) -> ColumnElement[bool]:
     return ~exists().where(col(Job.hold_id) == hold_id)
 
 
-def sweep(session: Session, *, stale_seconds: float, limit: int = SWEEP_BATCH) -> list[SweptHold]:
+def sweep(
+    session: Session, *, stale_seconds: float, limit: int = SWEEP_BATCH, alive: str | None = None
+) -> list[SweptHold]:
     """Release up to ``limit`` holds of dead processes; forget dead processes with none left.
+    ``alive`` (the sweeping process) is never taken for dead.
 
     Run inside a write scope; see the module docstring for what is swept and why it is safe.
     """
@@ -144,7 +155,7 @@ def sweep(session: Session, *, stale_seconds: float, limit: int = SWEEP_BATCH) -
         select(Hold, col(HoldOwner.instance_id))
         .join(HoldOwner, col(HoldOwner.hold_id) == col(Hold.id))
         .where(
-            _dead_instances(session, stale_seconds),
+            _dead_instances(session, stale_seconds, alive),
             col(Hold.status) == HOLD_HELD,
             _not_a_jobs(col(Hold.id)),
         )
@@ -169,7 +180,7 @@ def sweep(session: Session, *, stale_seconds: float, limit: int = SWEEP_BATCH) -
         logger.warning(
             "released hold %s (user %s) of dead process %s", hold.id, hold.user_id, instance_id
         )
-    _forget_the_dead(session, stale_seconds)
+    _forget_the_dead(session, stale_seconds, alive)
     return swept
 
 
@@ -213,21 +224,20 @@ def _end_history(session: Session, hold: Hold, error: str = SWEPT_ERROR) -> int 
     return rows[0].id
 
 
-def _forget_the_dead(session: Session, stale_seconds: float) -> None:
+def _forget_the_dead(session: Session, stale_seconds: float, alive: str | None) -> None:
     """Drop owner rows of dead processes' settled holds, then dead processes that own none."""
     session.execute(
         delete(HoldOwner)
         .where(
-            _dead_instances(session, stale_seconds),
+            _dead_instances(session, stale_seconds, alive),
             ~exists().where(col(Hold.id) == col(HoldOwner.hold_id), col(Hold.status) == HOLD_HELD),
         )
         .execution_options(synchronize_session=False)
     )
-    cutoff = database_clock(session) - stale_seconds
     session.execute(
         delete(ProcessInstance)
         .where(
-            col(ProcessInstance.beat_at) < cutoff,
+            _dead(session, stale_seconds, alive),
             ~exists().where(col(HoldOwner.instance_id) == col(ProcessInstance.id)),
         )
         .execution_options(synchronize_session=False)
@@ -350,7 +360,7 @@ class Lifeline:
             return []
         try:
             with self.db.write() as session:
-                swept = sweep(session, stale_seconds=self.stale_seconds)
+                swept = sweep(session, stale_seconds=self.stale_seconds, alive=self.instance_id)
                 prune_settled(session, self.instance_id)
         except Exception:
             logger.exception("sweeping stale holds failed")

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from api.accounts.service import get_user, set_role
@@ -164,7 +165,8 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     page.get_by_role("button", name="Search").click()
     row = page.get_by_test_id("account-row").filter(has_text=member_email)
     row.wait_for()
-    assert page.get_by_test_id("account-row").count() == 1
+    # The unfiltered list shows the member too: wait until the search's answer replaced it.
+    expect(page.get_by_test_id("account-row")).to_have_count(1)
     row.get_by_test_id("open-credit").click()
     assert page.get_by_test_id("credit-email").inner_text() == member_email
     page.get_by_label("Amount (¥)").fill("12.5")

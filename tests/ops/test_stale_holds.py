@@ -57,9 +57,9 @@ def register(db: Database, instance_id: str, seconds_ago: float) -> None:
         )
 
 
-def sweep(db: Database) -> list[sweeper.SweptHold]:
+def sweep(db: Database, alive: str | None = None) -> list[sweeper.SweptHold]:
     with db.write() as session:
-        return sweeper.sweep(session, stale_seconds=STALE)
+        return sweeper.sweep(session, stale_seconds=STALE, alive=alive)
 
 
 def hold_state(db: Database, hold_id: int) -> tuple[str, list[str]]:
@@ -186,6 +186,22 @@ def test_a_release_that_failed_in_a_live_process_is_retried_once(
     assert hold_state(fault_db, settled) == (HOLD_RELEASED, ["hold", "release"])
     assert history_of(fault_db, user_id) == [("req-retry", "failed", sweeper.RETRY_ERROR)]
     assert sweeper.retry_releases(fault_db) == []
+
+
+def test_the_sweeping_process_never_takes_itself_for_dead(
+    fault_db: Database, settings: Settings
+) -> None:
+    """A process that stalled between its beat and its sweep finds its own row stale: it must
+    neither release its own holds (their requests are in flight) nor forget itself."""
+    user_id = make_user(fault_db, settings, balance_micros=10 * HOLD)
+    register(fault_db, "me", seconds_ago=10 * STALE)
+    hold_id = hold_for(fault_db, user_id, "req-mine", owner="me")
+    assert sweep(fault_db, alive="me") == []
+    assert hold_state(fault_db, hold_id) == (HOLD_HELD, ["hold"])
+    with fault_db.read() as session:
+        assert session.get(ProcessInstance, "me") is not None
+    # Seen by any other process, it is dead.
+    assert [s.hold_id for s in sweep(fault_db, alive="another")] == [hold_id]
 
 
 def test_the_lifeline_sweeps_only_after_beating_for_a_whole_stale_window(
