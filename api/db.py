@@ -161,7 +161,7 @@ def is_busy(error: sqlite3.Error) -> bool:
     error's result code rather than its message; extended codes keep the primary one in their
     low byte."""
     code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:

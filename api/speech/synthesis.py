@@ -314,7 +314,8 @@ def render_unbilled(ctx: SpeechContext, caller: Caller, order: SpeechOrder) -> b
     file, no settlement or history row. Only the bench's relay calls it (``/bench/relay``, the
     floor of row B6: what the gateway adds here before the money and the storage)."""
     ctx = ctx.for_caller(caller.user_id)
-    encoded, _rate, _duration_ms, _segments = _render_to_file(ctx, plan(ctx, caller, order), False)
+    speech = plan(ctx, caller, order)
+    encoded, _rate, _duration_ms, _segments = _render_to_file(ctx, speech, long=False)
     return encoded
 
 
