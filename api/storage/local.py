@@ -13,10 +13,11 @@ Whoever holds the URL may read the object until it expires; nobody can forge one
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,6 +29,13 @@ from api.storage.base import CHUNK_SIZE, ObjectNotFoundError, StorageUnavailable
 from api.storage.keys import is_valid_key, validate_key
 
 FILES_ROUTE_PREFIX = "/files/"
+
+
+def _write_all(descriptor: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+    return len(data)
 
 
 def _signature_message(key: str, expires: int, filename: str | None) -> bytes:
@@ -54,6 +62,7 @@ class LocalObjectStore:
         self._secret = secret_key.encode()
         self.chunk_size = chunk_size
         self.durable = durable
+        self._directories: dict[str, str] = {}  # key prefix -> its checked directory
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -76,31 +85,60 @@ class LocalObjectStore:
     def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
         # The content type is not stored: it follows from the server-chosen extension
         # (keys.content_type_for_key) and is recorded in stored_objects.
-        target = self.path_for(key)
+        #
+        # Few system calls on purpose: each one lets another thread take the GIL, and under
+        # load the writing request waits for it again each time. The directory is checked once
+        # per process; the file is written with bare descriptors (no buffered file object with
+        # its fstat, ioctl and lseek): about 5 calls a write instead of 25 (bench row B6).
+        name = validate_key(key).rpartition("/")[2]
+        temp_name = f".tmp-{secrets.token_hex(8)}"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            directory, descriptor = self._create(key, temp_name)
         except OSError as exc:
             raise StorageUnavailableError() from exc
+        temp_path = os.path.join(directory, temp_name)
         written = 0
         try:
-            with os.fdopen(handle, "wb") as temp_file:
+            try:
                 for chunk in chunks:
-                    temp_file.write(chunk)
-                    written += len(chunk)
-                temp_file.flush()
+                    written += _write_all(descriptor, chunk)
                 if self.durable:  # durable before visible: old or new bytes after a power cut
-                    os.fsync(temp_file.fileno())
-            os.chmod(temp_name, 0o644)
-            os.replace(temp_name, target)
+                    os.fsync(descriptor)
+                os.fchmod(descriptor, 0o644)  # whatever the process's umask
+            finally:
+                os.close(descriptor)
+            os.replace(temp_path, os.path.join(directory, name))
         except BaseException as exc:
-            Path(temp_name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
             if isinstance(exc, OSError):
                 raise StorageUnavailableError() from exc
             raise
         if self.durable:
-            self._fsync_directory(target.parent)
+            self._fsync_directory(Path(directory))
         return written
+
+    def _create(self, key: str, temp_name: str) -> tuple[str, int]:
+        """A new, empty temp file in ``key``'s directory: (the directory, its descriptor)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        directory = self._directory_for(key)
+        try:
+            return directory, os.open(os.path.join(directory, temp_name), flags, 0o600)
+        except FileNotFoundError:  # removed since it was checked: made and checked again
+            self._directories.pop(key.rpartition("/")[0], None)
+            directory = self._directory_for(key)
+            return directory, os.open(os.path.join(directory, temp_name), flags, 0o600)
+
+    def _directory_for(self, key: str) -> str:
+        """The directory a key's file goes in, made and checked (no symlink out of the root)
+        once per process: objects of one kind and day share it."""
+        parent = key.rpartition("/")[0]
+        directory = self._directories.get(parent)
+        if directory is None:
+            resolved = self.path_for(key).parent
+            resolved.mkdir(parents=True, exist_ok=True)
+            directory = self._directories[parent] = str(resolved)
+        return directory
 
     @staticmethod
     def _fsync_directory(directory: Path) -> None:

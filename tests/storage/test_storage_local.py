@@ -242,3 +242,43 @@ def test_objects_are_fsynced_exactly_when_the_database_syncs_its_commits(
     assert syncs() == 0
     assert syncs(sqlite_synchronous="FULL") == 2  # the file, then its directory entry
     assert syncs(database_url="postgresql://nobody@127.0.0.1:1/none") == 2
+
+
+# -- the write path's directory, checked once per process ---------------------------------------
+
+
+def test_a_write_after_its_directory_was_removed_makes_it_again(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects", SECRET)
+    first, second = new_object_key("tts", "mp3"), new_object_key("tts", "mp3")
+    store.put(first, b"one", "audio/mpeg")
+    directory = (store.root / first).parent
+    (directory / first.rpartition("/")[2]).unlink()
+    directory.rmdir()  # e.g. an operator's clean-up of an old day
+
+    store.put(second, b"two", "audio/mpeg")
+
+    assert store.get(second) == b"two"
+    assert [path.name for path in directory.iterdir()] == [second.rpartition("/")[2]]
+
+
+def test_written_objects_are_readable_by_others_whatever_the_umask(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects", SECRET)
+    key = new_object_key("tts", "wav")
+    previous = os.umask(0o077)
+    try:
+        store.put(key, b"RIFF", "audio/wav")
+    finally:
+        os.umask(previous)
+    assert (store.root / key).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_symlinked_directory_is_refused_for_writes_too(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    store = LocalObjectStore(tmp_path / "objects", SECRET)
+    (tmp_path / "objects" / "audio").mkdir(parents=True)
+    (tmp_path / "objects" / "audio" / "link").symlink_to(outside)
+
+    with pytest.raises(InvalidInputError):
+        store.put("audio/link/planted.mp3", b"x", "audio/mpeg")
+    assert list(outside.iterdir()) == []
