@@ -6,6 +6,8 @@ SQLite lets one writer in at a time, and unserialized writers starve each other 
 (research/performance.md, B2). So every write scope here takes an in-process lock and opens the
 transaction with ``BEGIN IMMEDIATE``; readers use a separate engine with plain ``BEGIN`` and are
 never blocked by the writer (WAL). Between processes SQLite's own lock and ``busy_timeout`` decide.
+The log is copied back into the file by a thread of its own (``api.checkpoints``), not inside
+the commits that would otherwise wait for it.
 
 On PostgreSQL write scopes are ordinary transactions: correctness comes from atomic statements
 (``UPDATE … WHERE balance >= :c``) and ``FOR UPDATE SKIP LOCKED`` job claims, not from a lock.
@@ -41,6 +43,8 @@ from sqlalchemy import JSON, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
+
+from api.checkpoints import checkpointer
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -315,6 +319,7 @@ class Database:
                 # WAL mode is kept in the file: set once here, not on every pooled connection.
                 with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as first:
                     enter_wal(first.cursor())
+                checkpointer.watch(Path(path), self)  # no commit waits for a checkpoint
             self.write_engine = _sqlite_engine(
                 self.url, immediate=True, synchronous=sqlite_synchronous
             )

@@ -1,0 +1,97 @@
+"""SQLite's log is copied back into the database file by a thread of its own
+(api.checkpoints), so no commit has to: files are watched while their Database lives, a removed
+file is never made again, and the process's thread really checkpoints."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from api.checkpoints import Checkpointer, checkpointer
+from api.db import Database
+
+
+def _writer(path: Path) -> sqlite3.Connection:
+    """A connection that never checkpoints itself (and, open, keeps the log from being removed
+    as the last connection to a file closes)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    connection.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)")
+    return connection
+
+
+def _write(writer: sqlite3.Connection, commits: int) -> None:
+    for number in range(commits):
+        writer.execute("INSERT INTO notes VALUES (?)", (f"note {number}",))
+
+
+def _log_restarts(path: Path) -> int:
+    """The log's checkpoint sequence number (bytes 12-15 of its header): SQLite adds one each
+    time a writer starts the log over, which it does only after a complete checkpoint."""
+    header = Path(f"{path}-wal").read_bytes()[:16]
+    return int.from_bytes(header[12:16], "big")
+
+
+def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'app.db'}")
+    writer = _writer(tmp_path / "app.db")
+    _write(writer, 40)
+    watcher = Checkpointer()
+    watcher.watch(tmp_path / "app.db", database)
+    connections: dict[str, sqlite3.Connection] = {}
+
+    done = watcher.checkpoint_all(connections)
+
+    frames, copied = done[str((tmp_path / "app.db").resolve())]
+    assert frames >= 40 and copied == frames
+    for connection in [writer, *connections.values()]:
+        connection.close()
+
+
+def test_a_file_is_watched_while_its_database_lives(tmp_path: Path) -> None:
+    watcher = Checkpointer()
+    database = Database(f"sqlite:///{tmp_path / 'app.db'}")
+    watcher.watch(tmp_path / "app.db", database)
+    assert watcher.watched() == [str((tmp_path / "app.db").resolve())]
+
+    del database
+    gc.collect()
+
+    assert watcher.watched() == []
+
+
+def test_a_removed_file_is_not_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    database = Database(f"sqlite:///{path}")
+    database.dispose()
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()
+    watcher = Checkpointer()
+    watcher.watch(path, database)
+
+    assert watcher.checkpoint_all({}) == {}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_process_thread_checkpoints_what_no_commit_did(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    database = Database(f"sqlite:///{path}")
+    assert str(path.resolve()) in checkpointer.watched()
+    writer = _writer(path)
+    _write(writer, 20)
+    before = _log_restarts(path)
+
+    # The next commit starts the log over once the thread has copied all of it back.
+    deadline = time.monotonic() + 10
+    while _log_restarts(path) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+        _write(writer, 1)
+
+    writer.close()
+    assert _log_restarts(path) != before
+    with database.read() as session:  # and nothing was lost on the way
+        assert session.execute(text("SELECT count(*) FROM notes")).scalar() >= 21
