@@ -1,6 +1,7 @@
 """SQLite's log is copied back into the database file by a thread of its own
-(api.checkpoints), so no commit has to: files are watched while their Database lives, a removed
-file is never made again, and the process's thread really checkpoints."""
+(api.checkpoints), so no commit has to: a file is watched while its owner (a Database) lives,
+a removed file is never made again, and every Database's file is checkpointed by the process's
+thread."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from api.checkpoints import Checkpointer, checkpointer
 from api.db import Database
 
 
+class _Owner:
+    """What keeps a file watched (a ``Database`` in the app)."""
+
+
 def _writer(path: Path) -> sqlite3.Connection:
     """A connection that never checkpoints itself (and, open, keeps the log from being removed
     as the last connection to a file closes)."""
     connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA wal_autocheckpoint=0")
     connection.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)")
     return connection
@@ -36,29 +42,32 @@ def _log_restarts(path: Path) -> int:
     return int.from_bytes(header[12:16], "big")
 
 
+# The first three use files no Database opened, so the process's own thread never sees them.
+
+
 def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'app.db'}")
-    writer = _writer(tmp_path / "app.db")
+    path = tmp_path / "app.db"
+    writer = _writer(path)
     _write(writer, 40)
-    watcher = Checkpointer()
-    watcher.watch(tmp_path / "app.db", database)
+    watcher, owner = Checkpointer(), _Owner()
+    watcher.watch(path, owner)
     connections: dict[str, sqlite3.Connection] = {}
 
     done = watcher.checkpoint_all(connections)
 
-    frames, copied = done[str((tmp_path / "app.db").resolve())]
+    frames, copied = done[str(path.resolve())]
     assert frames >= 40 and copied == frames
     for connection in [writer, *connections.values()]:
         connection.close()
 
 
-def test_a_file_is_watched_while_its_database_lives(tmp_path: Path) -> None:
-    watcher = Checkpointer()
-    database = Database(f"sqlite:///{tmp_path / 'app.db'}")
-    watcher.watch(tmp_path / "app.db", database)
+def test_a_file_is_watched_while_its_owner_lives(tmp_path: Path) -> None:
+    _writer(tmp_path / "app.db").close()
+    watcher, owner = Checkpointer(), _Owner()
+    watcher.watch(tmp_path / "app.db", owner)
     assert watcher.watched() == [str((tmp_path / "app.db").resolve())]
 
-    del database
+    del owner
     gc.collect()
 
     assert watcher.watched() == []
@@ -66,12 +75,11 @@ def test_a_file_is_watched_while_its_database_lives(tmp_path: Path) -> None:
 
 def test_a_removed_file_is_not_made_again(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
-    database = Database(f"sqlite:///{path}")
-    database.dispose()
+    _writer(path).close()
     for leftover in tmp_path.iterdir():
         leftover.unlink()
-    watcher = Checkpointer()
-    watcher.watch(path, database)
+    watcher, owner = Checkpointer(), _Owner()
+    watcher.watch(path, owner)
 
     assert watcher.checkpoint_all({}) == {}
     assert list(tmp_path.iterdir()) == []
