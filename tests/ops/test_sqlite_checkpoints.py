@@ -51,10 +51,12 @@ def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
     _write(writer, 40)
     watcher, owner = Checkpointer(), _Owner()
     watcher.watch(path, owner)
+    connections: dict[str, sqlite3.Connection] = {}
 
-    done = watcher.checkpoint_all()
+    done = watcher.checkpoint_all(connections)
 
-    writer.close()
+    for connection in [writer, *connections.values()]:
+        connection.close()
     frames, copied = done[str(path.resolve())]
     assert frames >= 40 and copied == frames
 
@@ -79,7 +81,7 @@ def test_a_removed_file_is_not_made_again(tmp_path: Path) -> None:
     watcher, owner = Checkpointer(), _Owner()
     watcher.watch(path, owner)
 
-    assert watcher.checkpoint_all() == {}
+    assert watcher.checkpoint_all({}) == {}
     assert list(tmp_path.iterdir()) == []
 
 
