@@ -1,7 +1,7 @@
 """SQLite's log is copied back into the database file by a thread of its own
 (api.checkpoints), so no commit has to: a file is watched while its owner (a Database) lives,
-a removed file is never made again, and every Database's file is checkpointed by the process's
-thread."""
+a removed file is never made again, a short log is left for later (each checkpoint syncs the
+disk), and every Database's file is checkpointed by the process's thread."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from api.checkpoints import Checkpointer, checkpointer
+from api.checkpoints import MIN_PENDING_FRAMES, Checkpointer, checkpointer, pending_frames
 from api.db import Database
 
 
@@ -35,6 +35,14 @@ def _write(writer: sqlite3.Connection, commits: int) -> None:
         writer.execute("INSERT INTO notes VALUES (?)", (f"note {number}",))
 
 
+def _write_pages(writer: sqlite3.Connection, pages: int) -> None:
+    """About ``pages`` pages of log in one transaction (a row of most of a page each)."""
+    writer.execute("BEGIN")
+    for _ in range(pages):
+        writer.execute("INSERT INTO notes VALUES (?)", ("x" * 3000,))
+    writer.execute("COMMIT")
+
+
 def _log_restarts(path: Path) -> int:
     """The log's checkpoint sequence number (bytes 12-15 of its header): SQLite adds one each
     time a writer starts the log over, which it does only after a complete checkpoint."""
@@ -49,16 +57,57 @@ def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     writer = _writer(path)
     _write(writer, 40)
-    watcher, owner = Checkpointer(), _Owner()
+    watcher, owner = Checkpointer(min_frames=1), _Owner()
     watcher.watch(path, owner)
     connections: dict[str, sqlite3.Connection] = {}
 
     done = watcher.checkpoint_all(connections)
+    left = pending_frames(str(path))
 
     for connection in [writer, *connections.values()]:
         connection.close()
     frames, copied = done[str(path.resolve())]
     assert frames >= 40 and copied == frames
+    assert left == 0
+
+
+def test_the_pending_pages_are_read_from_the_log_index(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    writer = _writer(path)
+    _write(writer, 1)
+    start = pending_frames(str(path))
+    _write(writer, 30)
+    after_30 = pending_frames(str(path))
+    _write_pages(writer, 100)
+    after_100_more = pending_frames(str(path))
+    writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    after_checkpoint = pending_frames(str(path))
+    writer.close()
+
+    assert start is not None and after_30 is not None and after_100_more is not None
+    assert after_30 - start == 30  # one page a commit of a short row
+    assert after_100_more - after_30 >= 100
+    assert after_checkpoint == 0
+    assert pending_frames(str(tmp_path / "never.db")) is None  # no index: unknown
+
+
+def test_a_short_log_waits_for_a_later_pass(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    writer = _writer(path)
+    watcher, owner = Checkpointer(min_frames=50), _Owner()
+    watcher.watch(path, owner)
+    connections: dict[str, sqlite3.Connection] = {}
+    _write(writer, 10)
+
+    short = watcher.checkpoint_all(connections)
+    _write_pages(writer, 60)
+    long_enough = watcher.checkpoint_all(connections)
+
+    for connection in [writer, *connections.values()]:
+        connection.close()
+    assert short == {}
+    frames, copied = long_enough[str(path.resolve())]
+    assert frames >= 70 and copied == frames
 
 
 def test_a_file_is_watched_while_its_owner_lives(tmp_path: Path) -> None:
@@ -90,7 +139,7 @@ def test_the_process_thread_checkpoints_what_no_commit_did(tmp_path: Path) -> No
     database = Database(f"sqlite:///{path}")
     assert str(path.resolve()) in checkpointer.watched()
     writer = _writer(path)
-    _write(writer, 20)
+    _write_pages(writer, MIN_PENDING_FRAMES + 20)
     before = _log_restarts(path)
 
     # The next commit starts the log over once the thread has copied all of it back.
@@ -103,4 +152,5 @@ def test_the_process_thread_checkpoints_what_no_commit_did(tmp_path: Path) -> No
     writer.close()
     assert restarted
     with database.read() as session:  # and nothing was lost on the way
-        assert session.execute(text("SELECT count(*) FROM notes")).scalar() >= 21
+        rows = session.execute(text("SELECT count(*) FROM notes")).scalar()
+        assert rows is not None and rows >= MIN_PENDING_FRAMES + 21
