@@ -4,9 +4,9 @@ By default SQLite copies the write-ahead log back into the database file inside 
 first one after the log reaches 1,000 pages. That commit, and every write queued behind the one
 writer lock, waits while the pages are copied: 5-8 ms each time, about one charge in fifty at
 bench row B6's pace, one of the stalls behind that row's p99. Here a daemon thread per process
-checkpoints every file database of the process ten times a second, PASSIVE: it never waits for
-a reader or a writer and never blocks one, and at a steady pace the log never reaches the
-threshold, so no commit checkpoints.
+looks at every file database of the process ten times a second and checkpoints the ones whose
+log has grown (see below), PASSIVE: it never waits for a reader or a writer and never blocks
+one, and at a steady pace the log never reaches the threshold, so no commit checkpoints.
 
 The threshold stays as SQLite's backstop: writers going flat out (row B3) fill the log faster
 than the thread empties it and checkpoint in their commits as before. Turning it off there made
