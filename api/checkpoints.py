@@ -122,6 +122,9 @@ class Checkpointer:
             self.checkpoint_all(connections)
 
 
+_INDEX_BYTES = 100  # both header copies and the checkpoint information's first field
+
+
 def pending_frames(path: str) -> int | None:
     """How many pages ``path``'s log holds that are not copied back into the file yet.
 
@@ -146,9 +149,6 @@ def pending_frames(path: str) -> int | None:
     (last_frame,) = struct.unpack_from("=I", index, 16)
     (copied_back,) = struct.unpack_from("=I", index, 96)
     return max(last_frame - copied_back, 0)
-
-
-_INDEX_BYTES = 100  # both header copies and the checkpoint information's first field
 
 
 def _open(path: str) -> sqlite3.Connection:

@@ -1,7 +1,7 @@
 """SQLite's log is copied back into the database file by a thread of its own
 (api.checkpoints), so no commit has to: a file is watched while its owner (a Database) lives,
-a removed file is never made again, a short log is left for later (each checkpoint syncs the
-disk), and every Database's file is checkpointed by the process's thread."""
+a removed file is never made again, a short log is left for later (checkpointing after every
+few calls slowed them), and every Database's file is checkpointed by the process's thread."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _log_restarts(path: Path) -> int:
     return int.from_bytes(header[12:16], "big")
 
 
-# The first three use files no Database opened, so the process's own thread never sees them.
+# All but the last use files no Database opened, so the process's own thread never sees them.
 
 
 def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
