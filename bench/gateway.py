@@ -206,11 +206,12 @@ async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
 
 
 def hosted_speech(
-    client: httpx.AsyncClient, key: str, path: str = "/v1/audio/speech"
+    client: httpx.AsyncClient, key: str, path: str = "/v1/audio/speech", *, stream: bool = False
 ) -> Awaitable[httpx.Response]:
     """The hosted model through the gateway (the provider fake speaks); ``path`` "/bench/relay"
-    makes the same call without the hold, the stored file and the settlement."""
-    body = _speech_body(HOSTED_MODEL, "Hello there.")
+    makes the same call without the hold, the stored file and the settlement; ``stream`` asks
+    for the audio as it comes (the latency is still until the whole body is read)."""
+    body = {**_speech_body(HOSTED_MODEL, "Hello there."), "stream": stream}
     return client.post(path, json=body, headers={"X-API-Key": key})
 
 
@@ -224,7 +225,9 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     CPU saturation that no independent clients produce. That figure is kept as a note.
 
     After the judged pair, the same staggered calls go through ``/bench/relay``: what the
-    gateway adds without its guarantees (no hold, no stored file, no settlement), a note too."""
+    gateway adds without its guarantees (no hold, no stored file, no settlement), a note too.
+    So are the same calls streamed, as the OpenAI dialect answers by default: every chunk is a
+    thread hop and an ASGI message of its own, which the judged whole-file answer does not pay."""
     requests = gateway.sizes.hosted_requests
     upstream_body = {
         "model": "tts-1",
@@ -279,6 +282,12 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         "the hosted model through /bench/relay",
     )  # fmt: skip
     p50.floor.append(relayed.p(0.5) - direct.p(0.5))
+    streamed = _checked(
+        await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, stream=True),
+                   connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
+        "the hosted model streamed through the gateway",
+    )  # fmt: skip
+    p50.streamed.append((streamed.p(0.5) - direct.p(0.5), streamed.p(0.99) - direct.p(0.99)))
     direct, through = await both(0.0)  # lockstep waves: context only
     p50.lockstep.append(through.p(0.5) - direct.p(0.5))
     p99.lockstep.append(through.p(0.99) - direct.p(0.99))

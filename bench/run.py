@@ -277,6 +277,13 @@ def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
                 "settlement (not judged; the floor of server, framework and provider client "
                 f"here): {statistics.median(rows[name].floor):.1f} ms"
             )
+        if rows[name].streamed:
+            rows[name].notes.append(
+                "added by the same calls streamed (stream true, the OpenAI dialect's default; "
+                "not judged), p50 / p99: "
+                f"{statistics.median(p for p, _ in rows[name].streamed):.1f} / "
+                f"{statistics.median(p for _, p in rows[name].streamed):.1f} ms"
+            )
         if rows[name].server_ms:
             rows[name].notes.append(
                 "the server's own X-Gateway-Overhead-Ms, p50 (median over the rounds): "

@@ -64,6 +64,9 @@ class Row:
     # B6 only: ms added by ``/bench/relay``, the same call without the hold, the stored file and
     # the settlement, measured beside the judged one: the floor under the row's figure.
     floor: list[float] = field(default_factory=list)
+    # B6 only: ms added by the same calls streamed (``stream`` true, the OpenAI dialect's
+    # default), p50 and p99 of each round: the path most clients take, beside the judged one.
+    streamed: list[tuple[float, float]] = field(default_factory=list)
     error: str = ""  # the row could not be measured at all
 
     def add(self, baseline: float, value: float, ratio: float | None = None) -> None:
