@@ -214,16 +214,33 @@ def hold_now(
     hold's for a replay); no row object is built, as the request needs only the id."""
     # Autocommit on PostgreSQL: the hold is one statement that applies all of its parts or
     # none (``postings``); on SQLite, a transaction under the writer lock.
+    return post_hold_now(
+        db, user_id, amount, idempotency_key=idempotency_key, api_key_id=api_key_id,
+        purpose=purpose,
+    ).hold_id  # fmt: skip
+
+
+def post_hold_now(
+    db: Database,
+    user_id: int,
+    amount: int,
+    *,
+    idempotency_key: str,
+    api_key_id: int | None = None,
+    purpose: str = "",
+) -> PostedHold:
+    """``hold_now`` with what the statement also told: the balance right after the hold, which
+    a streamed response reports without reading it again."""
     with db.driver_write() as target:
-        posted = _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
-    return posted.hold_id
+        return _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
 
 
 @dataclass(frozen=True)
-class _PostedHold:
+class PostedHold:
     hold_id: int
     replayed: bool  # the key was used before: ``hold_id`` is the earlier hold, nothing changed
     created_at: datetime
+    balance_after_micros: int | None = None  # None for a replay, which changed nothing
 
 
 def _post_hold(
@@ -233,7 +250,7 @@ def _post_hold(
     idempotency_key: str,
     api_key_id: int | None,
     purpose: str,
-) -> _PostedHold:
+) -> PostedHold:
     """Post a hold, or find the earlier one with the same key; raises (and so rolls back) when
     the cap or the balance refuses."""
     _check_key(idempotency_key)
@@ -250,12 +267,12 @@ def _post_hold(
         now=now,
     )
     if outcome.existing_id is not None:
-        return _PostedHold(outcome.existing_id, True, now)
+        return PostedHold(outcome.existing_id, True, now)
     if not outcome.cap_ok:
         raise SpendCapExceededError("This API key has reached its spend cap")
     if outcome.hold_id is None:
         raise InsufficientBalanceError("Insufficient balance")
-    return _PostedHold(outcome.hold_id, False, now)
+    return PostedHold(outcome.hold_id, False, now, outcome.balance_after)
 
 
 @dataclass(frozen=True)

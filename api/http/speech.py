@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextvars
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -41,6 +40,7 @@ from api.http.deps import (
     resolve_principal,
 )
 from api.http.shutdown import current_drain
+from api.http.threaded import ThreadedIterator
 from api.principal import Principal
 from api.ratelimit import enforce
 from api.speech.common import Caller
@@ -194,54 +194,8 @@ async def fetch_audio(call: SpeechCall, url: str, limit: int, *, param: str = "a
 # --- streamed bodies -------------------------------------------------------------------------
 
 
-class _ThreadedChunks:
-    """An async iterator over a blocking iterator, each item made in a worker thread."""
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items = items
-        self._iterator: Iterator[Any] = iter(items)
-        self._context = contextvars.copy_context()
-        self._closed = False
-
-    def __aiter__(self) -> _ThreadedChunks:
-        return self
-
-    async def __anext__(self) -> Any:
-        if self._closed:
-            raise StopAsyncIteration
-        try:
-            item = await anyio.to_thread.run_sync(self._advance)
-        except BaseException:
-            await self.aclose()
-            raise
-        if item is _DONE:
-            await self.aclose()
-            raise StopAsyncIteration
-        return item
-
-    def _advance(self) -> Any:
-        return self._context.run(next, self._iterator, _DONE)
-
-    async def aclose(self) -> None:
-        """Close the iterator (and the stream behind it, even if it never started)."""
-        if self._closed:
-            return
-        self._closed = True
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._close_all)
-
-    def _close_all(self) -> None:
-        for thing in (self._iterator, self._items):
-            close = getattr(thing, "close", None)
-            if close is not None:
-                close()
-
-
-_DONE = object()
-
-
-def stream_chunks(items: Iterable[Item]) -> AsyncIterator[Item]:
-    """Hand out a blocking iterator's items, each made in a worker thread.
+def stream_chunks(items: Iterable[Item]) -> ThreadedIterator[Item]:
+    """Hand out a blocking iterator's items, made one at a time in one worker thread.
 
     When the client goes away the response is cancelled: the item being made is finished (a
     thread cannot be interrupted), no further item is asked for, and the iterator is closed —
@@ -249,7 +203,7 @@ def stream_chunks(items: Iterable[Item]) -> AsyncIterator[Item]:
     also reaches a stream that was never read (its ``close``), so no hold outlives a response
     that was never sent.
     """
-    return _ThreadedChunks(items)
+    return ThreadedIterator(items)
 
 
 @dataclass
@@ -293,17 +247,28 @@ async def start_speech(
     """
     run = run or call.run
     opening = functools.partial(open_stream, long=long) if long else open_stream
-    stream: SpeechStream = await run(opening, call.ctx, call.caller, order)
-    chunks = iter(stream)
-    started = StartedSpeech(stream, None, chunks, {})
+    # One thread hop for the hold and the first audio (each hop costs more CPU than a small
+    # step); what it opened is kept here, so that a wait cancelled meanwhile still closes it.
+    opened: list[StartedSpeech] = []
+
+    def open_and_start() -> StartedSpeech:
+        stream = opening(call.ctx, call.caller, order)
+        started = StartedSpeech(stream, None, iter(stream), {})
+        opened.append(started)
+        started.first = next(started.chunks, None)
+        return started
+
     try:
-        started.first = await run(next, chunks, None)
+        started: StartedSpeech = await run(open_and_start)
         started.headers = await call.usage_headers(
-            cost_micros=stream.cost_micros, characters=stream.characters
+            cost_micros=started.stream.cost_micros,
+            characters=started.stream.characters,
+            balance_micros=started.stream.balance_after_micros,  # told by the hold: no read
         )
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await call.run(started.close)
+        if opened:
+            with anyio.CancelScope(shield=True):
+                await call.run(opened[0].close)
         raise
     return started
 

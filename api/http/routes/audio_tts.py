@@ -24,6 +24,7 @@ Volume 0-100 (50 = unchanged) becomes a gain of 20·log10(volume/50) dB, floored
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -599,8 +600,9 @@ class LiveSession:
             async for piece in pieces:
                 self.busy = True
                 self.queued -= 1
-                async for chunk in stream_chunks(live.speak(piece)):
-                    await websocket.send_bytes(chunk)
+                async with contextlib.aclosing(stream_chunks(live.speak(piece))) as chunks:
+                    async for chunk in chunks:
+                        await websocket.send_bytes(chunk)
                 self.busy = False
                 self.last_activity = time.monotonic()
         tail = await anyio.to_thread.run_sync(live.finish_audio)
