@@ -26,6 +26,16 @@ PROVIDERS = ("offline", "dashscope", "openai", "fish")
 # The engine name that means "the voice decides, by the language of the text".
 VOICE_ROUTED = "offline-tts"
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Whisper's language codes (faster-whisper's tokenizer), which an ASR model's ``languages``
+# are written in. A copy rather than an import: loading the catalog must not import
+# faster-whisper (``api.engines.weights`` makes it offline before its first import), and a
+# test in tests/engines keeps the copy equal to the tokenizer's list.
+WHISPER_LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw "
+    "he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt "
+    "my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl "
+    "tr tt uk ur uz vi yi yo zh yue".split()
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,10 @@ class ModelSpec:
     byok: bool = False
     default_voice: str = ""
     aliases: tuple[str, ...] = ()
+    # ASR only: the languages the model recognises (Whisper codes). An offline engine standing
+    # in for a hosted model detects among these only, so it never answers a language the real
+    # model could not; empty means any language.
+    languages: tuple[str, ...] = ()
 
     @property
     def hosted(self) -> bool:
@@ -254,6 +268,22 @@ def _engine_ref(text: str) -> EngineVoiceRef:
     return EngineVoiceRef(engine, voice)
 
 
+def _languages(raw: dict[str, Any]) -> tuple[str, ...]:
+    languages = raw.get("languages", [])
+    if not languages:
+        return ()
+    if raw["kind"] != "asr":
+        raise ValueError(f"model {raw['id']}: languages is for speech recognition models")
+    if not isinstance(languages, list) or not all(isinstance(code, str) for code in languages):
+        raise ValueError(f"model {raw['id']}: languages must be a list of language codes")
+    unknown = [code for code in languages if code not in WHISPER_LANGUAGES]
+    if unknown:
+        raise ValueError(f"model {raw['id']}: unknown Whisper languages {unknown}")
+    if len(set(languages)) != len(languages):
+        raise ValueError(f"model {raw['id']}: languages are listed twice")
+    return tuple(languages)
+
+
 def _model(raw: dict[str, Any]) -> ModelSpec:
     kind = raw["kind"]
     if kind not in KINDS:
@@ -277,6 +307,7 @@ def _model(raw: dict[str, Any]) -> ModelSpec:
         byok=bool(raw.get("byok", False)),
         default_voice=raw.get("default_voice", ""),
         aliases=tuple(raw.get("aliases", ())),
+        languages=_languages(raw),
     )
 
 

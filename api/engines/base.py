@@ -142,10 +142,15 @@ class Transcript:
 
 @dataclass(frozen=True)
 class RecognitionRequest:
-    """Audio to transcribe (or translate to English). ``language`` None means detect it."""
+    """Audio to transcribe (or translate to English). ``language`` None means detect it.
+
+    ``languages`` are the ones detection may choose from (Whisper codes; empty: any): the
+    catalog's list for a model that recognises only some languages.
+    """
 
     audio: Pcm
     language: str | None = None
+    languages: tuple[str, ...] = ()
     prompt: str | None = None
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False

@@ -109,13 +109,14 @@ def transcribe_pcm(
     """Run the model's ASR engine on decoded audio (no money involved)."""
     engine = ctx.engines.asr(model.engine_name)
     with engine_time():
-        return engine.transcribe(_request(pcm, order))
+        return engine.transcribe(_request(pcm, order, model))
 
 
-def _request(pcm: Pcm, order: RecognitionOrder) -> RecognitionRequest:
+def _request(pcm: Pcm, order: RecognitionOrder, model: ModelSpec) -> RecognitionRequest:
     return RecognitionRequest(
         audio=to_asr_rate(pcm),
         language=check_language(order.language),
+        languages=model.languages,
         prompt=order.prompt[:2000] if order.prompt else None,
         task=order.task,
         word_timestamps=order.word_timestamps,
@@ -206,7 +207,7 @@ class RecognitionStream:
             "duration_ms": pcm.duration_ms,
         }
         engine = self._ctx.engines.asr(model.engine_name)
-        segments = transcribe_segments(engine, _request(pcm, self._order))
+        segments = transcribe_segments(engine, _request(pcm, self._order, model))
         try:
             while True:
                 with engine_time():

@@ -112,3 +112,43 @@ def test_a_broken_operator_file_is_refused_with_the_entry_named(tmp_path: Path) 
     broken.write_text(text + '\n[[voices]]\nvoice_id = "x"\nmodels = ["no-such-model"]\n')
     with pytest.raises(ValueError, match="no-such-model"):
         load_catalog(broken)
+
+
+def test_asr_models_name_the_languages_they_recognise(catalog) -> None:
+    qwen = ["zh", "en", "ja", "ko", "de", "fr", "es", "it", "pt", "ru", "ar"]
+    for model_id in ("qwen3-asr-flash", "qwen3-asr-flash-filetrans"):
+        assert list(catalog.model(model_id).languages) == qwen
+    for model_id in ("whisper-1", "faster-whisper-base"):
+        assert catalog.model(model_id).languages == ()  # any language
+
+
+@pytest.mark.parametrize(
+    ("languages", "message"),
+    [
+        ('["zh", "cmn"]', r"unknown Whisper languages \['cmn'\]"),
+        ('["zh", "en", "zh"]', "listed twice"),
+        ('"zh"', "must be a list"),
+        ("[1]", "must be a list"),
+    ],
+)
+def test_a_bad_language_list_is_refused_with_the_model_named(
+    tmp_path: Path, languages: str, message: str
+) -> None:
+    text = DEFAULT_CATALOG.read_text(encoding="utf-8")
+    listed = 'languages = ["zh", "en", "ja", "ko", "de", "fr", "es", "it", "pt", "ru", "ar"]'
+    assert listed in text
+    broken = tmp_path / "catalog.toml"
+    broken.write_text(text.replace(listed, f"languages = {languages}", 1))
+    with pytest.raises(ValueError, match=message) as refused:
+        load_catalog(broken)
+    assert "qwen3-asr-flash" in str(refused.value)
+
+
+def test_only_speech_recognition_models_take_a_language_list(tmp_path: Path) -> None:
+    text = DEFAULT_CATALOG.read_text(encoding="utf-8")
+    broken = tmp_path / "catalog.toml"
+    piper = 'engine = "piper"\n'
+    assert text.count(piper) == 1  # the Piper TTS model
+    broken.write_text(text.replace(piper, piper + 'languages = ["en"]\n'))
+    with pytest.raises(ValueError, match="languages is for speech recognition models"):
+        load_catalog(broken)

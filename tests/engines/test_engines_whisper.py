@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 import threading
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
 import api.engines.whisper as whisper_module
+from api.catalog.catalog import WHISPER_LANGUAGES
 from api.engines.base import ASREngine, Pcm, RecognitionRequest, Transcript
 from api.engines.clone import word_error_rate
 from api.engines.prosody import float_to_pcm, pcm_to_float, resample
@@ -261,3 +264,114 @@ def test_a_deterministic_request_never_samples(
     assert temperatures == [0.0, 0.0, "fallback"]
     assert first.text == again.text
     assert word_error_rate(samples.ENGLISH_SENTENCE, first.text) <= 0.15
+
+
+class FakeWhisperModel:
+    """faster-whisper's ``WhisperModel.transcribe`` as far as the engine uses it: detection
+    answers ``probabilities`` (sorted, high first) and each window says which language it was
+    decoded in."""
+
+    def __init__(self, probabilities: list[tuple[str, float]]) -> None:
+        self.probabilities = probabilities
+        self.calls: list[dict[str, Any]] = []
+
+    def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[Any, Any]:
+        self.calls.append(options)
+        language = options["language"]
+        if language is None:
+            language, probability = self.probabilities[0]
+            info = SimpleNamespace(
+                language=language,
+                language_probability=probability,
+                all_language_probs=self.probabilities,
+            )
+        else:
+            info = SimpleNamespace(
+                language=language, language_probability=1.0, all_language_probs=None
+            )
+        segment = SimpleNamespace(
+            text=f" spoken in {language}",
+            start=0.0,
+            end=1.0,
+            words=[],
+            avg_logprob=-0.2,
+            no_speech_prob=0.01,
+        )
+        return iter([segment]), info
+
+
+# Whisper base on espeak's Mandarin in the failing run: Thai first, Chinese second.
+ESPEAK_MANDARIN_DETECTION = [("th", 0.64), ("zh", 0.30), ("en", 0.01), ("lo", 0.01)]
+QWEN3_ASR_LANGUAGES = ("zh", "en", "ja", "ko", "de", "fr", "es", "it", "pt", "ru", "ar")
+
+
+def with_fake_model(
+    monkeypatch: pytest.MonkeyPatch, probabilities: list[tuple[str, float]]
+) -> tuple[WhisperEngine, FakeWhisperModel]:
+    fake = FakeWhisperModel(probabilities)
+    loaded = whisper_module._LoadedModel(model=fake, lock=threading.Lock())
+    monkeypatch.setitem(whisper_module._loaded, "base", loaded)
+    return WhisperEngine("base", samples.engine_settings()), fake
+
+
+def test_detection_chooses_only_among_the_allowed_languages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, fake = with_fake_model(monkeypatch, ESPEAK_MANDARIN_DETECTION)
+    audio = samples.silence(150.0)  # three windows
+
+    transcript = engine.transcribe(
+        RecognitionRequest(audio, languages=QWEN3_ASR_LANGUAGES, word_timestamps=True)
+    )
+
+    assert transcript.language == "zh"
+    # Renormalised over the allowed languages present: zh 0.30 of zh + en = 0.31.
+    assert transcript.language_probability == pytest.approx(0.30 / 0.31, abs=1e-4)
+    # The first window was detected, then decoded again in Chinese, and so was every later one.
+    languages = [call["language"] for call in fake.calls]
+    assert languages == [None, "zh", "zh", "zh"]
+    assert transcript.text == "spoken in zh" * 3  # Chinese segments join without spaces
+    # The re-decoding asks for everything the first attempt asked for.
+    first, again = fake.calls[0], fake.calls[1]
+    assert {**first, "language": "zh"} == again
+    assert again["vad_filter"] is True and again["word_timestamps"] is True
+
+
+def test_an_allowed_detection_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, fake = with_fake_model(monkeypatch, [("zh", 0.90), ("en", 0.06), ("th", 0.04)])
+
+    transcript = engine.transcribe(RecognitionRequest(samples.silence(2.0), languages=("zh", "en")))
+
+    assert [call["language"] for call in fake.calls] == [None]
+    assert transcript.language == "zh"
+    assert transcript.language_probability == pytest.approx(0.90 / 0.96, abs=1e-4)
+
+
+def test_without_a_language_list_whisper_may_answer_any_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, fake = with_fake_model(monkeypatch, ESPEAK_MANDARIN_DETECTION)
+
+    transcript = engine.transcribe(RecognitionRequest(samples.silence(150.0)))
+
+    assert transcript.language == "th" and transcript.language_probability == 0.64
+    # Detected once in the first window and kept for the rest, as before.
+    assert [call["language"] for call in fake.calls] == [None, "th", "th"]
+
+
+def test_a_language_hint_is_not_second_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, fake = with_fake_model(monkeypatch, ESPEAK_MANDARIN_DETECTION)
+
+    transcript = engine.transcribe(
+        RecognitionRequest(samples.silence(2.0), language="en", languages=("zh",))
+    )
+
+    assert [call["language"] for call in fake.calls] == ["en"]
+    assert transcript.language == "en"
+
+
+def test_the_catalog_knows_the_languages_whisper_knows() -> None:
+    """The catalog keeps a copy (it must not import faster-whisper); this keeps it true."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    assert set(_LANGUAGE_CODES) == WHISPER_LANGUAGES

@@ -217,6 +217,21 @@ def test_a_recognition_stream_hands_out_segments_and_settles_at_the_end(
     assert (row.status, row.cost_micros) == ("succeeded", cost)
 
 
+def test_the_engine_detects_only_among_the_languages_the_model_recognises(
+    speech: SpeechContext, fakes: Fakes, caller: Callable[[], Caller]
+) -> None:
+    """The offline engine stands in for Qwen3-ASR-Flash, which has no Thai; Whisper-1 has
+    every language. Both ways to recognise pass the model's list on."""
+    qwen = speech.catalog.model("qwen3-asr-flash").languages
+    assert "zh" in qwen and "th" not in qwen
+
+    recognize(speech, caller(), wav(1.0), RecognitionOrder("qwen3-asr-flash"))
+    list(recognize_stream(speech, caller(), wav(1.0), RecognitionOrder("qwen3-asr-flash")))
+    recognize(speech, caller(), wav(1.0), RecognitionOrder("whisper-1"))
+
+    assert [request.languages for request in fakes.asr.requests] == [qwen, qwen, ()]
+
+
 def test_a_recognition_stream_left_early_charges_nothing(
     speech: SpeechContext, caller: Callable[[], Caller], db: Database, user_id: int
 ) -> None:
