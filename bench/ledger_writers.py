@@ -70,7 +70,7 @@ def _charge_for(url: str, users: list[int], seconds: float, start_at: float) -> 
             started = time.perf_counter()
             hold_id = ledger.hold_now(
                 db, users[index], CENT, idempotency_key=f"w{users[index]}-{counter}"
-            )
+            ).hold_id
             ledger.capture_now(db, hold_id, CENT)
             latencies[index].append(time.perf_counter() - started)
             counter += 1

@@ -208,29 +208,13 @@ def hold_now(
     idempotency_key: str,
     api_key_id: int | None = None,
     purpose: str = "",
-) -> int:
+) -> PostedHold:
     """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
-    how a request reserves credit before its engine runs. Returns the hold's id (the earlier
-    hold's for a replay); no row object is built, as the request needs only the id."""
+    how a request reserves credit before its engine runs. Returns the posting, not a row
+    object: the hold's id (the earlier hold's for a replay) and the balance right after it,
+    which a streamed response reports without reading it again."""
     # Autocommit on PostgreSQL: the hold is one statement that applies all of its parts or
     # none (``postings``); on SQLite, a transaction under the writer lock.
-    return post_hold_now(
-        db, user_id, amount, idempotency_key=idempotency_key, api_key_id=api_key_id,
-        purpose=purpose,
-    ).hold_id  # fmt: skip
-
-
-def post_hold_now(
-    db: Database,
-    user_id: int,
-    amount: int,
-    *,
-    idempotency_key: str,
-    api_key_id: int | None = None,
-    purpose: str = "",
-) -> PostedHold:
-    """``hold_now`` with what the statement also told: the balance right after the hold, which
-    a streamed response reports without reading it again."""
     with db.driver_write() as target:
         return _post_hold(target, user_id, amount, idempotency_key, api_key_id, purpose)
 

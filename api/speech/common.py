@@ -105,7 +105,7 @@ class Charge:
     def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
         """Reserve ``amount_micros`` before any engine work (403 when the balance is short)."""
         charge = cls(db, caller, kind, amount_micros)
-        posted = ledger.post_hold_now(
+        posted = ledger.hold_now(
             db,
             caller.user_id,
             amount_micros,

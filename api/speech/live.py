@@ -193,7 +193,7 @@ class LiveSynthesis:
             idempotency_key=f"tts-live:{self._caller.request_id}:{len(self._holds)}",
             api_key_id=self._caller.api_key_id,
             purpose="tts",
-        )
+        ).hold_id
         self._holds.append((hold_id, cost))
 
     def _note(self, piece: str) -> None:

@@ -293,7 +293,7 @@ def _session_free_round(db: Database, settings: Settings) -> None:
         try:
             hold_id = ledger.hold_now(
                 db, user_id, CENT, idempotency_key=f"now-{index}", api_key_id=key_id
-            )
+            ).hold_id
         except InsufficientBalanceError:
             return
         ledger.capture_now(db, hold_id, CENT // 2, user_id=user_id)
@@ -310,9 +310,12 @@ def _session_free_round(db: Database, settings: Settings) -> None:
     assert key_spent(db, key_id) == len(charged) * CENT // 2
 
     before = balance(db, user_id)
-    replay = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
+    posted = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
     again = ledger.hold_now(db, user_id, CENT, idempotency_key="now-" + "x", api_key_id=key_id)
-    assert again == replay and balance(db, user_id) == before - CENT  # reserved once
+    assert posted.balance_after_micros == before - CENT == balance(db, user_id)  # reserved once
+    assert again.replayed and again.hold_id == posted.hold_id
+    assert again.balance_after_micros is None  # a replay changed nothing, so it tells nothing
+    replay = posted.hold_id
     with db.read() as session:
         held = session.get(Hold, replay)
         assert held is not None and held.status == "held"
@@ -345,7 +348,7 @@ def test_rows_written_beside_a_capture_read_back_and_roll_back_with_it(
         duration_ms=1234,
         cost_micros=CENT,
     )
-    first = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-1")
+    first = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-1").hold_id
 
     written: list[int] = []
 
@@ -368,7 +371,7 @@ def test_rows_written_beside_a_capture_read_back_and_roll_back_with_it(
     assert (stored.model, stored.error) == ("tts-1", None)
     assert abs((stored.created_at.replace(tzinfo=UTC) - before).total_seconds()) < 5
 
-    second = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-2")
+    second = ledger.hold_now(db, user_id, CENT, idempotency_key="rows-2").hold_id
 
     def broken(_target) -> None:  # noqa: ANN001
         raise RuntimeError("the history row could not be written")
