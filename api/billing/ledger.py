@@ -211,8 +211,7 @@ def hold_now(
 ) -> PostedHold:
     """``hold`` as a transaction of its own, without a session (``Database.driver_write``):
     how a request reserves credit before its engine runs. Returns the posting, not a row
-    object: the hold's id (the earlier hold's for a replay) and the balance right after it,
-    which a streamed response reports without reading it again."""
+    object: the hold's id (the earlier hold's for a replay) and the balance right after it."""
     # Autocommit on PostgreSQL: the hold is one statement that applies all of its parts or
     # none (``postings``); on SQLite, a transaction under the writer lock.
     with db.driver_write() as target:

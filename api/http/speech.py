@@ -247,23 +247,26 @@ async def start_speech(
     """
     run = run or call.run
     opening = functools.partial(open_stream, long=long) if long else open_stream
-    # One thread hop for the hold and the first audio (each hop costs more CPU than a small
-    # step); what it opened is kept here, so that a wait cancelled meanwhile still closes it.
+    # One thread hop for the hold, the first audio and the balance (each hop costs more CPU
+    # than a small step); what it opened is kept here, so that a wait cancelled meanwhile
+    # still closes it.
     opened: list[StartedSpeech] = []
 
-    def open_and_start() -> StartedSpeech:
+    def open_and_start() -> tuple[StartedSpeech, int]:
         stream = opening(call.ctx, call.caller, order)
         started = StartedSpeech(stream, None, iter(stream), {})
         opened.append(started)
         started.first = next(started.chunks, None)
-        return started
+        # Read last, right before the 200: a database that went away since the hold makes
+        # this a clean 503 (the hold released) instead of a stream cut at its settlement.
+        return started, call.balance_micros()
 
     try:
-        started: StartedSpeech = await run(open_and_start)
+        started, balance = await run(open_and_start)
         started.headers = await call.usage_headers(
             cost_micros=started.stream.cost_micros,
             characters=started.stream.characters,
-            balance_micros=started.stream.balance_after_micros,  # told by the hold: no read
+            balance_micros=balance,
         )
     except BaseException:
         if opened:

@@ -97,24 +97,21 @@ class Charge:
     hold_id: int = 0
     started: float = field(default_factory=time.monotonic)
     resolved: bool = False
-    # The balance right after the hold, then after the capture: for the response's headers
-    # without another read (None after a replayed hold, which changed nothing).
+    # The balance right after the capture, for the response's headers without another read.
     balance_after_micros: int | None = None
 
     @classmethod
     def hold(cls, db: Database, caller: Caller, kind: str, amount_micros: int) -> Charge:
         """Reserve ``amount_micros`` before any engine work (403 when the balance is short)."""
         charge = cls(db, caller, kind, amount_micros)
-        posted = ledger.hold_now(
+        charge.hold_id = ledger.hold_now(
             db,
             caller.user_id,
             amount_micros,
             idempotency_key=f"{kind}:{caller.request_id}",
             api_key_id=caller.api_key_id,
             purpose=kind,
-        )
-        charge.hold_id = posted.hold_id
-        charge.balance_after_micros = posted.balance_after_micros
+        ).hold_id
         return charge
 
     @property

@@ -375,12 +375,6 @@ class SpeechStream:
         """What the stream costs when it runs to the end (held since it was opened)."""
         return self._speech.cost_micros
 
-    @property
-    def balance_after_micros(self) -> int | None:
-        """The balance once the stream is paid for, told by the hold (None after a replayed
-        hold): the whole cost is held up front and captured as held."""
-        return self._charge.balance_after_micros
-
     def __iter__(self) -> Iterator[bytes]:
         if self._started:
             raise RuntimeError("a speech stream can be read once")

@@ -160,7 +160,7 @@ def test_speech_streams_by_default_and_settles_at_the_end(
     assert response.headers["content-type"] == "audio/mpeg"
     assert "content-length" not in response.headers  # streamed: no length up front
     assert_usage_headers(response, cost=10_800, characters=100)
-    # Sent before the audio, told by the hold (the whole cost is held up front).
+    # Sent before the audio: the balance with the whole cost held up front.
     assert response.headers["x-balance-remaining"] == format_yuan(funded - 10_800)
     samples, rate = soundfile.read(io.BytesIO(response.content))
     assert len(samples) / rate == pytest.approx(6.0, abs=0.15)
