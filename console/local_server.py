@@ -27,8 +27,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.launcher import REPO_ROOT, WEB_DIR, build_console, frontend_installed
@@ -43,16 +43,23 @@ class ConsoleStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class LocalConsole:
-    """A running console: where to reach it, its database and its log."""
+    """A running console: where to reach it, its database and its log; ``poll`` tells the
+    server's exit code once it has exited (``Popen.poll``)."""
 
     base_url: str
     database_url: str
     data_dir: Path
     log: Path
     pid: int
+    poll: Callable[[], int | None] = field(repr=False, compare=False)
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+
+def log_tail(log: Path, size: int = 4000) -> str:
+    """The last ``size`` characters of a server's log."""
+    return log.read_text(errors="replace")[-size:]
 
 
 def free_port() -> int:
@@ -99,14 +106,12 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> N
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise ConsoleStartError(f"console exited with {process.returncode}:\n{tail}")
+            raise ConsoleStartError(f"console exited with {process.returncode}:\n{log_tail(log)}")
         # The API answers as soon as the backend is up; the page once the build is mounted.
         if all(http_status(base_url + path) == 200 for path in ("/api/health", "/signin/")):
             return
         time.sleep(0.25)
-    tail = log.read_text(errors="replace")[-4000:]
-    raise ConsoleStartError(f"console not ready within {READY_TIMEOUT} s:\n{tail}")
+    raise ConsoleStartError(f"console not ready within {READY_TIMEOUT} s:\n{log_tail(log)}")
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -159,6 +164,6 @@ def local_console(root: Path, env: dict[str, str] | None = None) -> Iterator[Loc
     base_url = f"http://localhost:{port}"
     try:
         _wait_ready(process, base_url, log)
-        yield LocalConsole(base_url, database_url, data_dir, log, process.pid)
+        yield LocalConsole(base_url, database_url, data_dir, log, process.pid, process.poll)
     finally:
         stop_process(process)

@@ -14,8 +14,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from console.local_server import (
     free_port,
     http_status,
     local_console,
+    log_tail,
     stop_process,
 )
 
@@ -53,12 +54,14 @@ ENGLISH_SPEECH = "Hello world. This is a test of speech recognition."
 
 @dataclass(frozen=True)
 class Server:
-    """A running console: where to reach it and what it runs on."""
+    """A running console: where to reach it, what it runs on, and its exit code once it has
+    exited (``poll``)."""
 
     base_url: str
     database_url: str
     settings: Settings
     log: Path
+    poll: Callable[[], int | None] = field(repr=False, compare=False)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -98,9 +101,33 @@ def start_console(
                 database_url=console.database_url,
                 signup_limit_per_hour=10_000,
             )
-            yield Server(console.base_url, console.database_url, settings, console.log)
+            server = Server(
+                console.base_url, console.database_url, settings, console.log, console.poll
+            )
+            _RUNNING.append(server)
+            try:
+                yield server
+            finally:
+                _RUNNING.remove(server)
     except ConsoleStartError as error:
         pytest.fail(str(error))
+
+
+_RUNNING: list[Server] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test whose console has died shows how it died: the tail of the server's log.
+    (Otherwise every later test only reports a refused connection.)"""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in _RUNNING:
+            code = server.poll()
+            if code is not None:
+                title = f"console {server.base_url} exited with {code}; its log ends"
+                report.sections.append((title, log_tail(server.log, 3000)))
 
 
 @pytest.fixture(scope="session")

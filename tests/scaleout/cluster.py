@@ -257,7 +257,12 @@ def web_servers(
                     start_new_session=True,
                 )
             console = LocalConsole(
-                f"http://127.0.0.1:{port}", env["AMPHION_DATABASE_URL"], data_dir, log, process.pid
+                f"http://127.0.0.1:{port}",
+                env["AMPHION_DATABASE_URL"],
+                data_dir,
+                log,
+                process.pid,
+                process.poll,
             )
             started.append((process, console))
         for process, console in started:
