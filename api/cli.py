@@ -62,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # SIGTERM: streams are cut and jobs handed back within 5 s (api.http.shutdown);
             # a worker still flushing a cut stream to a slow reader is ended here.
             workers_kill_timeout=SERVER_KILL_AFTER_SECONDS,
+            # A worker that dies (a crash in an engine's native code, the OOM killer) is
+            # replaced instead of taking the whole server down; its holds are released by the
+            # sweeper once its heartbeat is stale. Granian still exits on a crash loop (a
+            # worker dying again within 5.5 s of its respawn).
+            respawn_failed_workers=True,
         ).serve()
         return 0
     from console.launcher import serve_console

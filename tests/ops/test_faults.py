@@ -7,6 +7,8 @@
   sweeper releases the dead process's hold exactly once and ends the request's history row
   ``failed``; a request that had got its complete 200 keeps its history row; a stream in
   flight on the new server is never touched.
+- A web worker process SIGKILLed mid-stream (a crash in native code, the OOM killer): granian
+  starts a new one on the same port at once, and its sweeper releases the dead one's hold once.
 - PostgreSQL "restarts" (a TCP proxy drops every connection and refuses new ones, the shared
   server itself is never touched) while clients keep calling: every answer is a 200 or a 503
   in the dialect's envelope with ``Retry-After``, none hangs, and the same server process
@@ -54,6 +56,7 @@ from tests.ops.test_graceful_shutdown import (
     process_env,
     wait_until,
 )
+from tests.scaleout.cluster import child_processes
 
 HOLD_MICROS = 3_000_000
 CHARGE_MICROS = 1_111_111
@@ -352,6 +355,59 @@ def test_a_web_server_killed_mid_stream_its_hold_is_released_once_on_restart(
     assert (swept.status, swept.error, swept.cost_micros) == ("failed", sweeper.SWEPT_ERROR, 0)
     assert by_request[live.request_id].status == "cancelled"
     assert len(by_request) == 3
+    assert_reconciled(fault_db)
+
+
+def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
+    fault_db: Database,
+    settings: Settings,
+    tmp_path: Path,
+    spawn: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    """``amphion serve --api-only`` outlives a crash of its worker process: granian starts a
+    new one on the same port, with no operator in the loop, and the new worker's sweeper
+    releases the dead one's stream hold once."""
+    user_id, api_key = new_user_and_key(fault_db, settings, settings.secret_key)
+    server, base_url = start_api(spawn, "api", fault_env(fault_db, settings), tmp_path / "api.log")
+    reader = Streamer(base_url, api_key).start()
+    reader.wait_for_audio()
+    wait_until(lambda: len(held_holds(fault_db, user_id)) == 1, PATIENCE, "the stream's hold")
+    [stream_hold] = held_holds(fault_db, user_id)
+    assert stream_hold.id is not None
+    wait_until(
+        lambda: owned_and_registered(fault_db, stream_hold.id or 0),
+        PATIENCE,
+        "the worker's heartbeat",
+    )
+    [(crashed, _command)] = child_processes(server.pid)  # granian's one worker
+    os.kill(crashed, signal.SIGKILL)
+    reader.join()  # the connection broke off
+
+    def replaced() -> bool:
+        workers = [pid for pid, _command in child_processes(server.pid)]
+        return (
+            bool(workers)
+            and crashed not in workers
+            and http_status(base_url + "/api/health") == 200
+        )
+
+    wait_until(replaced, PATIENCE, "a new worker\n" + log_tail(tmp_path / "api.log"))
+    assert server.poll() is None  # the same server process, never restarted
+    after = speak(base_url, api_key, "Served by the new worker.")
+    assert after.status_code == 200 and after.content[:4] == b"RIFF"
+    wait_until(
+        lambda: hold_row(fault_db, stream_hold.id or 0).status != HOLD_HELD,
+        PATIENCE,
+        "the sweeper\n" + log_tail(tmp_path / "api.log"),
+    )
+    assert hold_row(fault_db, stream_hold.id).status == HOLD_RELEASED
+    assert ledger_kinds(fault_db, stream_hold.id) == ["hold", "release"]
+    by_request = {row.request_id: row for row in history_rows(fault_db, user_id)}
+    assert by_request[after.headers["x-request-id"]].status == "succeeded"
+    swept = by_request[stream_hold.idempotency_key.split(":")[1]]
+    assert (swept.status, swept.error, swept.cost_micros) == ("failed", sweeper.SWEPT_ERROR, 0)
+    assert len(by_request) == 2
+    kill_group(server)
     assert_reconciled(fault_db)
 
 
