@@ -293,6 +293,30 @@ def held_holds(database: Database, user_id: int) -> list[Hold]:
     return [hold for hold in user_holds(database, user_id) if hold.status == HOLD_HELD]
 
 
+def stream_on_record(
+    database: Database, user_id: int, base_url: str, api_key: str
+) -> tuple[Streamer, Hold]:
+    """A streamed answer on the wire, its hold taken and its owner known to have beaten: from
+    here on a death of the serving process is detectable by the sweeper."""
+    reader = Streamer(base_url, api_key).start()
+    reader.wait_for_audio()
+    wait_until(lambda: len(held_holds(database, user_id)) == 1, PATIENCE, "the stream's hold")
+    [stream_hold] = held_holds(database, user_id)
+    assert stream_hold.id is not None
+    wait_until(
+        lambda: owned_and_registered(database, stream_hold.id or 0),
+        PATIENCE,
+        "the serving process's heartbeat",
+    )
+    return reader, stream_hold
+
+
+def assert_swept(by_request: dict[str, HistoryRecord], hold: Hold) -> None:
+    """The history row of the request whose hold the sweeper released: failed, free."""
+    swept = by_request[hold.idempotency_key.split(":")[1]]
+    assert (swept.status, swept.error, swept.cost_micros) == ("failed", sweeper.SWEPT_ERROR, 0)
+
+
 def test_a_web_server_killed_mid_stream_its_hold_is_released_once_on_restart(
     fault_db: Database,
     settings: Settings,
@@ -307,16 +331,7 @@ def test_a_web_server_killed_mid_stream_its_hold_is_released_once_on_restart(
     assert complete.status_code == 200 and complete.content[:4] == b"RIFF"
     complete_id = complete.headers["x-request-id"]
 
-    reader = Streamer(base_url, api_key).start()
-    reader.wait_for_audio()
-    wait_until(lambda: len(held_holds(fault_db, user_id)) == 1, PATIENCE, "the stream's hold")
-    [stream_hold] = held_holds(fault_db, user_id)
-    assert stream_hold.id is not None
-    wait_until(
-        lambda: owned_and_registered(fault_db, stream_hold.id or 0),
-        PATIENCE,
-        "the server's heartbeat",
-    )
+    reader, stream_hold = stream_on_record(fault_db, user_id, base_url, api_key)
     kill_group(first)
     reader.join()  # the connection broke off
     assert hold_row(fault_db, stream_hold.id).status == HOLD_HELD  # nobody is left to settle it
@@ -351,8 +366,7 @@ def test_a_web_server_killed_mid_stream_its_hold_is_released_once_on_restart(
 
     by_request = {row.request_id: row for row in history_rows(fault_db, user_id)}
     assert by_request[complete_id].status == "succeeded"  # the complete 200 kept its row
-    swept = by_request[stream_hold.idempotency_key.split(":")[1]]
-    assert (swept.status, swept.error, swept.cost_micros) == ("failed", sweeper.SWEPT_ERROR, 0)
+    assert_swept(by_request, stream_hold)
     assert by_request[live.request_id].status == "cancelled"
     assert len(by_request) == 3
     assert_reconciled(fault_db)
@@ -369,16 +383,7 @@ def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
     releases the dead one's stream hold once."""
     user_id, api_key = new_user_and_key(fault_db, settings, settings.secret_key)
     server, base_url = start_api(spawn, "api", fault_env(fault_db, settings), tmp_path / "api.log")
-    reader = Streamer(base_url, api_key).start()
-    reader.wait_for_audio()
-    wait_until(lambda: len(held_holds(fault_db, user_id)) == 1, PATIENCE, "the stream's hold")
-    [stream_hold] = held_holds(fault_db, user_id)
-    assert stream_hold.id is not None
-    wait_until(
-        lambda: owned_and_registered(fault_db, stream_hold.id or 0),
-        PATIENCE,
-        "the worker's heartbeat",
-    )
+    reader, stream_hold = stream_on_record(fault_db, user_id, base_url, api_key)
     [(crashed, _command)] = child_processes(server.pid)  # granian's one worker
     os.kill(crashed, signal.SIGKILL)
     reader.join()  # the connection broke off
@@ -404,8 +409,7 @@ def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
     assert ledger_kinds(fault_db, stream_hold.id) == ["hold", "release"]
     by_request = {row.request_id: row for row in history_rows(fault_db, user_id)}
     assert by_request[after.headers["x-request-id"]].status == "succeeded"
-    swept = by_request[stream_hold.idempotency_key.split(":")[1]]
-    assert (swept.status, swept.error, swept.cost_micros) == ("failed", sweeper.SWEPT_ERROR, 0)
+    assert_swept(by_request, stream_hold)
     assert len(by_request) == 2
     kill_group(server)
     assert_reconciled(fault_db)
