@@ -26,6 +26,14 @@ pages into the database file and syncs it and the log (``synchronous=NORMAL`` sy
 and only there); which of the two cost B5 is not settled (one run with the thread's syncs
 off was no better). A hosted or TTS call adds two or three pages, so at B6's pace the thread
 now checkpoints about once a second, still far below the threshold; at B5's it never does.
+
+The thread reads the log's index through a descriptor it opens once per file and keeps
+(``LogIndex``). Closing any descriptor of a file drops every POSIX lock the process holds on
+it, SQLite's among them (https://sqlite.org/howtocorrupt.html, 2.2): when each pass opened
+and closed the index, a request in the middle of its write transaction lost the writer's lock,
+another process wrote at the same time, and four processes charging one balance made 101
+charges out of 100 (``tests/billing/test_ledger.py``); rows a console had written were also
+missing from the test process's reads.
 """
 
 from __future__ import annotations
@@ -53,13 +61,10 @@ class Checkpointer:
 
     ``watch(path, owner)`` adds a file for as long as ``owner`` (its ``Database``) lives; the
     thread starts with the first file (again in a forked child, which has no threads) and keeps
-    one connection per file, opened read-write only: a file removed meanwhile is not made again.
-    A pass checkpoints a file whose log holds ``min_frames`` pages not copied back yet, or
-    whose count it cannot read.
-
-    Kept, not opened for each pass: a connection opened and closed ten times a second broke
-    the console's end-to-end tests reproducibly (rows the console had written were missing
-    when the test process read the same file), for a reason not found yet.
+    what it opens per file (``Handles``: a connection, opened read-write only, so a file
+    removed meanwhile is not made again, and the log's index) until the file is forgotten. A
+    pass checkpoints a file whose log holds ``min_frames`` pages not copied back yet, or whose
+    count it cannot read.
     """
 
     def __init__(
@@ -86,69 +91,123 @@ class Checkpointer:
                 del self._owners[key]
             return list(self._owners)
 
-    def checkpoint_all(
-        self, connections: dict[str, sqlite3.Connection]
-    ) -> dict[str, tuple[int, int]]:
-        """One PASSIVE checkpoint of every watched file, on ``connections`` (kept by path):
-        for each file checkpointed, the frames in its log and how many of them are now copied
-        back into the database file."""
+    def checkpoint_all(self, handles: Handles) -> dict[str, tuple[int, int]]:
+        """One PASSIVE checkpoint of every watched file, on ``handles`` (kept by path): for
+        each file checkpointed, the frames in its log and how many of them are now copied back
+        into the database file. What forgotten files had open is closed."""
         done: dict[str, tuple[int, int]] = {}
         paths = self.watched()
-        for path in [path for path in connections if path not in paths]:
-            connections.pop(path).close()
+        handles.close_all(keep=paths)
         for path in paths:
-            pending = pending_frames(path)
+            pending = handles.index(path).pending_frames()
             if pending is not None and pending < self._min_frames:
                 continue
             try:
-                connection = connections.get(path)
-                if connection is None:
-                    connection = connections[path] = _open(path)
-                row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                row = handles.connection(path).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 done[path] = (row[1], row[2])  # (busy, frames in the log, frames copied back)
             except sqlite3.Error:
                 # Gone, or not a database any more: commits still checkpoint past the threshold.
                 logger.debug("could not checkpoint %s", path, exc_info=True)
-                dropped = connections.pop(path, None)
-                if dropped is not None:
-                    dropped.close()
+                handles.drop_connection(path)
         return done
 
     def _run(self) -> None:
-        connections: dict[str, sqlite3.Connection] = {}
+        handles = Handles()
         pid = os.getpid()
         while self._thread_pid == pid:
             time.sleep(self._interval)
-            self.checkpoint_all(connections)
+            self.checkpoint_all(handles)
+
+
+class Handles:
+    """What the checkpoint thread keeps open per file: a connection and the log's index."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._indexes: dict[str, LogIndex] = {}
+
+    def connection(self, path: str) -> sqlite3.Connection:
+        if path not in self._connections:
+            self._connections[path] = _open(path)
+        return self._connections[path]
+
+    def index(self, path: str) -> LogIndex:
+        if path not in self._indexes:
+            self._indexes[path] = LogIndex(path)
+        return self._indexes[path]
+
+    def drop_connection(self, path: str) -> None:
+        dropped = self._connections.pop(path, None)
+        if dropped is not None:
+            dropped.close()  # through SQLite, which keeps its locks (unlike a bare close)
+
+    def close_all(self, keep: list[str] | None = None) -> None:
+        """Close what files not in ``keep`` had open (their owners are gone)."""
+        kept = set(keep or ())
+        for path in [path for path in self._connections if path not in kept]:
+            self.drop_connection(path)
+        for path in [path for path in self._indexes if path not in kept]:
+            self._indexes.pop(path).close()
 
 
 _INDEX_BYTES = 100  # both header copies and the checkpoint information's first field
 
 
-def pending_frames(path: str) -> int | None:
-    """How many pages ``path``'s log holds that are not copied back into the file yet.
+class LogIndex:
+    """A file's log index (the ``-shm`` file), read through one descriptor kept open.
 
-    Read from the log's index (the ``-shm`` file) as SQLite documents it
-    (https://sqlite.org/walformat.html, "The WAL-Index Header"): two copies of the header, in
-    the machine's byte order, with the last frame in the log at byte 16; the checkpoint
-    information follows at byte 96, starting with the frames already copied back. Read
-    without a lock, so a read that catches a writer between the two copies is None (as is a
-    file without an index): the caller then checkpoints, as it would have anyway."""
-    try:
-        descriptor = os.open(f"{path}-shm", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        index = os.pread(descriptor, _INDEX_BYTES, 0)
-    except OSError:
-        return None
-    finally:
-        os.close(descriptor)
-    if len(index) < _INDEX_BYTES or index[:48] != index[48:96]:
-        return None
-    (last_frame,) = struct.unpack_from("=I", index, 16)
-    (copied_back,) = struct.unpack_from("=I", index, 96)
-    return max(last_frame - copied_back, 0)
+    Never closed while the process may hold SQLite locks on it: closing any descriptor of a
+    file drops all of the process's POSIX locks on that file (see the module). It is closed
+    when its file is forgotten (no ``Database`` of the process uses it any more), or when the
+    index was removed and made again: the old one, no longer in the directory, is not what
+    any connection locks."""
+
+    def __init__(self, path: str) -> None:
+        self.path = f"{path}-shm"
+        self._descriptor: int | None = None
+        self._inode: int | None = None
+
+    def pending_frames(self) -> int | None:
+        """How many pages the log holds that are not copied back into the file yet.
+
+        Read from the index as SQLite documents it (https://sqlite.org/walformat.html, "The
+        WAL-Index Header"): two copies of the header, in the machine's byte order, with the
+        last frame in the log at byte 16; the checkpoint information follows at byte 96,
+        starting with the frames already copied back. Read without a lock, so a read that
+        catches a writer between the two copies is None (as is a file without an index): the
+        caller then checkpoints, as it would have anyway."""
+        descriptor = self._descriptor_now()
+        if descriptor is None:
+            return None
+        try:
+            index = os.pread(descriptor, _INDEX_BYTES, 0)
+        except OSError:
+            return None
+        if len(index) < _INDEX_BYTES or index[:48] != index[48:96]:
+            return None
+        (last_frame,) = struct.unpack_from("=I", index, 16)
+        (copied_back,) = struct.unpack_from("=I", index, 96)
+        return max(last_frame - copied_back, 0)
+
+    def _descriptor_now(self) -> int | None:
+        try:
+            inode = os.stat(self.path).st_ino  # a stat opens no descriptor
+        except OSError:
+            return None
+        if self._descriptor is not None and inode == self._inode:
+            return self._descriptor
+        self.close()  # an index removed since: nothing locks that file any more
+        try:
+            self._descriptor = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        self._inode = os.fstat(self._descriptor).st_ino
+        return self._descriptor
+
+    def close(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = self._inode = None
 
 
 def _open(path: str) -> sqlite3.Connection:

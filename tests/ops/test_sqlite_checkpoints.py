@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 
-from api.checkpoints import MIN_PENDING_FRAMES, Checkpointer, checkpointer, pending_frames
+from api.checkpoints import MIN_PENDING_FRAMES, Checkpointer, Handles, LogIndex, checkpointer
 from api.db import Database
 
 
@@ -50,7 +52,52 @@ def _log_restarts(path: Path) -> int:
     return int.from_bytes(header[12:16], "big")
 
 
+def _another_process_can_write(path: Path) -> bool:
+    """Whether a second process gets the write lock at once (or finds the file locked)."""
+    code = (
+        "import sqlite3, sys\n"
+        "connection = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "try:\n"
+        "    connection.execute('BEGIN IMMEDIATE')\n"
+        "except sqlite3.OperationalError as error:\n"
+        "    print('locked' if 'locked' in str(error) else error)\n"
+        "else:\n"
+        "    print('written')\n"
+    )
+    outcome = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert outcome in ("locked", "written"), outcome
+    return outcome == "written"
+
+
 # All but the last use files no Database opened, so the process's own thread never sees them.
+
+
+def test_a_pass_keeps_the_locks_this_process_holds(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    own among them (https://sqlite.org/howtocorrupt.html, 2.2). A pass that opened and closed
+    the log's index to read it released a writer's lock in the middle of its transaction:
+    another process then wrote at the same time, and four processes charging one balance made
+    101 charges out of 100."""
+    path = tmp_path / "app.db"
+    writer = _writer(path)
+    _write(writer, 1)
+    watcher, owner = Checkpointer(min_frames=10_000), _Owner()  # reads the index only
+    watcher.watch(path, owner)
+    handles = Handles()
+    writer.execute("BEGIN IMMEDIATE")  # this process holds the one writer's lock
+    writer.execute("INSERT INTO notes VALUES ('in flight')")
+    assert not _another_process_can_write(path)
+
+    for _ in range(3):
+        assert watcher.checkpoint_all(handles) == {}
+        assert not _another_process_can_write(path)
+
+    writer.execute("COMMIT")
+    assert _another_process_can_write(path)
+    writer.close()
+    handles.close_all()
 
 
 def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
@@ -59,13 +106,13 @@ def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
     _write(writer, 40)
     watcher, owner = Checkpointer(min_frames=1), _Owner()
     watcher.watch(path, owner)
-    connections: dict[str, sqlite3.Connection] = {}
+    handles = Handles()
 
-    done = watcher.checkpoint_all(connections)
-    left = pending_frames(str(path))
+    done = watcher.checkpoint_all(handles)
+    left = handles.index(str(path.resolve())).pending_frames()
 
-    for connection in [writer, *connections.values()]:
-        connection.close()
+    writer.close()
+    handles.close_all()
     frames, copied = done[str(path.resolve())]
     assert frames >= 40 and copied == frames
     assert left == 0
@@ -74,21 +121,23 @@ def test_a_pass_copies_the_whole_log_back(tmp_path: Path) -> None:
 def test_the_pending_pages_are_read_from_the_log_index(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     writer = _writer(path)
+    index = LogIndex(str(path))
     _write(writer, 1)
-    start = pending_frames(str(path))
+    start = index.pending_frames()
     _write(writer, 30)
-    after_30 = pending_frames(str(path))
+    after_30 = index.pending_frames()
     _write_pages(writer, 100)
-    after_100_more = pending_frames(str(path))
+    after_100_more = index.pending_frames()
     writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    after_checkpoint = pending_frames(str(path))
+    after_checkpoint = index.pending_frames()
     writer.close()
+    index.close()
 
     assert start is not None and after_30 is not None and after_100_more is not None
     assert after_30 - start == 30  # one page a commit of a short row
     assert after_100_more - after_30 >= 100
     assert after_checkpoint == 0
-    assert pending_frames(str(tmp_path / "never.db")) is None  # no index: unknown
+    assert LogIndex(str(tmp_path / "never.db")).pending_frames() is None  # no index: unknown
 
 
 def test_a_short_log_waits_for_a_later_pass(tmp_path: Path) -> None:
@@ -96,15 +145,15 @@ def test_a_short_log_waits_for_a_later_pass(tmp_path: Path) -> None:
     writer = _writer(path)
     watcher, owner = Checkpointer(min_frames=50), _Owner()
     watcher.watch(path, owner)
-    connections: dict[str, sqlite3.Connection] = {}
+    handles = Handles()
     _write(writer, 10)
 
-    short = watcher.checkpoint_all(connections)
+    short = watcher.checkpoint_all(handles)
     _write_pages(writer, 60)
-    long_enough = watcher.checkpoint_all(connections)
+    long_enough = watcher.checkpoint_all(handles)
 
-    for connection in [writer, *connections.values()]:
-        connection.close()
+    writer.close()
+    handles.close_all()
     assert short == {}
     frames, copied = long_enough[str(path.resolve())]
     assert frames >= 70 and copied == frames
@@ -130,7 +179,7 @@ def test_a_removed_file_is_not_made_again(tmp_path: Path) -> None:
     watcher, owner = Checkpointer(), _Owner()
     watcher.watch(path, owner)
 
-    assert watcher.checkpoint_all({}) == {}
+    assert watcher.checkpoint_all(Handles()) == {}
     assert list(tmp_path.iterdir()) == []
 
 
