@@ -311,6 +311,18 @@ def stream_on_record(
     return reader, stream_hold
 
 
+def wait_released_once(database: Database, hold: Hold, log: Path) -> None:
+    """The sweeper of a live server (``log``) releases ``hold``: one release, nothing else."""
+    wait_until(
+        lambda: hold_row(database, hold.id or 0).status != HOLD_HELD,
+        PATIENCE,
+        "the sweeper\n" + log_tail(log),
+    )
+    assert hold.id is not None
+    assert hold_row(database, hold.id).status == HOLD_RELEASED
+    assert ledger_kinds(database, hold.id) == ["hold", "release"]
+
+
 def assert_swept(by_request: dict[str, HistoryRecord], hold: Hold) -> None:
     """The history row of the request whose hold the sweeper released: failed, free."""
     swept = by_request[hold.idempotency_key.split(":")[1]]
@@ -340,13 +352,7 @@ def test_a_web_server_killed_mid_stream_its_hold_is_released_once_on_restart(
     # A stream in flight on the new server while it sweeps: its hold must stay untouched.
     live = Streamer(base_url, api_key).start()
     live.wait_for_audio()
-    wait_until(
-        lambda: hold_row(fault_db, stream_hold.id or 0).status != HOLD_HELD,
-        PATIENCE,
-        "the sweeper\n" + log_tail(tmp_path / "api-2.log"),
-    )
-    assert hold_row(fault_db, stream_hold.id).status == HOLD_RELEASED
-    assert ledger_kinds(fault_db, stream_hold.id) == ["hold", "release"]
+    wait_released_once(fault_db, stream_hold, tmp_path / "api-2.log")
     [live_hold] = held_holds(fault_db, user_id)
     assert live_hold.id is not None and live_hold.id != stream_hold.id
     live.abort.set()  # the caller hangs up: the live server itself releases its hold
@@ -400,13 +406,7 @@ def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
     assert server.poll() is None  # the same server process, never restarted
     after = speak(base_url, api_key, "Served by the new worker.")
     assert after.status_code == 200 and after.content[:4] == b"RIFF"
-    wait_until(
-        lambda: hold_row(fault_db, stream_hold.id or 0).status != HOLD_HELD,
-        PATIENCE,
-        "the sweeper\n" + log_tail(tmp_path / "api.log"),
-    )
-    assert hold_row(fault_db, stream_hold.id).status == HOLD_RELEASED
-    assert ledger_kinds(fault_db, stream_hold.id) == ["hold", "release"]
+    wait_released_once(fault_db, stream_hold, tmp_path / "api.log")
     by_request = {row.request_id: row for row in history_rows(fault_db, user_id)}
     assert by_request[after.headers["x-request-id"]].status == "succeeded"
     assert_swept(by_request, stream_hold)
