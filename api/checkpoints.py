@@ -18,14 +18,15 @@ with its history row): a hold's p99 went from 4.4-5.5 ms to 0.9-1.3 ms and the s
 6.7-8.5 ms to 2.1-4.8 ms; flat out, throughput and the slowest charge stayed as they were.
 
 A file is checkpointed only once its log holds ``MIN_PENDING_FRAMES`` pages not yet copied
-back (read from the log's index header, see ``pending_frames``), not at every pass that finds
-one. Checkpointing after nearly every call cost row B5 (one TTS call after another, a history
-row and a 576 KB audio file each) 1.7 ms of the server's own overhead a call (6.6 ms against
-4.9, rows B1-B5 in three rounds each way), which took it past its 5 ms. A checkpoint copies
-pages into the database file and syncs it and the log (``synchronous=NORMAL`` syncs there
-and only there); which of the two cost B5 is not settled (one run with the thread's syncs
-off was no better). A hosted or TTS call adds two or three pages, so at B6's pace the thread
-now checkpoints about once a second, still far below the threshold; at B5's it never does.
+back (read from the log's index header, see ``LogIndex.pending_frames``), not at every pass
+that finds one. Checkpointing after nearly every call cost row B5 (one TTS call after
+another, a history row and a 576 KB audio file each) 1.7 ms of the server's own overhead a
+call (6.6 ms against 4.9, rows B1-B5 in three rounds each way), which took it past its 5 ms.
+A checkpoint copies pages into the database file and syncs it and the log
+(``synchronous=NORMAL`` syncs there and only there); which of the two cost B5 is not settled
+(one run with the thread's syncs off was no better). A hosted or TTS call adds two or three
+pages, so at B6's pace the thread now checkpoints about once a second, still far below the
+threshold; at B5's it never does.
 
 The thread reads the log's index through a descriptor it opens once per file and keeps
 (``LogIndex``). Closing any descriptor of a file drops every POSIX lock the process holds on
