@@ -58,8 +58,8 @@ class LocalConsole:
 
 
 def log_tail(log: Path, size: int = 4000) -> str:
-    """The last ``size`` characters of a server's log."""
-    return log.read_text(errors="replace")[-size:]
+    """The last ``size`` characters of a server's log ("" before it exists)."""
+    return log.read_text(errors="replace")[-size:] if log.exists() else ""
 
 
 def free_port() -> int:

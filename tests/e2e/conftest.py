@@ -254,7 +254,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         deadline = time.monotonic() + 60
         while http_status(base_url + "/api/health") != 200:
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"API server did not start:\n{log.read_text()[-4000:]}")
+                pytest.fail(f"API server did not start:\n{log_tail(log)}")
             time.sleep(0.1)
         yield ApiServer(base_url, process.pid, settings)
     finally:

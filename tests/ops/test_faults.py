@@ -44,6 +44,7 @@ from api.history.models import HistoryRecord
 from api.jobs import service as jobs
 from api.jobs.models import RUNNING, SUCCEEDED, Job
 from api.settings import Settings
+from console.local_server import log_tail
 from tests.conftest import TEST_DATABASE_URL
 from tests.ops.fault_handlers import GATED
 from tests.ops.tcp_proxy import TcpProxy
@@ -51,7 +52,6 @@ from tests.ops.test_graceful_shutdown import (
     LONG_STREAM,
     free_port,
     http_status,
-    log_tail,
     new_user_and_key,
     process_env,
     wait_until,

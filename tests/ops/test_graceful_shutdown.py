@@ -34,7 +34,7 @@ from api.jobs.models import PENDING, SUCCEEDED, Job
 from api.keys.service import issue_key
 from api.settings import Settings
 from console.launcher import REPO_ROOT
-from console.local_server import free_port, http_status, local_console
+from console.local_server import free_port, http_status, local_console, log_tail
 from tests.jobs.sample_handlers import CRASHABLE
 
 EXIT_DEADLINE = 10.0  # what the README promises an operator
@@ -140,10 +140,6 @@ def pid_waiter(pid: int) -> Callable[[float], int | None]:
         return None
 
     return wait_exit
-
-
-def log_tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
 # --- the database side ----------------------------------------------------------------------

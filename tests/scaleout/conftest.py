@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from console.launcher import REPO_ROOT
-from console.local_server import ConsoleStartError, LocalConsole
+from console.local_server import ConsoleStartError, LocalConsole, log_tail
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.helpers import moto_s3_server
 from tests.scaleout.cluster import (
@@ -129,6 +129,5 @@ def log_tails(cluster: Cluster) -> str:
     """The end of every process's log, for a failure message."""
     parts: list[Any] = []
     for path in [s.log for s in cluster.servers] + [w.log for w in cluster.workers]:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        parts.append(f"--- {path.parent.name}/{path.name}\n{text[-2500:]}")
+        parts.append(f"--- {path.parent.name}/{path.name}\n{log_tail(path, 2500)}")
     return "\n".join(parts)
