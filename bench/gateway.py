@@ -2,9 +2,9 @@
 
 Each ``*_round`` coroutine measures its baseline and its value back to back (so both see the
 same machine load) and adds one round to its ``Row``. ``Gateway`` holds what they share: the
-throw-away server (``bench.server``), an API key, the provider fake's address and the offline
-engine that ``tts-1``'s voice ``alloy`` speaks with, loaded in this process for the
-"engine called directly" baselines.
+throw-away server (``bench.server``), an API key, the provider fake (``bench.provider_fake``)
+and the offline engine that ``tts-1``'s voice ``alloy`` speaks with, loaded in this process
+for the "engine called directly" baselines.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import httpx
 
 from api import audio
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
+from bench.affinity import cores_apart
 from bench.load import Callers, LoadResult, load
-from bench.provider_fake import ANSWER_SECONDS, HOSTED_MODEL, PROVIDER_KEY
+from bench.provider_fake import ANSWER_SECONDS, HOSTED_MODEL, PROVIDER_KEY, ProviderFake
 from bench.table import Row
 
 # 200 characters of English, as in the issue's B5/B8.
@@ -53,7 +54,8 @@ class Sizes:
 class Gateway:
     callers: Callers  # CONNECTIONS clients of the server under test
     key: str
-    fake_url: str
+    fake: ProviderFake
+    server_pid: int
     engine: TTSEngine
     sizes: Sizes
 
@@ -224,6 +226,10 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     in the same millisecond, and the median waits for 25 others to be admitted, a measure of
     CPU saturation that no independent clients produce. That figure is kept as a note.
 
+    The callers and the fake stand for other machines: while the row is measured, the server
+    has cores of its own and they share the one left (``bench.affinity``). The same calls with
+    all three free to run on every core follow, as a note.
+
     After the judged pair, the same staggered calls go through ``/bench/relay``: what the
     gateway adds without its guarantees (no hold, no stored file, no settlement), a note too.
     So are the same calls streamed, as the OpenAI dialect answers by default: every chunk is a
@@ -249,7 +255,7 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         return response
 
     async def both(stagger: float) -> tuple[LoadResult, LoadResult]:
-        async with Callers(gateway.fake_url, CONNECTIONS) as upstream:
+        async with Callers(gateway.fake.base_url, CONNECTIONS) as upstream:
             # Not counted: one call per caller on each side first. Other rows ran for a minute
             # since the last round, and the connections that went idle (the callers' and the
             # server's own to the provider, which httpx drops after 5 s) are opened again here.
@@ -272,25 +278,33 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
             p99.notes.append(f"{through.timeouts} timeouts, {through.errors} errors in one round")
         return direct, through
 
-    direct, through = await both(ANSWER_SECONDS)
-    p50.add(direct.p(0.5), through.p(0.5))
-    p99.add(direct.p(0.99), through.p(0.99))
-    p50.server_ms.append(statistics.median(reported))
-    relayed = _checked(
-        await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, "/bench/relay"),
-                   connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
-        "the hosted model through /bench/relay",
-    )  # fmt: skip
-    p50.floor.append(relayed.p(0.5) - direct.p(0.5))
-    streamed = _checked(
-        await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, stream=True),
-                   connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
-        "the hosted model streamed through the gateway",
-    )  # fmt: skip
-    p50.streamed.append((streamed.p(0.5) - direct.p(0.5), streamed.p(0.99) - direct.p(0.99)))
-    direct, through = await both(0.0)  # lockstep waves: context only
-    p50.lockstep.append(through.p(0.5) - direct.p(0.5))
-    p99.lockstep.append(through.p(0.99) - direct.p(0.99))
+    with cores_apart(gateway.server_pid, [gateway.fake.pid]) as apart:
+        direct, through = await both(ANSWER_SECONDS)
+        p50.add(direct.p(0.5), through.p(0.5))
+        p99.add(direct.p(0.99), through.p(0.99))
+        p50.server_ms.append(statistics.median(reported))
+        relayed = _checked(
+            await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, "/bench/relay"),
+                       connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
+            "the hosted model through /bench/relay",
+        )  # fmt: skip
+        p50.floor.append(relayed.p(0.5) - direct.p(0.5))
+        streamed = _checked(
+            await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, stream=True),
+                       connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
+            "the hosted model streamed through the gateway",
+        )  # fmt: skip
+        p50.streamed.append(_added_p50_p99(direct, streamed))
+        direct, through = await both(0.0)  # lockstep waves: context only
+        p50.lockstep.append(through.p(0.5) - direct.p(0.5))
+        p99.lockstep.append(through.p(0.99) - direct.p(0.99))
+    if apart:  # the judged calls again, on shared cores: context only
+        p50.shared.append(_added_p50_p99(*await both(ANSWER_SECONDS)))
+
+
+def _added_p50_p99(direct: LoadResult, through: LoadResult) -> tuple[float, float]:
+    """What ``through`` added to ``direct``, in ms, at p50 and at p99."""
+    return through.p(0.5) - direct.p(0.5), through.p(0.99) - direct.p(0.99)
 
 
 # --- B9: first MP3 bytes after the first PCM chunk ---------------------------------------------

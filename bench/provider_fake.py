@@ -1,6 +1,6 @@
 """B6's upstream: the OpenAI-compatible provider fake of the tests, behind a fixed 300 ms delay.
 
-    with provider_fake() as base_url:   # e.g. http://127.0.0.1:PORT (the API is under /v1)
+    with provider_fake() as fake:   # fake.base_url: http://127.0.0.1:PORT (the API is under /v1)
         ...
 
 The fake (``tests.providers.fake_openai``) answers ``POST /v1/audio/speech`` with 0.5 s of
@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -81,8 +82,14 @@ def _listening(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class ProviderFake:
+    base_url: str
+    pid: int  # its process, which B6 keeps off the server's cores (``bench.affinity``)
+
+
 @contextmanager
-def provider_fake() -> Iterator[str]:
+def provider_fake() -> Iterator[ProviderFake]:
     port = free_port()
     command = [sys.executable, "-m", "bench.provider_fake", "--port", str(port)]
     process = subprocess.Popen(
@@ -94,7 +101,7 @@ def provider_fake() -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the provider fake did not start")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield ProviderFake(f"http://127.0.0.1:{port}", process.pid)
     finally:
         stop(process)
 

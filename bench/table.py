@@ -67,6 +67,9 @@ class Row:
     # B6 only: ms added by the same calls streamed (``stream`` true, the OpenAI dialect's
     # default), p50 and p99 of each round: the path most clients take, beside the judged one.
     streamed: list[tuple[float, float]] = field(default_factory=list)
+    # B6 only: ms added, p50 and p99 of each round, when the callers and the provider fake may
+    # run on the server's cores too (the judged calls keep them apart: ``bench.affinity``).
+    shared: list[tuple[float, float]] = field(default_factory=list)
     error: str = ""  # the row could not be measured at all
 
     def add(self, baseline: float, value: float, ratio: float | None = None) -> None:
