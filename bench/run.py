@@ -224,8 +224,26 @@ def _console_rows(plan: Plan, row: Row) -> None:
         row.add(trivial, real, ratio)
 
 
+def file_creation_us(count: int = 50) -> float:
+    """The median µs to create an empty file where the throw-away servers keep their data (the
+    temp dir), as every stored audio file is created.
+
+    On some file systems this depends on what was deleted there in the last minutes: ext4
+    without a journal skips every recently deleted inode each time it looks for a free one. It
+    measured 40-90 µs here on a quiet disk and 600-900 µs a file for minutes after a bench run
+    or the test suite had removed their temp dirs (row B6 then pays it on every call)."""
+    timings = []
+    with tempfile.TemporaryDirectory(prefix="amphion-bench-probe-") as probe:
+        for index in range(count):
+            started = time.perf_counter()
+            os.close(os.open(os.path.join(probe, f"f{index}"), os.O_CREAT | os.O_EXCL, 0o600))
+            timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1e6
+
+
 def machine() -> str:
-    """nproc, CPU model, RAM and the load average: what the figures depend on."""
+    """nproc, CPU model, RAM, the load average and the cost of creating a file: what the
+    figures depend on."""
     model = "unknown CPU"
     with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
         for line in cpuinfo:
@@ -238,7 +256,7 @@ def machine() -> str:
     return (
         f"{os.cpu_count()} cores ({model}), {total_kb / 1024 / 1024:.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-        f"load average {load}"
+        f"load average {load}; creating a file in the temp dir {file_creation_us():.0f} µs"
     )
 
 
