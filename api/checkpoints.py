@@ -213,8 +213,14 @@ class LogIndex:
 
 def _open(path: str) -> sqlite3.Connection:
     # mode=rw: never creates the file; autocommit, as a checkpoint cannot run in a transaction.
+    # timeout=0: a file another connection has locked is skipped until the next pass, instead
+    # of holding up every other file's checkpoint for Python's default busy wait of 5 s.
     return sqlite3.connect(
-        f"file:{quote(path)}?mode=rw", uri=True, isolation_level=None, check_same_thread=False
+        f"file:{quote(path)}?mode=rw",
+        uri=True,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=0,
     )
 
 

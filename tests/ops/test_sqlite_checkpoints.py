@@ -159,6 +159,50 @@ def test_a_short_log_waits_for_a_later_pass(tmp_path: Path) -> None:
     assert frames >= 70 and copied == frames
 
 
+HOLD_EXCLUSIVELY = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+connection.execute("BEGIN EXCLUSIVE")
+connection.execute("INSERT INTO notes VALUES ('held')")
+print("held", flush=True)
+sys.stdin.readline()
+connection.execute("COMMIT")
+"""
+
+
+def test_a_locked_file_is_skipped_without_waiting_and_checkpointed_later(tmp_path: Path) -> None:
+    """The one thread serves every file of the process: it must not sit in a busy wait (5 s by
+    Python's default) on a file another process has locked."""
+    path = tmp_path / "app.db"
+    writer = _writer(path)
+    _write(writer, 40)
+    writer.close()
+    watcher, owner = Checkpointer(min_frames=1), _Owner()
+    watcher.watch(path, owner)
+    handles = Handles()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_EXCLUSIVELY, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert watcher.checkpoint_all(handles) == {}  # locked: nothing done, nothing waited for
+        connection = handles.connection(str(path.resolve()))
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait()
+
+    done = watcher.checkpoint_all(handles)  # free again: checkpointed at the next pass
+    handles.close_all()
+    assert str(path.resolve()) in done
+
+
 def test_a_file_is_watched_while_its_owner_lives(tmp_path: Path) -> None:
     _writer(tmp_path / "app.db").close()
     watcher, owner = Checkpointer(), _Owner()
