@@ -69,9 +69,14 @@ def _is_sqlite(settings: Settings) -> bool:
     return settings.resolved_database_url.startswith("sqlite")
 
 
+# Empty files made ahead per process (``api.storage.spares``): a billable call stores one file,
+# so 16 cover a burst of 16 calls while a thread makes the next ones.
+SPARE_FILES = 16
+
+
 @lru_cache(maxsize=8)
 def _local_store(root: Path, secret_key: str, durable: bool) -> LocalObjectStore:
-    return LocalObjectStore(root, secret_key, durable=durable)
+    return LocalObjectStore(root, secret_key, durable=durable, spare_files=SPARE_FILES)
 
 
 @lru_cache(maxsize=8)

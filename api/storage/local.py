@@ -1,8 +1,10 @@
 """Objects as files under one directory, served through ``GET /files/{key}`` with signed URLs.
 
 This is the embedded default: no service to run, and the web process serves the bytes itself.
-Writes go to a hidden temp file in the target directory and are renamed into place
-(``os.replace`` is atomic on one file system), so a reader or a crash never sees half an object.
+Writes go to a hidden temp file and are renamed into place (``os.replace`` is atomic on one
+file system), so a reader or a crash never sees half an object. The temp file is one of the
+store's spares (``api.storage.spares``, under ``.spare/``: made ahead by a background thread)
+or, when none is ready, a new one in the target directory.
 
 A signed URL is ``{base_url}/files/{key}?expires={unix}&sig={sig}`` where ``sig`` is
 HMAC-SHA256 under the server secret of ``"{key}\\n{expires}"`` (plus ``"\\n{filename}"`` when a
@@ -27,8 +29,11 @@ from urllib.parse import quote, urlencode
 from api.errors import InvalidInputError
 from api.storage.base import CHUNK_SIZE, ObjectNotFoundError, StorageUnavailableError
 from api.storage.keys import is_valid_key, validate_key
+from api.storage.spares import SpareFiles
 
 FILES_ROUTE_PREFIX = "/files/"
+SPARE_DIRECTORY = ".spare"  # under the root; no key reaches it (no key segment starts with ".")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 def _write_all(descriptor: int, data: bytes) -> int:
@@ -51,18 +56,29 @@ class LocalObjectStore:
     backend = "local"
 
     def __init__(
-        self, root: Path, secret_key: str, *, chunk_size: int = CHUNK_SIZE, durable: bool = True
+        self,
+        root: Path,
+        secret_key: str,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        durable: bool = True,
+        spare_files: int = 0,
     ) -> None:
         """``durable``: fsync each object and its directory entry before the write returns, so
         it survives a power cut; without it a crash of the process still never shows half an
-        object (the rename is atomic), but the OS may lose the last writes."""
+        object (the rename is atomic), but the OS may lose the last writes.
+
+        ``spare_files``: how many empty files to keep made ahead of the writes (0: none)."""
         if not secret_key:
             raise ValueError("LocalObjectStore needs a secret key to sign URLs")
         self.root = Path(root).resolve()
         self._secret = secret_key.encode()
         self.chunk_size = chunk_size
         self.durable = durable
-        self._directories: dict[str, str] = {}  # key prefix -> its checked directory
+        spares_at = str(self.root / SPARE_DIRECTORY)
+        self._spares = SpareFiles(spares_at, spare_files) if spare_files > 0 else None
+        # key prefix -> its checked directory, and whether a spare can be renamed into it
+        self._directories: dict[str, tuple[str, bool]] = {}
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -91,12 +107,10 @@ class LocalObjectStore:
         # per process; the file is written with bare descriptors (no buffered file object with
         # its fstat, ioctl and lseek): about 5 calls a write instead of 25 (bench row B6).
         name = validate_key(key).rpartition("/")[2]
-        temp_name = f".tmp-{secrets.token_hex(8)}"
         try:
-            directory, descriptor = self._create(key, temp_name)
+            directory, descriptor, temp_path = self._create(key)
         except OSError as exc:
             raise StorageUnavailableError() from exc
-        temp_path = os.path.join(directory, temp_name)
         written = 0
         try:
             try:
@@ -107,7 +121,7 @@ class LocalObjectStore:
                 os.fchmod(descriptor, 0o644)  # whatever the process's umask
             finally:
                 os.close(descriptor)
-            os.replace(temp_path, os.path.join(directory, name))
+            directory = self._move_into_place(temp_path, key, directory, name)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp_path)
@@ -118,27 +132,55 @@ class LocalObjectStore:
             self._fsync_directory(Path(directory))
         return written
 
-    def _create(self, key: str, temp_name: str) -> tuple[str, int]:
-        """A new, empty temp file in ``key``'s directory: (the directory, its descriptor)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        directory = self._directory_for(key)
+    def _create(self, key: str) -> tuple[str, int, str]:
+        """An empty temp file for ``key``: (its directory, the file's descriptor, its path)."""
+        directory, spares_fit = self._directory_for(key)
+        spare = self._spares.take() if self._spares is not None and spares_fit else None
+        if spare is not None:
+            with contextlib.suppress(OSError):  # removed meanwhile: a new file, as below
+                return directory, os.open(spare, os.O_WRONLY | os.O_CLOEXEC), spare
+        temp_name = f".tmp-{secrets.token_hex(8)}"
+        temp_path = os.path.join(directory, temp_name)
         try:
-            return directory, os.open(os.path.join(directory, temp_name), flags, 0o600)
+            return directory, os.open(temp_path, _CREATE, 0o600), temp_path
         except FileNotFoundError:  # removed since it was checked: made and checked again
             self._directories.pop(key.rpartition("/")[0], None)
-            directory = self._directory_for(key)
-            return directory, os.open(os.path.join(directory, temp_name), flags, 0o600)
+            directory, _ = self._directory_for(key)
+            temp_path = os.path.join(directory, temp_name)
+            return directory, os.open(temp_path, _CREATE, 0o600), temp_path
 
-    def _directory_for(self, key: str) -> str:
+    def _move_into_place(self, temp_path: str, key: str, directory: str, name: str) -> str:
+        """Rename the written temp file to ``key``'s name; returns the directory it is in."""
+        try:
+            os.replace(temp_path, os.path.join(directory, name))
+        except FileNotFoundError:
+            if not os.path.exists(temp_path):
+                raise
+            # A spare lives elsewhere: the key's directory was removed since it was checked.
+            self._directories.pop(key.rpartition("/")[0], None)
+            directory, _ = self._directory_for(key)
+            os.replace(temp_path, os.path.join(directory, name))
+        return directory
+
+    def _directory_for(self, key: str) -> tuple[str, bool]:
         """The directory a key's file goes in, made and checked (no symlink out of the root)
-        once per process: objects of one kind and day share it."""
+        once per process: objects of one kind and day share it. With it: whether a spare can
+        be renamed into it (the same file system as the spares')."""
         parent = key.rpartition("/")[0]
-        directory = self._directories.get(parent)
-        if directory is None:
+        checked = self._directories.get(parent)
+        if checked is None:
             resolved = self.path_for(key).parent
             resolved.mkdir(parents=True, exist_ok=True)
-            directory = self._directories[parent] = str(resolved)
-        return directory
+            checked = self._directories[parent] = (str(resolved), self._spares_fit(resolved))
+        return checked
+
+    def _spares_fit(self, directory: Path) -> bool:
+        if self._spares is None:
+            return False
+        try:
+            return directory.stat().st_dev == self.root.stat().st_dev
+        except OSError:
+            return False
 
     @staticmethod
     def _fsync_directory(directory: Path) -> None:
