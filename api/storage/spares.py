@@ -15,19 +15,20 @@ a daemon thread makes new spares once half of them are gone.
 Each process keeps its spares in a folder of its own, ``<directory>/<token>/``, and holds an
 exclusive ``flock`` on the folder's ``.lock`` for as long as it runs: a spare is handed out
 once, never to two processes (a forked child starts a folder of its own). When a pool starts,
-it removes the folders whose lock nobody holds any more (a process that crashed); a process
-removes its own at exit. Object keys cannot reach any of it: no key segment starts with a dot.
+it removes the folders whose lock nobody holds any more (a process that crashed); a pool
+removes its own when it is dropped or the process exits. Object keys cannot reach any of it:
+no key segment starts with a dot.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import fcntl
 import os
 import secrets
 import shutil
 import threading
+import weakref
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 LOCK_NAME = ".lock"
@@ -43,6 +44,7 @@ class SpareFiles:
         self._folder = ""
         self._ready: collections.deque[str] = collections.deque()
         self._filling = threading.Lock()
+        self._release: weakref.finalize | None = None
 
     def take(self) -> str | None:
         """An empty file the caller alone will use, or None when none is ready yet."""
@@ -64,13 +66,16 @@ class SpareFiles:
         self._pid = os.getpid()
         self._ready = collections.deque()
         self._filling = threading.Lock()  # a fork may copy it held by a thread that is gone
+        if self._release is not None:
+            self._release.detach()  # a forked child: the parent's folder is the parent's
         try:
-            self._folder = _locked_folder(self._directory)
+            self._folder, lock = _locked_folder(self._directory)
         except OSError:
             self._folder = ""  # no spares: every write makes its own file, as without a pool
             return
         _remove_abandoned(self._directory)
-        atexit.register(_remove_own, self._folder, self._pid)
+        # When the pool goes (its store dropped, or the process ending): its lock and folder.
+        self._release = weakref.finalize(self, _release, self._folder, lock)
 
     def _refill_soon(self) -> None:
         if self._filling.acquire(blocking=False):
@@ -92,7 +97,7 @@ class SpareFiles:
             self._filling.release()
 
 
-def _locked_folder(directory: str) -> str:
+def _locked_folder(directory: str) -> tuple[str, int]:
     """A new folder under ``directory`` whose ``.lock`` this process holds until it ends.
 
     The lock is taken under another name and renamed into place, so nobody finds the folder's
@@ -103,7 +108,7 @@ def _locked_folder(directory: str) -> str:
     descriptor = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     fcntl.flock(descriptor, fcntl.LOCK_EX)  # kept open (and held) for the process's lifetime
     os.rename(pending, os.path.join(folder, LOCK_NAME))
-    return folder
+    return folder, descriptor
 
 
 def _remove_abandoned(directory: str) -> None:
@@ -128,6 +133,6 @@ def _remove_abandoned(directory: str) -> None:
             os.close(descriptor)
 
 
-def _remove_own(folder: str, pid: int) -> None:
-    if os.getpid() == pid:  # a forked child runs its parent's exit hooks too
-        shutil.rmtree(folder, ignore_errors=True)
+def _release(folder: str, lock: int) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    os.close(lock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -175,7 +176,8 @@ def test_a_crashed_processs_spares_go_a_running_ones_stay(tmp_path: Path) -> Non
         before = {path.name for path in directory.iterdir()}
         assert len(before) == 2
 
-        SpareFiles(str(directory), 2).take()  # a new pool starts here
+        pool = SpareFiles(str(directory), 2)
+        pool.take()  # a new pool starts here
 
         after = {path.name for path in directory.iterdir()}
         assert len(after & before) == 1  # the running process's folder, with its lock
@@ -186,5 +188,8 @@ def test_a_crashed_processs_spares_go_a_running_ones_stay(tmp_path: Path) -> Non
         running.stdin.write("\n")
         running.stdin.close()
         running.wait()
-    # The process that ended normally took its own folder with it.
+    # The process that ended normally took its own folder with it; a pool dropped, its own.
     assert len(list(directory.iterdir())) == 1
+    del pool
+    gc.collect()
+    assert list(directory.iterdir()) == []
