@@ -296,9 +296,9 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
             "the hosted model streamed through the gateway",
         )  # fmt: skip
         p50.streamed.append(_added_p50_p99(direct, streamed))
-        direct, through = await both(0.0)  # lockstep waves: context only
-        p50.lockstep.append(through.p(0.5) - direct.p(0.5))
-        p99.lockstep.append(through.p(0.99) - direct.p(0.99))
+        at_p50, at_p99 = _added_p50_p99(*await both(0.0))  # lockstep waves: context only
+        p50.lockstep.append(at_p50)
+        p99.lockstep.append(at_p99)
     if apart:  # the judged calls again, on shared cores: context only
         p50.shared.append(_added_p50_p99(*await both(ANSWER_SECONDS)))
 

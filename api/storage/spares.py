@@ -76,7 +76,7 @@ class SpareFiles:
             return
         _remove_abandoned(self._directory)
         # When the pool goes (its store dropped, or the process ending): its lock and folder.
-        self._release = weakref.finalize(self, _release, self._folder, lock)
+        self._release = weakref.finalize(self, _release, self._folder, lock, self._pid)
 
     def _refill_soon(self) -> None:
         if self._filling.acquire(blocking=False):
@@ -99,7 +99,7 @@ class SpareFiles:
 
 
 def _locked_folder(directory: str) -> tuple[str, int]:
-    """A new folder under ``directory`` whose ``.lock`` this process holds until it ends.
+    """A new folder under ``directory`` and the descriptor holding its ``.lock``.
 
     The lock is taken under another name and renamed into place, so nobody finds the folder's
     ``.lock`` free between its creation and its locking."""
@@ -107,7 +107,7 @@ def _locked_folder(directory: str) -> tuple[str, int]:
     os.makedirs(folder)
     pending = os.path.join(folder, ".lock-pending")
     descriptor = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    fcntl.flock(descriptor, fcntl.LOCK_EX)  # kept open (and held) for the process's lifetime
+    fcntl.flock(descriptor, fcntl.LOCK_EX)  # held until the pool is released
     os.rename(pending, os.path.join(folder, LOCK_NAME))
     return folder, descriptor
 
@@ -134,6 +134,10 @@ def _remove_abandoned(directory: str) -> None:
             os.close(descriptor)
 
 
-def _release(folder: str, lock: int) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def _release(folder: str, lock: int, owner: int) -> None:
+    # A forked child that never took a spare still has its parent's finalizer, and runs it
+    # if it exits normally: the folder is the parent's to remove. (Closing the child's copy of
+    # the descriptor leaves the parent's lock held: a flock belongs to the open file.)
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
     os.close(lock)

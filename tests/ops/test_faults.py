@@ -46,6 +46,7 @@ from api.jobs.models import RUNNING, SUCCEEDED, Job
 from api.settings import Settings
 from console.local_server import log_tail
 from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import wait_until
 from tests.ops.fault_handlers import GATED
 from tests.ops.tcp_proxy import TcpProxy
 from tests.ops.test_graceful_shutdown import (
@@ -54,7 +55,6 @@ from tests.ops.test_graceful_shutdown import (
     http_status,
     new_user_and_key,
     process_env,
-    wait_until,
 )
 from tests.scaleout.cluster import child_processes
 

@@ -35,6 +35,7 @@ from api.keys.service import issue_key
 from api.settings import Settings
 from console.launcher import REPO_ROOT
 from console.local_server import free_port, http_status, local_console, log_tail
+from tests.helpers import wait_until
 from tests.jobs.sample_handlers import CRASHABLE
 
 EXIT_DEADLINE = 10.0  # what the README promises an operator
@@ -97,14 +98,6 @@ class SlowReader:
     def join(self, timeout: float = 30) -> None:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the client still reads after the server exited"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def sigterm_and_time(

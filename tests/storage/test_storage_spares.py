@@ -6,8 +6,7 @@ import gc
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,10 @@ from api.errors import InvalidInputError
 from api.storage.keys import new_object_key
 from api.storage.local import SPARE_DIRECTORY, LocalObjectStore
 from api.storage.spares import LOCK_NAME, SpareFiles
+from tests.helpers import wait_until
 from tests.storage.conftest import STORE_SECRET
 
 KEEP = 4
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, f"still waiting for {what}"
-        time.sleep(0.01)
 
 
 def spare_store(tmp_path: Path) -> LocalObjectStore:
@@ -40,7 +33,7 @@ def spares_of(store: LocalObjectStore) -> dict[int, Path]:
 
 def filled(store: LocalObjectStore) -> LocalObjectStore:
     store.put(new_object_key("tts", "wav"), b"first", "audio/wav")  # starts the pool
-    wait_until(lambda: len(spares_of(store)) == KEEP, "the spares")
+    wait_until(lambda: len(spares_of(store)) == KEEP, 10, "the spares")
     return store
 
 
@@ -66,7 +59,7 @@ def test_the_pool_is_made_again_once_half_of_it_is_gone(tmp_path: Path) -> None:
         key = new_object_key("tts", "wav")
         store.put(key, b"x", "audio/wav")
         used.add((store.root / key).stat().st_ino)
-    wait_until(lambda: len(spares_of(store)) == KEEP, "a refilled pool")
+    wait_until(lambda: len(spares_of(store)) == KEEP, 10, "a refilled pool")
     assert not used & set(spares_of(store))  # no spare is handed out twice
 
 
@@ -125,7 +118,7 @@ def _failing_chunks() -> Iterator[bytes]:
 def test_a_forked_child_never_gets_its_parents_spares(tmp_path: Path) -> None:
     spares = SpareFiles(str(tmp_path / "spares"), KEEP)
     spares.take()
-    wait_until(lambda: spares.ready() == KEEP, "the parent's spares")
+    wait_until(lambda: spares.ready() == KEEP, 10, "the parent's spares")
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # the child: take one and say which
@@ -193,3 +186,19 @@ def test_a_crashed_processs_spares_go_a_running_ones_stay(tmp_path: Path) -> Non
     del pool
     gc.collect()
     assert list(directory.iterdir()) == []
+
+
+def test_a_forked_child_that_ends_leaves_its_parents_folder(tmp_path: Path) -> None:
+    spares = SpareFiles(str(tmp_path / "spares"), KEEP)
+    spares.take()
+    wait_until(lambda: spares.ready() == KEEP, 10, "the parent's spares")
+    child = os.fork()
+    if child == 0:  # the child ends as an interpreter exits: its finalizers run
+        try:
+            spares._release()  # type: ignore[misc]  # the parent's, inherited
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+
+    taken = spares.take()
+    assert taken is not None and Path(taken).exists()
