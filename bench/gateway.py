@@ -162,28 +162,59 @@ async def gateway_wav(client: httpx.AsyncClient, key: str) -> httpx.Response:
     return response
 
 
-def _timed(action) -> float:  # noqa: ANN001 - any zero-argument callable
+def timed_engine_wav(engine: TTSEngine) -> tuple[float, float]:
+    """``engine_wav`` timed: (ms for the whole call, ms of it inside ``engine.synthesize``)."""
     started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
+    pcm = engine.synthesize(SynthesisRequest(text=TEXT_200, voice=ENGINE_VOICE))
+    synthesized = time.perf_counter()
+    audio.encode(pcm, "wav")
+    return (time.perf_counter() - started) * 1000, (synthesized - started) * 1000
 
 
 async def b5_round(gateway: Gateway, row: Row) -> None:
-    """p50 of sequential calls, in ms: gateway (value) vs engine in-process (baseline)."""
-    direct, through, reported = [], [], []
+    """p50 of sequential calls, in ms: gateway (value) vs engine in-process (baseline), and
+    what the gateway adds around the engine call, which decides the row's "≤ 5 ms added".
+
+    One call to the engine varies by ±10 ms or more here from one call to the next (its two
+    threads share two cores with whatever else runs), so a difference of two medians of 10
+    calls moves by more than the 5 ms it is judged against. Both sides time their engine
+    call: the bench around ``engine.synthesize``, the server in ``Server-Timing``'s ``engine``
+    (the same clock as ``X-Gateway-Overhead-Ms``). The time around it, the whole call less
+    the engine's own time, is what the gateway adds in every call (HTTP both ways, the 420 KB
+    answer, authentication, hold, stored file, settlement) with none of the engine's jitter.
+    The engine's own p50 on both sides is kept too (``engines``): were the engine slower
+    inside the server, that would show there and in the raw figures."""
+    direct, direct_around, through, through_around, reported = [], [], [], [], []
+    engine_here, engine_there = [], []
     for _ in range(gateway.sizes.tts_calls):  # alternate call by call
-        direct.append(_timed(lambda: engine_wav(gateway.engine)))
+        total_ms, engine_ms = timed_engine_wav(gateway.engine)
+        direct.append(total_ms)
+        direct_around.append(total_ms - engine_ms)
+        engine_here.append(engine_ms)
         started = time.perf_counter()
         response = await gateway_wav(gateway.callers.first, gateway.key)
-        through.append(time.perf_counter() - started)
-        reported.append(server_overhead_ms(response))
-    row.add(statistics.median(direct) * 1000, statistics.median(through) * 1000)
-    row.server_ms.append(statistics.median(reported))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        timing = server_timing(response)
+        through.append(elapsed_ms)
+        through_around.append(elapsed_ms - timing["engine"])
+        engine_there.append(timing["engine"])
+        reported.append(timing["gateway"])
+    median = statistics.median
+    row.add(median(direct), median(through))
+    row.around.append(median(through_around) - median(direct_around))
+    quartiles = statistics.quantiles(engine_here, n=4)
+    row.engines.append((median(engine_here), median(engine_there), quartiles[2] - quartiles[0]))
+    row.server_ms.append(median(reported))
 
 
-def server_overhead_ms(response: httpx.Response) -> float:
-    """What the server says it spent outside the engine (``X-Gateway-Overhead-Ms``)."""
-    return float(response.headers["X-Gateway-Overhead-Ms"])
+def server_timing(response: httpx.Response) -> dict[str, float]:
+    """The server's ``Server-Timing`` in ms by name: ``engine`` (inside engines) and
+    ``gateway`` (outside them: ``X-Gateway-Overhead-Ms``)."""
+    timing = {}
+    for metric in response.headers["Server-Timing"].split(","):
+        name, _, duration = metric.strip().partition(";dur=")
+        timing[name] = float(duration)
+    return timing
 
 
 async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
@@ -252,7 +283,7 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     async def through_gateway(client: httpx.AsyncClient) -> httpx.Response:
         response = await hosted_speech(client, gateway.key)
         if response.is_success:
-            reported.append(server_overhead_ms(response))
+            reported.append(server_timing(response)["gateway"])
         return response
 
     async def both(stagger: float) -> tuple[LoadResult, LoadResult]:

@@ -59,6 +59,13 @@ class Row:
     # What the server said it added (``X-Gateway-Overhead-Ms``), one p50 per round: context for
     # a row whose goal is client-measured, never what decides it.
     server_ms: list[float] = field(default_factory=list)
+    # B5 only: ms the gateway adds around the engine call, one per round: the median of (call
+    # less the engine time the server reports) less the median of (direct call less its engine
+    # time). What decides B5's "ms added" (see ``gateway.b5_round``).
+    around: list[float] = field(default_factory=list)
+    # B5 only, per round: the engine's own p50 in the bench's process and inside the server,
+    # and the interquartile range of the bench's engine calls (how much one call varies).
+    engines: list[tuple[float, float, float]] = field(default_factory=list)
     # B6 only: ms added when the 50 callers run in lockstep waves (see ``gateway.b6_round``).
     lockstep: list[float] = field(default_factory=list)
     # B6 only: ms added by ``/bench/relay``, the same call without the hold, the stored file and

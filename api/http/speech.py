@@ -59,6 +59,8 @@ USAGE_HEADERS = {
     "X-Cost": "What this call cost, in yuan with four decimals",
     "X-Balance-Remaining": "The account balance after this call, in yuan",
     "X-Gateway-Overhead-Ms": "Time the gateway spent outside the engine, in milliseconds",
+    "Server-Timing": "engine;dur=… (ms inside engines), gateway;dur=… (ms outside them): "
+    "what a browser's network panel shows",
 }
 
 
@@ -98,10 +100,12 @@ class SpeechCall:
         """The usage headers of a billable response (``balance_micros`` saves a read)."""
         if balance_micros is None:
             balance_micros = await self.run(self.balance_micros)
+        engine_ms, overhead_ms = self.timing_ms()
         headers = {
             "X-Cost": format_yuan(cost_micros),
             "X-Balance-Remaining": format_yuan(balance_micros),
-            "X-Gateway-Overhead-Ms": self.overhead_ms(),
+            "X-Gateway-Overhead-Ms": f"{overhead_ms:.1f}",
+            "Server-Timing": f"engine;dur={engine_ms:.1f}, gateway;dur={overhead_ms:.1f}",
         }
         if characters is not None:
             headers["X-Billed-Characters"] = str(characters)
@@ -109,10 +113,11 @@ class SpeechCall:
             headers["X-Billed-Seconds"] = f"{duration_ms / 1000:.3f}"
         return headers
 
-    def overhead_ms(self) -> str:
-        """Time since the request arrived that was not spent inside an engine."""
-        elapsed = time.perf_counter() - self.started - self.clock.seconds
-        return f"{max(elapsed, 0.0) * 1000:.1f}"
+    def timing_ms(self) -> tuple[float, float]:
+        """(ms spent inside engines, ms since the request arrived that were not)."""
+        engine = self.clock.seconds
+        outside = time.perf_counter() - self.started - engine
+        return engine * 1000, max(outside, 0.0) * 1000
 
 
 def limit_per_address(connection: HTTPConnection, app: AppContext) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.run import BEGIN, END, new_rows, write_results
+import httpx
+import pytest
+
+from bench.gateway import server_timing
+from bench.run import BEGIN, END, _b5_notes, new_rows, rows_named, write_results
 from bench.table import Row, Spread, markdown, percentile
 
 
@@ -41,6 +45,37 @@ def test_added_is_the_median_of_per_round_differences() -> None:
     assert row.added() == 4.0 and row.met
     row.add(100.0, 200.0)  # a fourth round: differences 3, 4, 10, 100
     assert row.added() == 7.0 and not row.met
+
+
+def test_b5_is_judged_on_the_time_around_the_engine_and_shows_the_raw_difference() -> None:
+    """B5's "ms added" is what the gateway adds around the engine call: a raw difference of
+    medians swings with the engine's own jitter, so it is shown, not judged."""
+    row = new_rows()["B5"]
+    for around in (3.0, 4.0, 6.0):
+        row.add(450.0, 470.0)  # raw: 20 ms added, the engine having been slower that time
+        row.around.append(around)
+        row.engines.append((440.0, 460.0, 12.0))
+    assert row.met  # ratio 1.04, 4.0 ms around the engine
+    _b5_notes(row)
+    assert any("(judged)" in note and "4.0 ms" in note for note in row.notes)
+    assert any("raw" in note and "20.0 ms" in note and "12.0 ms" in note for note in row.notes)
+    assert any("440.0 ms in the bench's process, 460.0 ms inside" in note for note in row.notes)
+    row.around.append(9.0)
+    row.around.append(8.0)  # around: 3, 4, 6, 9, 8: median 6
+    assert not row.met
+
+
+def test_server_timing_is_read_by_metric_name() -> None:
+    response = httpx.Response(200, headers={"Server-Timing": "engine;dur=446.5, gateway;dur=4.4"})
+    assert server_timing(response) == {"engine": 446.5, "gateway": 4.4}
+
+
+def test_skip_takes_a_row_by_its_number() -> None:
+    assert rows_named(["B6"]) == {"B6 p50", "B6 p99"}
+    assert rows_named(["B2", "B10"]) == {"B2", "B2 tail", "B10"}
+    assert rows_named(["B6 p99"]) == {"B6 p99"}
+    with pytest.raises(SystemExit, match="no such row: B11"):
+        rows_named(["B11"])
 
 
 def test_faults_errors_and_empty_rows_are_not_met_and_say_so() -> None:

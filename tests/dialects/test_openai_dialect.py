@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,19 @@ def assert_usage_headers(response: Response, *, cost: int, characters: int | Non
     assert response.headers["x-cost"] == format_yuan(cost)
     if characters is not None:
         assert response.headers["x-billed-characters"] == str(characters)
+    assert_server_timing(response)
+
+
+def assert_server_timing(response: Response) -> None:
+    """``Server-Timing`` splits the server's time between engines and the gateway, and its
+    gateway part is the overhead header's figure."""
+    metrics = dict(
+        re.fullmatch(r"(\w+);dur=([0-9.]+)", part.strip()).groups()  # type: ignore[union-attr]
+        for part in response.headers["server-timing"].split(",")
+    )
+    assert set(metrics) == {"engine", "gateway"}
+    assert metrics["gateway"] == response.headers["x-gateway-overhead-ms"]
+    assert float(metrics["engine"]) >= 0
 
 
 def speak(client: TestClient, account: Account, **fields: Any) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import re
 import threading
 import time
@@ -15,13 +17,17 @@ from api.errors import AuthenticationError, InvalidInputError, KeyRevokedError, 
 from api.keys import service as keys
 from api.keys.models import ApiKey
 from api.settings import Settings
-from tests.helpers import make_key, make_user
+from tests.helpers import make_key, make_user, wait_until
 
 KEY_PATTERN = re.compile(r"^sk-[0-9A-Za-z]{38}$")
 
 
-def verifier(db: Database, settings: Settings, cache: float = 0.5) -> keys.KeyVerifier:
-    return keys.KeyVerifier(db, settings.secret_key, cache_seconds=cache)
+def verifier(
+    db: Database, settings: Settings, cache: float = 0.5, *, keep_fresh: bool = True
+) -> keys.KeyVerifier:
+    return keys.KeyVerifier(
+        db, settings.secret_key, cache_seconds=cache, refresh_in_background=keep_fresh
+    )
 
 
 def test_generated_keys_are_unique_well_formed_and_checksummed() -> None:
@@ -181,7 +187,7 @@ def test_cache_only_verification_answers_only_from_a_fresh_cached_row(
     last-used write that is due."""
     user_id = make_user(db, settings)
     key_id, plaintext = make_key(db, settings, user_id)
-    check = verifier(db, settings, cache=0.3)
+    check = verifier(db, settings, cache=0.3, keep_fresh=False)
     assert check.verify_from_cache(plaintext) is None  # nothing cached yet
     check.verify(plaintext)  # records the first use, which drops the cached row
     assert check.verify_from_cache(plaintext) is None
@@ -206,31 +212,117 @@ class Clock:
         return self.now
 
 
-def test_a_key_in_use_is_refreshed_ahead_and_revocation_still_bites(
+def test_the_rows_of_keys_in_use_are_kept_fresh_and_carry_a_revocation(
     db: Database, settings: Settings
 ) -> None:
-    """A steadily used key is re-read in the background once its row is half the cache's age,
-    so calls keep answering from the cache (no database wait on the request's path), and the
-    re-read is what carries a revocation made in another process."""
+    """The rows of keys used lately are re-read every half of the cache's lifetime, so calls
+    answer from the cache however they are spaced (no database wait on the request's path),
+    and the re-read is what carries a revocation made in another process. A key unused for
+    ``keep_fresh_seconds`` drops out."""
     user_id = make_user(db, settings)
     key_id, plaintext = make_key(db, settings, user_id)
     clock = Clock()
-    check = keys.KeyVerifier(db, settings.secret_key, cache_seconds=0.8, clock=clock)
+    check = keys.KeyVerifier(
+        db, settings.secret_key, cache_seconds=0.8, clock=clock, keep_fresh_seconds=60,
+        refresh_in_background=False,
+    )  # fmt: skip
+
+    def half_a_cache_later() -> None:  # what the background thread does
+        clock.now += 0.4
+        assert check.refresh_keys_in_use()
+
     check.verify(plaintext)  # the first use is recorded, which drops the cached row
     principal = check.verify(plaintext)
-    for _ in range(5):  # a call every 0.6 s: each row would expire before the next call
-        clock.now += 0.6
-        assert check.verify_from_cache(plaintext) == principal  # answered, and re-read behind
-        check.drain()
+    for _ in range(5):  # a call every 1.2 s: with no refresh, each would find its row expired
+        for _ in range(3):
+            half_a_cache_later()
+        assert check.verify_from_cache(plaintext) == principal
     with db.write() as session:  # revoked "elsewhere": this process is not told
         keys.revoke_key(session, user_id=user_id, key_id=key_id)
-    clock.now += 0.6
-    assert check.verify_from_cache(plaintext) == principal  # the row is 0.6 s old: still valid
-    check.drain()  # ...and its re-read has seen the revocation
+    half_a_cache_later()
     with pytest.raises(KeyRevokedError):
         check.verify_from_cache(plaintext)
-    clock.now += 0.9  # a row never read again is not answered from once it is too old
+    clock.now += 61  # unused for longer than keep_fresh_seconds: no longer re-read
+    assert not check.refresh_keys_in_use()
     assert check.verify_from_cache(plaintext) is None
+
+
+def test_only_keys_that_verify_are_kept_fresh(db: Database, settings: Settings) -> None:
+    """Presenting well-formed strings that name no key, or a revoked key, must not grow the
+    set of rows re-read in the background."""
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings, keep_fresh=False)
+    with pytest.raises(AuthenticationError):
+        check.verify(keys.generate_key())
+    with db.write() as session:
+        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+    with pytest.raises(KeyRevokedError):
+        check.verify(plaintext)
+    assert not check.refresh_keys_in_use()
+
+
+class CountedRefreshes(keys.KeyVerifier):
+    passes = 0
+
+    def refresh_keys_in_use(self) -> bool:
+        self.passes += 1
+        return super().refresh_keys_in_use()
+
+
+def test_the_background_refresh_runs_while_keys_are_in_use_and_ends_after(
+    db: Database, settings: Settings
+) -> None:
+    """One thread re-reads while keys are in use and ends once none has been used for
+    ``keep_fresh_seconds``; the next use starts another."""
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id)
+    check = CountedRefreshes(db, settings.secret_key, cache_seconds=0.2, keep_fresh_seconds=0.5)
+    check.verify(plaintext)
+    first = check._keeper
+    assert first is not None and first.is_alive()
+    wait_until(lambda: check.passes >= 3, 10, "three background refreshes")
+    wait_until(lambda: not first.is_alive(), 10, "the thread to end once the key is idle")
+    check.verify(plaintext)
+    second = check._keeper
+    assert second is not None and second is not first and second.is_alive()
+
+
+def test_a_dropped_verifier_ends_its_background_refresh(db: Database, settings: Settings):
+    """The thread holds its verifier weakly: a test's app that is dropped takes its thread
+    along, instead of leaving it to re-read a database that is gone."""
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id)
+
+    def keeper_of_a_dropped_verifier() -> threading.Thread:
+        check = verifier(db, settings, cache=0.2)
+        check.verify(plaintext)
+        assert check._keeper is not None
+        return check._keeper
+
+    keeper = keeper_of_a_dropped_verifier()
+    gc.collect()
+    wait_until(lambda: not keeper.is_alive(), 10, "a dropped verifier's thread to end")
+
+
+def test_a_forked_child_refreshes_in_a_thread_of_its_own(db: Database, settings: Settings):
+    """A child forked while the parent's thread runs inherits the thread's object, not the
+    thread: its first call must start one of its own."""
+    user_id = make_user(db, settings)
+    _, plaintext = make_key(db, settings, user_id)
+    check = verifier(db, settings)
+    check.verify(plaintext)
+    assert check._keeper is not None and check._keeper.is_alive()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            check.verify(plaintext)
+            keeper = check._keeper
+            os._exit(0 if keeper is not None and keeper.is_alive() else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _slowed(check: keys.KeyVerifier) -> tuple[list[str], threading.Event]:
@@ -248,13 +340,6 @@ def _slowed(check: keys.KeyVerifier) -> tuple[list[str], threading.Event]:
     return reads, release
 
 
-def _wait_for(condition, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.005)
-
-
 def test_calls_that_miss_together_share_one_read(db: Database, settings: Settings) -> None:
     """After a pause a burst of calls with one key makes one database read, not one each."""
     user_id = make_user(db, settings)
@@ -268,7 +353,7 @@ def test_calls_that_miss_together_share_one_read(db: Database, settings: Setting
     ]
     for call in calls:
         call.start()
-    _wait_for(lambda: len(reads) == 1, "the first call reads")
+    wait_until(lambda: len(reads) == 1, 10, "the first call reads")
     release.set()
     for call in calls:
         call.join()
@@ -296,13 +381,13 @@ def test_a_call_after_an_invalidation_does_not_join_an_older_read(
 
     before = threading.Thread(target=call, args=("before",))
     before.start()
-    _wait_for(lambda: len(reads) == 1, "the first call reads")
+    wait_until(lambda: len(reads) == 1, 10, "the first call reads")
     with db.write() as session:
         keys.revoke_key(session, user_id=user_id, key_id=key_id)
     check.invalidate(keys.keyed_digest(settings.secret_key, plaintext))
     late = threading.Thread(target=call, args=("after",))
     late.start()
-    _wait_for(lambda: len(reads) == 2, "the later call reads for itself")
+    wait_until(lambda: len(reads) == 2, 10, "the later call reads for itself")
     release.set()
     before.join()
     late.join()
