@@ -8,12 +8,16 @@
   same authentication, validation, plan and engine call, but no hold, no stored audio file and
   no settlement. B6 measures it beside the real route: the floor under B6's figure. Its audio
   is free: one more reason these routes never exist outside ``bench/``.
+* ``GET /bench/bytes?size=N``: N bytes of silence as ``audio/wav``, made before the clock
+  starts: what the HTTP round trip of an answer that size costs on this server and client, the
+  floor under B5's figure.
 
 Never registered otherwise (see ``api.http.app``).
 """
 
 from __future__ import annotations
 
+from fastapi import Query
 from fastapi.responses import Response
 
 from api.http.routes.openai import SPEECH_CONTENT_TYPES, SpeechRequest, speech_order
@@ -30,6 +34,11 @@ DEBIT_MICROS = 100  # ¥0.0001: a ¥100 signup bonus pays for a million debits
 @router.get("/hello")
 async def hello() -> dict[str, str]:
     return {"hello": "world"}
+
+
+@router.get("/bytes", response_class=Response)
+async def some_bytes(size: int = Query(ge=0, le=10_000_000)) -> Response:
+    return Response(bytes(size), media_type="audio/wav")
 
 
 @router.post("/debit", response_model=None)
