@@ -47,6 +47,7 @@ def _stored_files(context: AppContext) -> list[str]:
 def test_bench_routes_exist_only_when_asked(client: TestClient, account: Account) -> None:
     headers = account.headers
     assert client.get("/bench/hello").status_code == 404
+    assert client.get("/bench/bytes", params={"size": 1}).status_code == 404
     assert client.post("/bench/relay", json=SPEECH, headers=headers).status_code == 404
 
 
@@ -81,3 +82,12 @@ def test_the_relay_authenticates_and_validates_as_the_route_does(
     assert refused.status_code == 400, refused.text
     real = bench_client.post("/v1/audio/speech", json=too_fast, headers=headers)
     assert real.status_code == refused.status_code
+
+
+def test_bytes_answers_the_size_asked_for_within_bounds(bench_client: TestClient) -> None:
+    """B5's floor: an answer of a given size that costs the server nothing to make."""
+    answer = bench_client.get("/bench/bytes", params={"size": 420_000})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "audio/wav" and len(answer.content) == 420_000
+    assert bench_client.get("/bench/bytes", params={"size": -1}).status_code == 400
+    assert bench_client.get("/bench/bytes", params={"size": 10**8}).status_code == 400
