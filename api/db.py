@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -254,6 +255,19 @@ class DriverConnection:
         (row_id,) = self.connection.execute(statement, driver_values).fetchone()
         return int(row_id)
 
+    def fetch_one(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a query written with ``:name`` placeholders (sqlite3's style; for
+        psycopg they become ``%(name)s``). Times come back as the driver gives them: see
+        ``driver_time``."""
+        statement = _pyformat(sql) if self.is_postgres else sql
+        row = self.connection.execute(statement, params).fetchone()
+        return None if row is None else tuple(row)
+
+
+@lru_cache(maxsize=64)
+def _pyformat(sql: str) -> str:
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+
 
 def _with_defaults(model: type[SQLModel], fields: Mapping[str, Any]) -> dict[str, Any]:
     values = dict(fields)
@@ -296,6 +310,13 @@ def _driver_value(column: Any, value: Any, is_postgres: bool) -> Any:
     if isinstance(value, datetime) and not is_postgres:
         return sqlite_time(value)
     return value
+
+
+def driver_time(value: datetime | str) -> datetime:
+    """A time column as a bare driver returns it (psycopg: a datetime; sqlite3: the text
+    ``sqlite_time`` writes), as the aware UTC datetime a session would give."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def sqlite_time(moment: datetime) -> str:
@@ -367,16 +388,8 @@ class Database:
         Driver errors come out as SQLAlchemy's (``DBAPIError`` and its kinds), as from a session,
         and a connection the database dropped is thrown away, not put back in the pool.
         """
-        engine = self.write_engine
-        dbapi_error = engine.dialect.loaded_dbapi.Error
         with self._write_lock if self.is_sqlite else nullcontext():
-            try:
-                pooled = engine.raw_connection()
-            except dbapi_error as error:  # no connection to be had (the database is away)
-                raise _sqlalchemy_error(engine, error, dropped=False) from error
-            driver: Any = pooled.driver_connection
-            assert driver is not None  # a live pooled connection always has one
-            try:
+            with self._raw(self.write_engine) as driver:
                 if self.is_sqlite:
                     driver.execute("BEGIN IMMEDIATE")
                     try:
@@ -394,15 +407,40 @@ class Database:
                         else:
                             yield DriverConnection(driver, True)
                     finally:
-                        if not driver.broken:  # a dropped connection is discarded below
+                        if not driver.broken:  # a dropped connection is discarded by _raw
                             driver.autocommit = False
-            except dbapi_error as error:
-                dropped = engine.dialect.is_disconnect(error, driver, None)
-                if dropped:
-                    pooled.invalidate(error)
-                raise _sqlalchemy_error(engine, error, dropped=dropped) from error
-            finally:
-                pooled.close()
+
+    @contextmanager
+    def driver_read(self) -> Iterator[DriverConnection]:
+        """A read on the bare driver connection, without an ORM session: for the row or two a
+        hot path reads (an account's balance: bench row B1). A session and its ORM object cost
+        about 0.3 ms of CPU for one row here, the bare connection 0.015 ms. Every statement sees
+        its own snapshot (SQLite: autocommit; PostgreSQL: the pool rolls the transaction back
+        on return): read one row per statement, or use ``read``. Errors as ``driver_write``'s."""
+        with self._raw(self.read_engine) as driver:
+            yield DriverConnection(driver, not self.is_sqlite)
+
+    @staticmethod
+    @contextmanager
+    def _raw(engine: Engine) -> Iterator[Any]:
+        """A pooled bare driver connection; driver errors come out as SQLAlchemy's, and a
+        connection the database dropped is thrown away, not put back in the pool."""
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        try:
+            pooled = engine.raw_connection()
+        except dbapi_error as error:  # no connection to be had (the database is away)
+            raise _sqlalchemy_error(engine, error, dropped=False) from error
+        driver: Any = pooled.driver_connection
+        assert driver is not None  # a live pooled connection always has one
+        try:
+            yield driver
+        except dbapi_error as error:
+            dropped = engine.dialect.is_disconnect(error, driver, None)
+            if dropped:
+                pooled.invalidate(error)
+            raise _sqlalchemy_error(engine, error, dropped=dropped) from error
+        finally:
+            pooled.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -160,7 +160,6 @@ async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> No
                 # Warm-up, not counted: engine loads, connection pools, first imports.
                 gateway.engine_wav(engine)
                 await gateway.gateway_wav(callers.first, key)
-                one.timed("GET", "/bench/hello")
                 await gateway.hosted_speech(callers.first, key)
                 await gateway.warm_up(bench)
                 steps = _steps(plan, rows, bench, server.base_url, key, scratch)

@@ -366,6 +366,15 @@ def release_now(
     return _settle_now(db, hold_id, user_id, HOLD_RELEASED, 0, also)
 
 
+def balance_now(db: Database, user_id: int) -> int:
+    """The balance, in one statement on the bare driver (a usage header's read)."""
+    with db.driver_read() as driver:
+        row = driver.fetch_one("SELECT balance_micros FROM users WHERE id = :id", {"id": user_id})
+    if row is None:
+        raise NotFoundError("User not found")
+    return int(row[0])
+
+
 def balance_of(session: Session, user_id: int) -> int:
     value = session.execute(
         select(col(User.balance_micros)).where(col(User.id) == user_id)

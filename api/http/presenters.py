@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from api.accounts.models import User
+from api.accounts.service import AccountSummary
 from api.billing.models import LedgerEntry
 from api.billing.money import format_yuan
 from api.db import utcnow
@@ -24,7 +25,7 @@ def envelope(data: Any = None, message: str = "success") -> dict[str, Any]:
     return {"code": 200, "message": message, "data": data}
 
 
-def user_public(user: User) -> dict[str, Any]:
+def user_public(user: User | AccountSummary) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,

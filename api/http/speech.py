@@ -86,8 +86,7 @@ class SpeechCall:
         return await anyio.to_thread.run_sync(self.clock.run, lambda: work(*args, **kwargs))
 
     def balance_micros(self) -> int:
-        with self.app.db.read() as session:
-            return ledger.balance_of(session, self.caller.user_id)
+        return ledger.balance_now(self.app.db, self.caller.user_id)
 
     async def usage_headers(
         self,

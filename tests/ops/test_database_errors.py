@@ -67,16 +67,19 @@ def test_a_broken_query_is_still_a_500() -> None:
     assert "SELEC" not in response.text
 
 
-def test_the_session_free_write_reports_an_unreachable_database_as_sqlalchemy_does() -> None:
-    """``Database.driver_write`` (the money path) takes connections from the pool itself: a
-    refused connection must come out as SQLAlchemy's OperationalError, which the doors map to
-    503, never as the driver's own error (a 500)."""
+@pytest.mark.parametrize("bare", ["driver_write", "driver_read"])
+def test_the_session_free_paths_report_an_unreachable_database_as_sqlalchemy_does(
+    bare: str,
+) -> None:
+    """``Database.driver_write`` (the money path) and ``driver_read`` (a balance) take
+    connections from the pool themselves: a refused connection must come out as SQLAlchemy's
+    OperationalError, which the doors map to 503, never as the driver's own error (a 500)."""
     from api.db import Database
     from bench.server import free_port
 
     db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
     try:
-        with pytest.raises(OperationalError), db.driver_write():
+        with pytest.raises(OperationalError), getattr(db, bare)():
             raise AssertionError("no connection should have been made")
     finally:
         db.dispose()

@@ -136,9 +136,7 @@ async def claim_session(request: Request, context: Context, ticket: str = "", ne
 @router.get("/account")
 def get_account(principal: CurrentPrincipal, context: Context) -> Any:
     """The signed-in account: e-mail, role and balance (``"100.0000"``)."""
-    with context.db.read() as session:
-        user = accounts.get_user(session, principal.user_id)
-    return envelope(user_public(user))
+    return envelope(user_public(accounts.account_summary(context.db, principal.user_id)))
 
 
 @router.post("/account/password")
