@@ -283,38 +283,37 @@ def resolve_session(db: Database, settings: Settings, token: str) -> Principal |
         return None
     digest = keyed_digest(settings.secret_key, token)
     now = utcnow()
-    with db.read() as session:
-        row = session.execute(
-            select(ConsoleSession, User)
-            .join(User, col(User.id) == col(ConsoleSession.user_id))
-            .where(col(ConsoleSession.token_digest) == digest)
-        ).one_or_none()
+    # One statement on the bare driver: every console event and every console call to the API
+    # checks its session, and a session with its two ORM objects cost ten times the CPU.
+    with db.driver_read() as driver:
+        row = driver.fetch_one(_LIVE_SESSION, {"digest": digest})
     if row is None:
         return None
-    console_session, user = row
+    session_id, revoked_at, expires_at, last_seen, user_id, email, role, is_active = row
+    last_seen_at = driver_time(last_seen)
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if (
-        console_session.revoked_at is not None
-        or console_session.expires_at <= now
-        or now - console_session.last_seen_at > idle_limit
-        or not user.is_active
+        revoked_at is not None
+        or driver_time(expires_at) <= now
+        or now - last_seen_at > idle_limit
+        or not is_active
     ):
         return None
-    if (now - console_session.last_seen_at).total_seconds() > SESSION_TOUCH_SECONDS:
+    if (now - last_seen_at).total_seconds() > SESSION_TOUCH_SECONDS:
         with db.write() as session:
             session.execute(
                 update(ConsoleSession)
-                .where(col(ConsoleSession.id) == console_session.id)
+                .where(col(ConsoleSession.id) == session_id)
                 .values(last_seen_at=now)
             )
-    assert user.id is not None
-    return Principal(
-        user_id=user.id,
-        email=user.email,
-        role=user.role,
-        via="session",
-        session_id=console_session.id,
-    )
+    return Principal(user_id=user_id, email=email, role=role, via="session", session_id=session_id)
+
+
+_LIVE_SESSION = """
+SELECT s.id, s.revoked_at, s.expires_at, s.last_seen_at, u.id, u.email, u.role, u.is_active
+FROM console_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_digest = :digest
+"""
 
 
 def change_password(

@@ -166,9 +166,16 @@ def test_sign_ups_are_throttled_per_ip(db: Database, settings: Settings, limiter
         )
 
 
-def test_sessions_rotate_at_sign_in_and_die_at_sign_out(db: Database, settings: Settings):
+def test_sessions_rotate_at_sign_in_and_die_at_sign_out(any_db: Database, settings: Settings):
+    db = any_db  # SQLite and PostgreSQL: the session is read on the bare driver
     first = sign_up(db, settings, "rotate@example.com")
-    assert accounts.resolve_session(db, settings, first.token) is not None
+    principal = accounts.resolve_session(db, settings, first.token)
+    assert principal is not None and principal.user_id == first.user.id
+    assert (principal.email, principal.role, principal.via) == (
+        "rotate@example.com",
+        first.user.role,
+        "session",
+    )
     second = accounts.sign_in(
         db,
         MemoryRateLimiter(),
@@ -191,7 +198,8 @@ def _age_session(db: Database, token_owner: int, **changes: object) -> None:
         )
 
 
-def test_idle_and_absolute_expiry(db: Database, settings: Settings) -> None:
+def test_idle_and_absolute_expiry(any_db: Database, settings: Settings) -> None:
+    db = any_db  # SQLite and PostgreSQL: the session is read on the bare driver
     signed = sign_up(db, settings, "expiry@example.com")
     idle = timedelta(minutes=settings.session_idle_minutes + 1)
     _age_session(db, signed.user.id, last_seen_at=utcnow() - idle)
