@@ -263,6 +263,11 @@ class DriverConnection:
         row = self.connection.execute(statement, params).fetchone()
         return None if row is None else tuple(row)
 
+    def fetch_all(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of a query, as ``fetch_one`` takes it."""
+        statement = _pyformat(sql) if self.is_postgres else sql
+        return [tuple(row) for row in self.connection.execute(statement, params).fetchall()]
+
 
 @lru_cache(maxsize=64)
 def _pyformat(sql: str) -> str:
