@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,10 +177,29 @@ async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> No
                         if name in plan.skip and (name != "B3" or "B4" in plan.skip):
                             continue
                         try:
-                            await step(number)
+                            with collector_paused():
+                                await step(number)
                         except Exception as error:  # one broken row must not hide the others
                             rows[name].error = f"{type(error).__name__}: {error}"[:200]
                             print(f"{name}: {rows[name].error}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """This process's garbage collector off while a row measures, after a full collection.
+
+    This process is the load client, and it is large (the engine and its runtime, the clients,
+    the browser driver): a full collection of it took 130-260 ms here, one every 20 s or so.
+    When one fell inside a row's timed calls, every call in flight waited for it, and the
+    server got the blame: B6's p99 went from +9 to +200 ms in one round of four (06 Dec; a
+    probe timing every collection in each process of the run; the server's own took 12-15 ms,
+    and those count). A row's garbage until its end is a few megabytes at most."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _steps(plan: Plan, rows: dict[str, Row], bench: gateway.Gateway, url: str, key: str,

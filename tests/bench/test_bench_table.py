@@ -117,3 +117,17 @@ def test_results_keep_the_prose_around_the_markers(tmp_path: Path) -> None:
     assert results.read_text() == (
         f"# Title\n\nProse.\n\n{BEGIN}\nnew table\n{END}\n\n## Notes\nkept\n"
     )
+
+
+def test_the_collector_is_off_while_a_row_measures_and_back_on_after() -> None:
+    import gc
+
+    from bench.run import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a row that fails")
+    assert gc.isenabled()
