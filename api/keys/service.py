@@ -328,6 +328,7 @@ class KeyVerifier:
         self._keep_fresh_seconds = keep_fresh_seconds
         self._refresh_in_background = refresh_in_background
         self._keeper: threading.Thread | None = None
+        _verifiers.add(self)
 
     def _load(self, digest: str) -> _KeySnapshot | None:
         return self._load_many([digest]).get(digest)
@@ -496,6 +497,19 @@ class KeyVerifier:
         with self._lock:
             self._generation += 1
             self._cache.clear()
+
+
+# Every verifier of this process (the API's; the console's process serves the API in-process),
+# so that a change made here reaches all of them at once.
+_verifiers: weakref.WeakSet[KeyVerifier] = weakref.WeakSet()
+
+
+def invalidate_everywhere(digest: str) -> None:
+    """Drop a key's cached row from every verifier of this process: it was just revoked or
+    changed here, by the API or by the console. Other processes see it within a verifier's
+    ``cache_seconds`` (their rows of keys in use are re-read every half of that)."""
+    for verifier in list(_verifiers):
+        verifier.invalidate(digest)
 
 
 def _running(thread: threading.Thread | None) -> bool:

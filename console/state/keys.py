@@ -405,4 +405,6 @@ def _rename(user_id: int, key_id: int, name: str) -> None:
 
 def _revoke(user_id: int, key_id: int) -> None:
     with get_database().write() as session:
-        keys.revoke_key(session, user_id=user_id, key_id=key_id)
+        digest = keys.revoke_key(session, user_id=user_id, key_id=key_id).digest
+    # The API is served in this process too: it refuses the key from the next call on.
+    keys.invalidate_everywhere(digest)

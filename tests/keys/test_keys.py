@@ -393,3 +393,23 @@ def test_a_call_after_an_invalidation_does_not_join_an_older_read(
     before.join()
     late.join()
     assert "after" in refused
+
+
+def test_a_change_made_in_this_process_reaches_every_verifier_at_once(
+    db: Database, settings: Settings
+) -> None:
+    """The console serves the API in its own process: a key it revokes must be refused by the
+    API's verifier from the next call on, not once the cached row ages out."""
+    user_id = make_user(db, settings)
+    key_id, plaintext = make_key(db, settings, user_id)
+    api_side, console_side = verifier(db, settings, cache=60), verifier(db, settings, cache=60)
+    for check in (api_side, console_side):
+        check.verify(plaintext)
+        check.verify(plaintext)  # cached, with the first use recorded
+    with db.write() as session:
+        digest = keys.revoke_key(session, user_id=user_id, key_id=key_id).digest
+    assert api_side.verify_from_cache(plaintext) is not None  # not told yet: the cached row
+    keys.invalidate_everywhere(digest)
+    for check in (api_side, console_side):
+        with pytest.raises(KeyRevokedError):
+            check.verify(plaintext)

@@ -203,7 +203,7 @@ def update_key(
         key = keys.update_key(session, user_id=principal.user_id, key_id=key_id, **changes)
         data = key_public(key)
     # Other processes see the change within key_cache_seconds; this one at once.
-    context.keys.invalidate(key.digest)
+    keys.invalidate_everywhere(key.digest)
     return envelope(data)
 
 
@@ -213,5 +213,5 @@ def revoke_key(key_id: ObjectId, principal: SessionPrincipal, context: Context) 
     with context.db.write() as session:
         key = keys.revoke_key(session, user_id=principal.user_id, key_id=key_id)
         data = key_public(key)
-    context.keys.invalidate(key.digest)
+    keys.invalidate_everywhere(key.digest)
     return envelope(data)
