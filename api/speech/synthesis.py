@@ -136,8 +136,7 @@ def plan(ctx: SpeechContext, caller: Caller, order: SpeechOrder, *, long: bool =
         )
     renditions, voice_id = _renditions(ctx, caller, model, order.voice)
     for rendition in renditions.values():  # an engine that cannot load is a 503 before any hold
-        with engine_time():  # loading it, the first time, is the engine's time, not the gateway's
-            ctx.engines.tts(rendition.engine)
+        ctx.engines.tts(rendition.engine)
     cost = model.price.cost(Usage(characters=characters))
     return Plan(model, order, voice_id, characters, cost, renditions)
 
