@@ -191,8 +191,11 @@ def engine_wav(engine: TTSEngine, text: str = TEXT_200) -> bytes:
 
     Until 06 Dec this baseline also resampled to 24 kHz, about 2.5 ms of work the gateway did
     not do for this request: B5's "added" was that much too small."""
-    pcm = engine.synthesize(SynthesisRequest(text=text, voice=ENGINE_VOICE))
-    return audio.encode(pcm, "wav")
+    return audio.encode(_synthesized(engine, text), "wav")
+
+
+def _synthesized(engine: TTSEngine, text: str = TEXT_200) -> Pcm:
+    return engine.synthesize(SynthesisRequest(text=text, voice=ENGINE_VOICE))
 
 
 async def gateway_wav(client: httpx.AsyncClient, key: str) -> httpx.Response:
@@ -206,7 +209,7 @@ async def gateway_wav(client: httpx.AsyncClient, key: str) -> httpx.Response:
 def timed_engine_wav(engine: TTSEngine) -> tuple[float, float]:
     """``engine_wav`` timed: (ms for the whole call, ms of it inside ``engine.synthesize``)."""
     started = time.perf_counter()
-    pcm = engine.synthesize(SynthesisRequest(text=TEXT_200, voice=ENGINE_VOICE))
+    pcm = _synthesized(engine)
     synthesized = time.perf_counter()
     audio.encode(pcm, "wav")
     return (time.perf_counter() - started) * 1000, (synthesized - started) * 1000

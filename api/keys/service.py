@@ -254,31 +254,14 @@ def _optional_time(value: datetime | str | None) -> datetime | None:
     return None if value is None else driver_time(value)
 
 
-def _snapshot_of(
-    key_id: int,
-    user_id: int,
-    email: str,
-    role: str,
-    user_active: bool,
-    scopes: str,
-    rpm_limit: int | None,
-    expires_at: datetime | str | None,
-    revoked_at: datetime | str | None,
-    last_used_at: datetime | str | None,
-) -> _KeySnapshot:
-    """A key's row as the bare driver returns it (times as ``driver_time`` reads them)."""
+def _snapshot_of(row: tuple[Any, ...]) -> _KeySnapshot:
+    """A key's row as ``_key_rows_sql`` selects it, after the digest (times as ``driver_time``
+    reads them)."""
+    key_id, user_id, email, role, active, scopes, rpm_limit, expires, revoked, last_used = row
     return _KeySnapshot(
-        key_id=key_id,
-        user_id=user_id,
-        email=email,
-        role=role,
-        user_active=bool(user_active),
-        scopes=frozenset(scopes.split(",")),
-        rpm_limit=rpm_limit,
-        expires_at=_optional_time(expires_at),
-        revoked_at=_optional_time(revoked_at),
-        last_used_at=_optional_time(last_used_at),
-    )
+        key_id, user_id, email, role, bool(active), frozenset(scopes.split(",")), rpm_limit,
+        _optional_time(expires), _optional_time(revoked), _optional_time(last_used),
+    )  # fmt: skip
 
 
 class KeyVerifier:
@@ -343,7 +326,7 @@ class KeyVerifier:
             for start in range(0, len(pending), _READ_BATCH):
                 batch = pending[start : start + _READ_BATCH]
                 for row in driver.fetch_all(_key_rows_sql(len(batch)), _numbered(batch)):
-                    found[row[0]] = _snapshot_of(*row[1:])
+                    found[row[0]] = _snapshot_of(row[1:])
         return found
 
     def _read_and_store(self, digest: str) -> _KeySnapshot | None:
