@@ -16,6 +16,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "amphion-development-secret-change-me"
+# The offline engines of the models most calls use: the system voices (espeak-ng, which every
+# speech plan looks up, and Piper), whisper-1 and voice cloning's transcript check (Whisper base).
+DEFAULT_PRELOADED_ENGINES = ("espeak-ng", "piper", "faster-whisper-base")
 
 
 class Settings(BaseSettings):
@@ -82,6 +85,12 @@ class Settings(BaseSettings):
     job_poll_seconds: float = 0.5
     job_handler_modules: list[str] = Field(default_factory=list)
 
+    # Engines loaded in a background thread when a server starts (api/engines/preload.py), so
+    # a fresh server's first calls do not wait for a model (Piper took 0.7 s here). None:
+    # DEFAULT_PRELOADED_ENGINES, except in the test environment, which loads none. A JSON list
+    # in the environment; [] loads none.
+    preload_engines: list[str] | None = None
+
     # Hosted providers' circuit breakers (api/engines/circuit.py): after this many consecutive
     # failures (5xx, timeouts, refused connections) a provider is refused fast with a 503 for
     # circuit_open_seconds, then one trial request decides whether it is back.
@@ -104,6 +113,13 @@ class Settings(BaseSettings):
     # three beats) is dead, and the credit its unfinished requests held is given back.
     instance_heartbeat_seconds: float = Field(default=10.0, gt=0)
     instance_stale_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def engines_to_preload(self) -> tuple[str, ...]:
+        """The registry names of the engines a starting server loads (see preload_engines)."""
+        if self.preload_engines is not None:
+            return tuple(self.preload_engines)
+        return () if self.environment == "test" else DEFAULT_PRELOADED_ENGINES
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

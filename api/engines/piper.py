@@ -73,7 +73,7 @@ class PiperEngine:
     def voices(self) -> list[EngineVoice]:
         return [EngineVoice(VOICE_ID, LANGUAGE, "male", "Piper joe (en_US, medium), neural")]
 
-    def load(self) -> None:
+    def warm_up(self) -> None:
         """Verify and load the model now (otherwise the first synthesis does it)."""
         self._loaded_voice()
 

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
+from api.engines.preload import preload_in_background
 from api.http.context import AppContext
 from api.http.docs import install_offline_docs
 from api.http.errors import install_error_handlers
@@ -104,6 +105,7 @@ def create_api(context: AppContext | None = None, *, freeze_heap: bool | None = 
         if freeze_heap:
             gc.collect()  # what is garbage already goes first
             gc.freeze()
+        preload_in_background(lambda: context.speech.engines, context.settings.engines_to_preload)
         try:
             yield
         finally:

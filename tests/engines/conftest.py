@@ -29,7 +29,7 @@ def piper_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def piper(piper_data_dir: Path) -> Iterator[PiperEngine]:
     engine = PiperEngine(data_dir=piper_data_dir)
-    engine.load()
+    engine.warm_up()
     yield engine
 
 
@@ -37,5 +37,5 @@ def piper(piper_data_dir: Path) -> Iterator[PiperEngine]:
 def piper_deterministic(piper: PiperEngine, piper_data_dir: Path) -> PiperEngine:
     """Noise scales 0: the same text gives the same samples (shares the loaded model)."""
     engine = PiperEngine(data_dir=piper_data_dir, deterministic=True)
-    engine.load()
+    engine.warm_up()
     return engine

@@ -105,7 +105,7 @@ def test_weights_are_checked_before_loading(
 
     monkeypatch.setattr(weights, "_verified", {})  # forget earlier checks in this process
     monkeypatch.setattr(weights, "sha256_of", spy)
-    PiperEngine(data_dir=tmp_path).load()
+    PiperEngine(data_dir=tmp_path).warm_up()
     assert [path.name for path in hashed] == ["en_US-joe-medium.onnx"]
 
     tampered = dataclasses.replace(piper_module.PIPER_JOE, sha256="0" * 64)
