@@ -34,6 +34,18 @@ import weakref
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 LOCK_NAME = ".lock"
 
+# One pool start at a time in a process; a forked child gets a new lock, since the fork may
+# have copied this one held by a thread of the parent.
+_starting = threading.Lock()
+
+
+def _new_start_lock() -> None:
+    global _starting
+    _starting = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_start_lock)
+
 
 class SpareFiles:
     """Up to ``keep`` empty files (mode 0600) in this process's own folder under ``directory``."""
@@ -50,7 +62,9 @@ class SpareFiles:
     def take(self) -> str | None:
         """An empty file the caller alone will use, or None when none is ready yet."""
         if os.getpid() != self._pid:  # first use, or a forked child: the parent's are its own
-            self._start()
+            with _starting:  # two first calls at once would make two folders, one leaked
+                if os.getpid() != self._pid:
+                    self._start()
         try:
             path: str | None = self._ready.popleft()
         except IndexError:
@@ -64,19 +78,22 @@ class SpareFiles:
         return len(self._ready)
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        # The pid is set last: a call that sees it has found this process's own queue (a
+        # forked child's calls must never reach the parent's spares meanwhile).
         self._ready = collections.deque()
         self._filling = threading.Lock()  # a fork may copy it held by a thread that is gone
         if self._release is not None:
             self._release.detach()  # a forked child: the parent's folder is the parent's
+            self._release = None
         try:
             self._folder, lock = _locked_folder(self._directory)
         except OSError:
             self._folder = ""  # no spares: every write makes its own file, as without a pool
-            return
-        _remove_abandoned(self._directory)
-        # When the pool goes (its store dropped, or the process ending): its lock and folder.
-        self._release = weakref.finalize(self, _release, self._folder, lock, self._pid)
+        else:
+            _remove_abandoned(self._directory)
+            # When the pool goes (its store dropped, or the process ending): lock and folder.
+            self._release = weakref.finalize(self, _release, self._folder, lock, os.getpid())
+        self._pid = os.getpid()
 
     def _refill_soon(self) -> None:
         if self._filling.acquire(blocking=False):

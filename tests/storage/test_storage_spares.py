@@ -6,6 +6,8 @@ import gc
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +63,44 @@ def test_the_pool_is_made_again_once_half_of_it_is_gone(tmp_path: Path) -> None:
         used.add((store.root / key).stat().st_ino)
     wait_until(lambda: len(spares_of(store)) == KEEP, 10, "a refilled pool")
     assert not used & set(spares_of(store))  # no spare is handed out twice
+
+
+def test_first_calls_at_once_start_one_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.storage import spares as spares_module
+
+    real_locked_folder = spares_module._locked_folder
+
+    def slow_locked_folder(directory: str) -> tuple[str, int]:
+        # A pool records its process only once it has its folder: every caller is here at once
+        time.sleep(0.05)
+        return real_locked_folder(directory)
+
+    monkeypatch.setattr(spares_module, "_locked_folder", slow_locked_folder)
+    pools = [SpareFiles(str(tmp_path / "spares"), keep=KEEP)]
+    callers = 8
+    together = threading.Barrier(callers)
+    taken: list[str | None] = []
+
+    def first_use() -> None:
+        together.wait()
+        taken.append(pools[0].take())
+
+    threads = [threading.Thread(target=first_use) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    folders = [path for path in (tmp_path / "spares").iterdir() if path.is_dir()]
+    assert len(folders) == 1  # one folder, one lock held: none left behind by a lost race
+    handed_out = [Path(path) for path in taken if path is not None]
+    assert len(set(handed_out)) == len(handed_out)  # each spare to one caller
+    assert {path.parent for path in handed_out} <= {folders[0]}
+    pools.clear()
+    gc.collect()
+    wait_until(lambda: not folders[0].exists(), 10, "the pool's folder removed with it")
 
 
 def test_no_key_reaches_the_spares(tmp_path: Path) -> None:
