@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from console.local_server import free_port, http_status
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "bench-secret-key-that-is-long-enough"
@@ -58,20 +59,6 @@ class Server:
         return str(issued["data"]["key"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="amphion-bench-") as root:
@@ -102,7 +89,7 @@ def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
         base_url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
-            while not _healthy(base_url + "/api/health"):
+            while http_status(base_url + "/api/health") != 200:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from api.db import Database
 from api.keys import service as keys
 from api.keys.service import is_well_formed
 from api.settings import get_settings
+from console.local_server import free_port
 from tests.conftest import TEST_SECRET
 from tests.helpers import PASSWORD
 
@@ -78,14 +78,8 @@ def test_operator_commands(cli_env: dict[str, str], capsys: pytest.CaptureFixtur
     database.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **cli_env}
     server = subprocess.Popen(
         [
