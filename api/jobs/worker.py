@@ -366,7 +366,9 @@ def _install_signal_handlers(stop_event: threading.Event) -> None:
 def main() -> None:
     """Run a standalone worker from the environment until SIGTERM/SIGINT."""
     from api.db import get_database, migrate
+    from api.engines.preload import preload_in_background
     from api.settings import get_settings
+    from api.speech.runtime import speech_context_for
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -374,6 +376,10 @@ def main() -> None:
     settings = get_settings()
     migrate(settings.resolved_database_url)
     db = get_database()
+    # The first job of a fresh worker does not wait for its model to load either.
+    preload_in_background(
+        lambda: speech_context_for(settings, db).engines, settings.engines_to_preload
+    )
     stop_event = threading.Event()
     _install_signal_handlers(stop_event)
     try:
