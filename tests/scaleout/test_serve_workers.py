@@ -72,3 +72,24 @@ def test_the_console_runs_as_many_workers_as_asked(
     assert main(["serve", "--workers", str(workers), "--port", "9001"]) == 0
     # Reflex reads GRANIAN_WORKERS; unset, it would start 2 x CPUs + 1 once it has Redis.
     assert served == [{"port": 9001, "env": {"GRANIAN_WORKERS": str(workers)}}]
+
+
+def test_the_console_server_replaces_a_dead_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reflex builds its granian server itself; ``console.reflex_server`` makes the one it
+    imports respawn dead workers and end stuck ones, and what Reflex passes still wins.
+    (``tests/ops/test_faults.py`` kills a running console's worker.)"""
+    import granian.server
+
+    from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
+    from console.reflex_server import install_server_defaults
+
+    monkeypatch.setattr(granian.server, "Server", granian.server.Server)  # restored afterwards
+    install_server_defaults()
+    from granian.server import Server  # as Reflex imports it when the backend starts
+
+    server = Server("console.app:app", workers=2)
+    assert server.respawn_failed_workers is True
+    assert server.workers_kill_timeout == SERVER_KILL_AFTER_SECONDS
+    assert server.workers == 2
+    assert Server("console.app:app", respawn_failed_workers=False).respawn_failed_workers is False
+    assert console.launcher._reflex("run")[1:3] == ["-m", "console.reflex_server"]

@@ -1,0 +1,55 @@
+"""``python -m console.reflex_server …``: Reflex's own command line, with its granian server
+replacing a worker that dies.
+
+Reflex 0.10 builds its production server itself (``reflex.utils.exec.run_granian_backend_prod``:
+``granian.server.Server(...)`` with the target, address, workers and logging, nothing else) and
+has no setting for granian's other options. Left so, one worker killed by the OOM killer or a
+crash in an engine's native code stops the whole console: granian's supervisor shuts every
+worker down when one fails and respawning is off. ``amphion serve --api-only`` has always
+respawned (``api.cli``); this gives the console the same:
+
+* ``respawn_failed_workers``: a dead worker is replaced. Its holds are released by the sweeper
+  once its heartbeat is stale, as for any crashed process. Granian still exits on a crash loop
+  (a worker dying again within 5.5 s of its respawn), so a console that cannot start stops.
+* ``workers_kill_timeout``: a stopping worker still flushing a cut stream to a slow reader is
+  ended by granian itself, as on the API-only server (the launcher's grace stays the backstop).
+
+Reflex imports ``Server`` from ``granian.server`` when it starts the backend, after this module
+has put the subclass there; every other granian option stays as Reflex sets it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import granian.server
+
+from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
+
+SERVER_DEFAULTS: dict[str, Any] = {
+    "respawn_failed_workers": True,
+    "workers_kill_timeout": SERVER_KILL_AFTER_SECONDS,
+}
+
+
+class ConsoleServer(granian.server.Server):  # type: ignore[misc, valid-type]
+    """granian's server with ``SERVER_DEFAULTS`` (what the caller passes wins)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**SERVER_DEFAULTS, **kwargs})
+
+
+def install_server_defaults() -> None:
+    """Make ``granian.server.Server`` the ``ConsoleServer`` for whoever imports it next."""
+    granian.server.Server = ConsoleServer
+
+
+def main() -> None:
+    install_server_defaults()
+    from reflex.reflex import cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()
