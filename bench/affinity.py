@@ -36,6 +36,21 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU time (user and system) the processes ``pids`` have used so far, all their threads
+    together, from ``/proc`` (a process that has ended counts nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = (Path("/proc") / str(pid) / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces or parentheses: the fields after it are safe.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _tasks(pid: int) -> list[int]:
     try:
         return [int(task) for task in os.listdir(f"/proc/{pid}/task")]

@@ -21,7 +21,7 @@ import httpx
 
 from api import audio
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
-from bench.affinity import cores_apart
+from bench.affinity import cores_apart, cpu_seconds, process_tree
 from bench.load import Callers, LoadResult, load
 from bench.provider_fake import ANSWER_SECONDS, HOSTED_MODEL, PROVIDER_KEY, ProviderFake
 from bench.table import Row
@@ -326,12 +326,16 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         return client.post("/v1/audio/speech", json=upstream_body, headers=headers)
 
     reported: list[float] = []
+    cpu_ms: list[float] = []  # the server's CPU per call of each ``both``'s gateway run
 
     async def through_gateway(client: httpx.AsyncClient) -> httpx.Response:
         response = await hosted_speech(client, gateway.key)
         if response.is_success:
             reported.append(server_timing(response.headers)["gateway"])
         return response
+
+    def server_cpu() -> float:
+        return cpu_seconds(process_tree(gateway.server_pid))
 
     async def both(stagger: float) -> tuple[LoadResult, LoadResult]:
         async with Callers(gateway.fake.base_url, CONNECTIONS) as upstream:
@@ -347,11 +351,13 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
                            stagger=stagger),
                 "the provider fake",
             )  # fmt: skip
+        cpu_before = server_cpu()
         through = _checked(
             await load(gateway.callers, through_gateway, connections=CONNECTIONS,
                        requests=requests, stagger=stagger),
             "the hosted model through the gateway",
         )  # fmt: skip
+        cpu_ms.append((server_cpu() - cpu_before) * 1000 / requests)
         if through.timeouts or through.errors:
             p99.faults += through.timeouts + through.errors
             p99.notes.append(f"{through.timeouts} timeouts, {through.errors} errors in one round")
@@ -362,12 +368,14 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         p50.add(direct.p(0.5), through.p(0.5))
         p99.add(direct.p(0.99), through.p(0.99))
         p50.server_ms.append(statistics.median(reported))
+        cpu_before = server_cpu()
         relayed = _checked(
             await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, "/bench/relay"),
                        connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),
             "the hosted model through /bench/relay",
         )  # fmt: skip
         p50.floor.append(relayed.p(0.5) - direct.p(0.5))
+        p50.server_cpu.append((cpu_ms[0], (server_cpu() - cpu_before) * 1000 / requests))
         streamed = _checked(
             await load(gateway.callers, lambda c: hosted_speech(c, gateway.key, stream=True),
                        connections=CONNECTIONS, requests=requests, stagger=ANSWER_SECONDS),

@@ -322,6 +322,11 @@ def run(plan: Plan) -> tuple[dict[str, Row], str, str]:
                 "settlement (not judged; the floor of server, framework and provider client "
                 f"here): {statistics.median(rows[name].floor):.1f} ms"
             )
+        if rows[name].server_cpu:
+            rows[name].notes.append(
+                "the server's CPU per call (all its threads; not judged), through the gateway / "
+                f"through /bench/relay: {_medians(rows[name].server_cpu)}"
+            )
         if rows[name].streamed:
             rows[name].notes.append(
                 "added by the same calls streamed (stream true, the OpenAI dialect's default; "
@@ -367,7 +372,7 @@ def _b5_notes(row: Row) -> None:
 
 
 def _medians(pairs: list[tuple[float, float]]) -> str:
-    """The medians over the rounds of (p50, p99) pairs, as "p50 / p99 ms"."""
+    """The medians over the rounds of pairs (p50 and p99, or two sides), as "a / b ms"."""
     p50 = statistics.median(p for p, _ in pairs)
     p99 = statistics.median(p for _, p in pairs)
     return f"{p50:.1f} / {p99:.1f} ms"

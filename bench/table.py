@@ -71,6 +71,10 @@ class Row:
     # B6 only: ms added by ``/bench/relay``, the same call without the hold, the stored file and
     # the settlement, measured beside the judged one: the floor under the row's figure.
     floor: list[float] = field(default_factory=list)
+    # B6 only: the server's CPU ms per call (all its processes and threads, from ``/proc``),
+    # through the gateway and through ``/bench/relay``, one pair per round: with one core for
+    # the server, every call waits behind the others' CPU as well as its own.
+    server_cpu: list[tuple[float, float]] = field(default_factory=list)
     # B6 only: ms added by the same calls streamed (``stream`` true, the OpenAI dialect's
     # default), p50 and p99 of each round: the path most clients take, beside the judged one.
     streamed: list[tuple[float, float]] = field(default_factory=list)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench.affinity import cores_apart, process_tree
+from bench.affinity import cores_apart, cpu_seconds, process_tree
 
 # A parent whose child starts a thread after the cores were set: both must follow the parent.
 SERVER_LIKE = """
@@ -70,3 +70,26 @@ def test_the_server_and_the_bench_get_cores_apart_and_all_of_them_back() -> None
                 assert thread_cores(pid) == expected_bench
         for pid in (server.pid, child, os.getpid(), fake.pid):
             assert thread_cores(pid) == {cores}
+
+
+# Spins until it has used a quarter of a second of CPU in each of two processes, then waits.
+SPINNING = """
+import os, time
+os.fork()
+while time.process_time() < 0.25:
+    pass
+print("spun", flush=True)
+time.sleep(60)
+"""
+
+
+def test_cpu_seconds_counts_every_process_of_a_tree() -> None:
+    with started(SPINNING) as spinner:
+        assert spinner.stdout is not None
+        assert [spinner.stdout.readline(), spinner.stdout.readline()] == ["spun\n"] * 2
+        tree = process_tree(spinner.pid)
+        assert len(tree) == 2
+        used = cpu_seconds(tree)
+        assert 0.45 <= used < 5.0  # both quarters counted (to a few 10 ms clock ticks)
+        assert cpu_seconds(tree) - used < 0.05  # nothing more while they wait
+        assert cpu_seconds([spinner.pid]) < used and cpu_seconds([]) == 0.0

@@ -292,9 +292,10 @@ def child_processes(pid: int) -> list[tuple[int, str]]:
 
 def web_worker_processes(server_pid: int) -> int:
     """How many web worker processes an ``amphion serve`` (console) runs: the children of its
-    ``reflex run`` supervisor that are copies of it."""
-    supervisors = [p for p, command in child_processes(server_pid) if "reflex run" in command]
-    return sum("reflex run" in command for p in supervisors for _pid, command in child_processes(p))
+    ``reflex run`` supervisor (``python -m console.reflex_server run``) that are copies of it."""
+    supervisor = "console.reflex_server run"
+    supervisors = [p for p, command in child_processes(server_pid) if supervisor in command]
+    return sum(supervisor in command for p in supervisors for _pid, command in child_processes(p))
 
 
 # --- job workers ------------------------------------------------------------------------------
