@@ -153,8 +153,8 @@ def bench_emotion_and_clone(
         engines,
         "emotion",
         "prosody-heuristic",
-        lambda e: e.analyze(speech),
-        loaded,  # type: ignore[attr-defined]
+        lambda e: e.analyze(speech),  # type: ignore[attr-defined]
+        loaded,
     )
     analyze = emotion.analyze  # type: ignore[attr-defined]
     times = [_timed(lambda: analyze(speech, transcript=TEXTS["en"])) for _ in range(repeat)]
@@ -176,8 +176,8 @@ def bench_emotion_and_clone(
         engines,
         "clone",
         "world-styling",
-        lambda e: e.enroll(reference, language="en"),
-        loaded,  # type: ignore[attr-defined]
+        lambda e: e.enroll(reference, language="en"),  # type: ignore[attr-defined]
+        loaded,
     )
     enroll_s = statistics.median(
         _timed(lambda: clone.enroll(reference, language="en"))  # type: ignore[attr-defined]

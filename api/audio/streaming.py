@@ -29,7 +29,7 @@ Blocking work: callers run ``feed``/``finish`` off the event loop (one thread pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Final
 
 import lameenc
@@ -277,7 +277,7 @@ def open_stream_encoder(
 
 def encode_stream(
     chunks: Iterable[Pcm], fmt: str, sample_rate: int, *, bitrate_kbps: int | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Encode ``chunks`` as they come, yielding non-empty byte strings. Closing the generator
     early (a client abort) closes the encoder and ``chunks`` (if it is a generator)."""
     encoder = open_stream_encoder(fmt, sample_rate, bitrate_kbps=bitrate_kbps)
