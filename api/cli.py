@@ -50,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from granian import Granian
         from granian.constants import Interfaces
 
-        from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
+        from api.http.shutdown import GRANIAN_OPTIONS
 
         Granian(
             "api.http.app:create_api",
@@ -60,13 +60,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=port,
             workers=args.workers,
             # SIGTERM: streams are cut and jobs handed back within 5 s (api.http.shutdown);
-            # a worker still flushing a cut stream to a slow reader is ended here.
-            workers_kill_timeout=SERVER_KILL_AFTER_SECONDS,
-            # A worker that dies (a crash in an engine's native code, the OOM killer) is
-            # replaced instead of taking the whole server down; its holds are released by the
-            # sweeper once its heartbeat is stale. Granian still exits on a crash loop (a
-            # worker dying again within 5.5 s of its respawn).
-            respawn_failed_workers=True,
+            # a dead worker is replaced, a stuck one ended after the kill time.
+            **GRANIAN_OPTIONS,
         ).serve()
         return 0
     from console.launcher import serve_console

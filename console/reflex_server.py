@@ -14,6 +14,8 @@ respawned (``api.cli``); this gives the console the same:
 * ``workers_kill_timeout``: a stopping worker still flushing a cut stream to a slow reader is
   ended by granian itself, as on the API-only server (the launcher's grace stays the backstop).
 
+Both are ``api.http.shutdown.GRANIAN_OPTIONS``, which ``amphion serve --api-only`` passes too.
+
 Reflex imports ``Server`` from ``granian.server`` when it starts the backend, after this module
 has put the subclass there; every other granian option stays as Reflex sets it.
 """
@@ -24,19 +26,14 @@ from typing import Any
 
 import granian.server
 
-from api.http.shutdown import SERVER_KILL_AFTER_SECONDS
-
-SERVER_DEFAULTS: dict[str, Any] = {
-    "respawn_failed_workers": True,
-    "workers_kill_timeout": SERVER_KILL_AFTER_SECONDS,
-}
+from api.http.shutdown import GRANIAN_OPTIONS
 
 
 class ConsoleServer(granian.server.Server):  # type: ignore[misc, valid-type]
-    """granian's server with ``SERVER_DEFAULTS`` (what the caller passes wins)."""
+    """granian's server with our ``GRANIAN_OPTIONS`` (what the caller passes wins)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**SERVER_DEFAULTS, **kwargs})
+        super().__init__(*args, **{**GRANIAN_OPTIONS, **kwargs})
 
 
 def install_server_defaults() -> None:

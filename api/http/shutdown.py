@@ -46,6 +46,15 @@ STREAM_GRACE_SECONDS = 5.0
 # When the server's processes are killed if still there: a cut stream's connection can linger
 # while the server flushes what it had written to a slow reader; money and jobs are settled.
 SERVER_KILL_AFTER_SECONDS = 8
+# granian's options for every server we start, the API alone (``api.cli``) or the console
+# (``console.reflex_server``): a worker that dies (a crash in an engine's native code, the OOM
+# killer) is replaced instead of taking the whole server down, and its holds are released by
+# the sweeper once its heartbeat is stale; granian still exits on a crash loop (a worker dying
+# again within 5.5 s of its respawn). A stopping worker still there after the kill time is ended.
+GRANIAN_OPTIONS: dict[str, Any] = {
+    "respawn_failed_workers": True,
+    "workers_kill_timeout": SERVER_KILL_AFTER_SECONDS,
+}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
