@@ -5,16 +5,10 @@ Reflex 0.10 builds its production server itself (``reflex.utils.exec.run_granian
 ``granian.server.Server(...)`` with the target, address, workers and logging, nothing else) and
 has no setting for granian's other options. Left so, one worker killed by the OOM killer or a
 crash in an engine's native code stops the whole console: granian's supervisor shuts every
-worker down when one fails and respawning is off. ``amphion serve --api-only`` has always
-respawned (``api.cli``); this gives the console the same:
-
-* ``respawn_failed_workers``: a dead worker is replaced. Its holds are released by the sweeper
-  once its heartbeat is stale, as for any crashed process. Granian still exits on a crash loop
-  (a worker dying again within 5.5 s of its respawn), so a console that cannot start stops.
-* ``workers_kill_timeout``: a stopping worker still flushing a cut stream to a slow reader is
-  ended by granian itself, as on the API-only server (the launcher's grace stays the backstop).
-
-Both are ``api.http.shutdown.GRANIAN_OPTIONS``, which ``amphion serve --api-only`` passes too.
+worker down when one fails and respawning is off. This passes the console's server the same
+options as ``amphion serve --api-only`` passes its own, ``api.http.shutdown.GRANIAN_OPTIONS``
+(respawn a dead worker; end one still flushing a cut stream after the kill time), where why
+and what they leave to the sweeper is told once.
 
 Reflex imports ``Server`` from ``granian.server`` when it starts the backend, after this module
 has put the subclass there; every other granian option stays as Reflex sets it.
