@@ -1,19 +1,24 @@
-"""``OriginTransport``: kept-alive connections to one origin, bodies as they arrive, urllib3's
-failures as httpx's. The provider is a raw socket server on loopback, so every byte on the wire
-is the test's own."""
+"""``OriginTransport``: kept-alive connections to one origin, bodies as they arrive in each of
+HTTP/1.1's framings, failures as httpx's. The provider is a raw socket server on loopback
+(plain or TLS), so every byte on the wire is the test's own."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gzip
+import ipaddress
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
 
+from api.engines.providers import clients
 from api.engines.providers.clients import OriginTransport, send
 
 Handler = Callable[[socket.socket, bytes], None]
@@ -42,8 +47,9 @@ def _read_request(conn: socket.socket) -> bytes:
 class RawServer:
     """Accepts connections on loopback and answers each request with ``handler``."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.peers: list[int] = []  # the client port of each connection accepted
@@ -53,7 +59,8 @@ class RawServer:
 
     @property
     def origin(self) -> httpx.URL:
-        return httpx.URL(f"http://127.0.0.1:{self.port}/")
+        scheme = "https" if self.tls else "http"
+        return httpx.URL(f"{scheme}://127.0.0.1:{self.port}/")
 
     def _accept(self) -> None:
         while True:
@@ -67,6 +74,9 @@ class RawServer:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # a handshake the client refused
+            if self.tls:
+                conn = self.tls.wrap_socket(conn, server_side=True)
         with conn, contextlib.suppress(OSError):  # a client may drop its connection
             while request := _read_request(conn):
                 self.requests.append(request)
@@ -77,8 +87,8 @@ class RawServer:
 
 
 @contextmanager
-def serving(handler: Handler) -> Iterator[RawServer]:
-    server = RawServer(handler)
+def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> Iterator[RawServer]:
+    server = RawServer(handler, tls)
     try:
         yield server
     finally:
@@ -250,4 +260,235 @@ def test_a_server_that_does_not_read_is_a_write_timeout() -> None:
             send(transport, "POST", origin.join("/x"), headers={}, content=b"a" * 50_000_000)
     finally:
         stuck.close()
+        transport.close()
+
+
+# --- framings and keep-alive ---
+
+
+def test_a_chunked_body_with_extensions_and_trailers_then_the_connection_serves_again() -> None:
+    def answer(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;note=x\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Checksum: 1\r\n\r\n"
+        )
+
+    with serving(answer) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        assert get(transport, server).content == b"abc0123456789"
+        assert get(transport, server).content == b"abc0123456789"
+        assert len(server.peers) == 1
+        transport.close()
+
+
+def test_an_answer_that_says_close_is_not_reused() -> None:
+    with serving(ok(extra=b"Connection: close\r\n")) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        get(transport, server)
+        get(transport, server)
+        assert len(server.peers) == 2
+        transport.close()
+
+
+def test_an_http_1_0_answer_without_a_length_is_read_to_the_close() -> None:
+    def answer(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        conn.shutdown(socket.SHUT_WR)
+
+    with serving(answer) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        assert get(transport, server).content == b"all of it"
+        assert get(transport, server).content == b"all of it"
+        assert len(server.peers) == 2
+        transport.close()
+
+
+def test_answers_without_a_body_leave_the_connection_ready() -> None:
+    def answer(conn: socket.socket, request: bytes) -> None:
+        if request.startswith(b"HEAD"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")  # no body to HEAD
+        else:
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    with serving(answer) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        for method in ("HEAD", "DELETE", "HEAD"):
+            response = send(transport, method, server.origin.join("/x"), headers={})
+            assert response.read() == b""
+            response.close()
+        assert len(server.peers) == 1
+        transport.close()
+
+
+def test_interim_answers_are_skipped() -> None:
+    def answer(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n")
+        ok()(conn, _request)
+
+    with serving(answer) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        response = get(transport, server)
+        assert (response.status_code, response.content) == (200, b"hello")
+        transport.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> None:
+    def answer_once(conn: socket.socket, request: bytes) -> None:
+        ok()(conn, request)
+        conn.shutdown(socket.SHUT_RDWR)  # the server's keep-alive ran out
+
+    with serving(answer_once) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        get(transport, server)
+        time.sleep(0.05)  # the server's close reaches the client's socket
+        assert get(transport, server).content == b"hello"
+        assert len(server.peers) == 2
+        transport.close()
+
+
+def test_a_connection_idle_longer_than_the_keep_alive_is_not_used_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with serving(ok()) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        get(transport, server)
+        monkeypatch.setattr(clients, "KEEPALIVE_SECONDS", 0.0)
+        time.sleep(0.01)
+        get(transport, server)
+        assert len(server.peers) == 2
+        transport.close()
+
+
+def test_a_large_body_and_a_streamed_one_arrive_whole_with_their_length() -> None:
+    with serving(ok()) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        large = bytes(range(256)) * 8192  # 2 MB: sent in pieces
+        send(transport, "POST", server.origin.join("/up"), headers={}, content=large).close()
+        pieces = iter([b"one ", b"two"])  # httpx cannot size it: it would send it chunked
+        send(transport, "POST", server.origin.join("/up"), headers={}, content=pieces).close()
+        first, second = (request.partition(b"\r\n\r\n") for request in server.requests)
+        assert first[2] == large and b"Content-Length: %d" % len(large) in first[0]
+        assert second[2] == b"one two" and b"Content-Length: 7" in second[0]
+        assert b"Transfer-Encoding" not in second[0]
+        transport.close()
+
+
+# --- what is not HTTP ---
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"",  # closed without a word
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+    ],
+    ids=[
+        "nothing",
+        "not-http",
+        "two-lengths",
+        "negative-length",
+        "bad-header",
+        "101-headers",
+        "long-line",
+    ],  # fmt: skip
+)
+def test_an_answer_that_is_not_http_is_a_protocol_error(answer: bytes) -> None:
+    def reply(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(answer)
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with serving(reply) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        with pytest.raises(httpx.RemoteProtocolError):
+            get(transport, server)
+        transport.close()
+
+
+def test_a_malformed_chunk_is_a_protocol_error() -> None:
+    def answer(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n")
+
+    with serving(answer) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        response = send(transport, "GET", server.origin.join("/x"), headers={})
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
+        response.close()
+        transport.close()
+
+
+# --- TLS ---
+
+
+def _self_signed() -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 and its key, in PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "provider.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(the server's context, a client context that trusts only its certificate)."""
+    certificate, key = _self_signed()
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate)
+    (folder / "key.pem").write_bytes(key)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    return server, client
+
+
+def test_tls_calls_share_one_verified_connection(
+    tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_tls, client_tls = tls_pair
+    with serving(ok(), tls=server_tls) as server:
+        transport = OriginTransport(server.origin, TIMEOUT, tls_context=client_tls)
+        for _ in range(3):
+            assert get(transport, server).content == b"hello"
+        assert len(server.peers) == 1
+        transport.close()
+
+
+def test_a_certificate_that_does_not_verify_is_a_connect_error(
+    tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_tls, _client_tls = tls_pair
+    with serving(ok(), tls=server_tls) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)  # certifi's roots only
+        with pytest.raises(httpx.ConnectError):
+            get(transport, server)
         transport.close()
