@@ -492,3 +492,46 @@ def test_a_certificate_that_does_not_verify_is_a_connect_error(
         with pytest.raises(httpx.ConnectError):
             get(transport, server)
         transport.close()
+
+
+# --- requests written without httpx.Request ---
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("POST", {"json": {"input": "héllo", "voice": {"id": "v1"}, "speed": 1.0}}),
+        ("POST", {"content": b"\x00\x01raw"}),
+        ("POST", {"content": b"\x81\xa4text", "headers": {"Content-Type": "application/msgpack"}}),
+        ("POST", {}),
+        ("GET", {}),
+        ("DELETE", {}),
+    ],
+    ids=["json", "content", "content-typed", "post-empty", "get", "delete"],
+)
+def test_a_request_written_directly_is_byte_for_byte_what_httpx_builds(
+    method: str, body: dict[str, object]
+) -> None:
+    """``send`` writes the common requests itself on an ``OriginTransport``; the provider must
+    not see any difference from the same request built by ``httpx.Request``."""
+    with serving(ok()) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        url = server.origin.join("/v1/audio/speech?x=1")
+        headers = {"User-Agent": "amphion-platform", "Authorization": "Bearer k"}
+        body = dict(body)  # (the parameter is shared: not changed in place)
+        headers.update(body.pop("headers", {}))  # type: ignore[arg-type]
+        send(transport, method, url, headers=headers, **body).close()  # type: ignore[arg-type]
+        built = httpx.Request(method, url, headers=headers, **body)  # type: ignore[arg-type]
+        transport.handle_request(built).close()
+        direct, through_httpx = server.requests
+        assert direct == through_httpx
+        transport.close()
+
+
+def test_a_streamed_body_still_goes_through_httpx() -> None:
+    with serving(ok()) as server:
+        transport = OriginTransport(server.origin, TIMEOUT)
+        files = {"file": ("a.wav", b"RIFF")}
+        send(transport, "POST", server.origin.join("/up"), headers={}, files=files).close()
+        assert b"multipart/form-data; boundary=" in server.requests[0]
+        transport.close()

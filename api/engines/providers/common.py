@@ -482,10 +482,7 @@ class ProviderHttp:
                     if name.lower() not in _FRAMING_HEADERS
                 ]
                 response = httpx.Response(
-                    streamed.status_code,
-                    headers=headers,
-                    content=bytes(body),
-                    request=streamed.request,
+                    streamed.status_code, headers=headers, content=bytes(body)
                 )
         except httpx.HTTPError as exc:
             error = _transport_error(self.provider, exc)
