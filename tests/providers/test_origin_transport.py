@@ -95,6 +95,23 @@ def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> Iterator[Raw
         server.close()
 
 
+@contextmanager
+def connected(
+    handler: Handler,
+    *,
+    timeout: httpx.Timeout = TIMEOUT,
+    tls: ssl.SSLContext | None = None,
+    trust: ssl.SSLContext | None = None,
+) -> Iterator[tuple[RawServer, OriginTransport]]:
+    """A server answering with ``handler`` and a transport to it (trusting ``trust``'s roots)."""
+    with serving(handler, tls) as server:
+        transport = OriginTransport(server.origin, timeout, tls_context=trust)
+        try:
+            yield server, transport
+        finally:
+            transport.close()
+
+
 def ok(body: bytes = b"hello", extra: bytes = b"") -> Handler:
     def answer(conn: socket.socket, _request: bytes) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" % (len(body), extra)
@@ -111,12 +128,10 @@ def get(transport: OriginTransport, server: RawServer, path: str = "/x") -> http
 
 
 def test_one_connection_serves_calls_one_after_another() -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         for _ in range(3):
             assert get(transport, server).content == b"hello"
         assert len(server.peers) == 1
-        transport.close()
 
 
 def test_calls_at_once_get_connections_of_their_own_which_later_calls_reuse() -> None:
@@ -127,8 +142,7 @@ def test_calls_at_once_get_connections_of_their_own_which_later_calls_reuse() ->
             inside.wait(timeout=5)  # all three are in flight at the same moment
         ok()(conn, request)
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         threads = [
             threading.Thread(target=get, args=(transport, server, "/together")) for _ in range(3)
         ]
@@ -140,7 +154,6 @@ def test_calls_at_once_get_connections_of_their_own_which_later_calls_reuse() ->
         get(transport, server, "/later")
         get(transport, server, "/later")
         assert len(server.peers) == 3  # nothing new was opened
-        transport.close()
 
 
 def test_body_pieces_come_as_they_arrive() -> None:
@@ -151,20 +164,17 @@ def test_body_pieces_come_as_they_arrive() -> None:
         release.wait(timeout=5)
         conn.sendall(b"6\r\nsecond\r\n0\r\n\r\n")
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         response = send(transport, "GET", server.origin.join("/s"), headers={})
         pieces = response.iter_bytes()
         assert next(pieces) == b"first"  # before the server sent the rest
         release.set()
         assert b"".join(pieces) == b"second"
         response.close()
-        transport.close()
 
 
 def test_the_request_goes_out_as_httpx_built_it() -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         response = send(
             transport,
             "POST",
@@ -180,40 +190,33 @@ def test_the_request_goes_out_as_httpx_built_it() -> None:
         assert b"Authorization: Bearer k" in lines
         assert b"Content-Type: application/json" in lines
         assert body == b'{"input":"hi"}'
-        transport.close()
 
 
 def test_a_compressed_body_comes_back_raw_for_httpx_to_decode() -> None:
     packed = gzip.compress(b"x" * 1000)
-    with serving(ok(packed, b"Content-Encoding: gzip\r\n")) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok(packed, b"Content-Encoding: gzip\r\n")) as (server, transport):
         response = send(transport, "GET", server.origin.join("/z"), headers={})
         assert b"".join(response.iter_raw()) == packed
         response.close()
         assert get(transport, server).content == b"x" * 1000
-        transport.close()
 
 
 def test_a_body_left_unread_drops_its_connection_rather_than_reading_it() -> None:
     def answer(conn: socket.socket, _request: bytes) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"a" * 100000)
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         response = send(transport, "GET", server.origin.join("/big"), headers={})
         next(response.iter_bytes())
         response.close()
         get(transport, server)
         assert len(server.peers) == 2
-        transport.close()
 
 
 def test_only_its_own_origin() -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         with pytest.raises(ValueError):
             send(transport, "GET", httpx.URL("http://elsewhere.test/x"), headers={})
-        transport.close()
 
 
 def test_a_refused_connection_is_a_connect_error() -> None:
@@ -229,11 +232,9 @@ def test_a_silent_server_is_a_read_timeout() -> None:
     def silent(_conn: socket.socket, _request: bytes) -> None:
         threading.Event().wait(2)
 
-    with serving(silent) as server:
-        transport = OriginTransport(server.origin, httpx.Timeout(5.0, read=0.2))
+    with connected(silent, timeout=httpx.Timeout(5.0, read=0.2)) as (server, transport):
         with pytest.raises(httpx.ReadTimeout):
             send(transport, "GET", server.origin.join("/x"), headers={})
-        transport.close()
 
 
 def test_a_body_that_stops_short_is_a_protocol_error() -> None:
@@ -241,13 +242,11 @@ def test_a_body_that_stops_short_is_a_protocol_error() -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
         conn.shutdown(socket.SHUT_RDWR)
 
-    with serving(short) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(short) as (server, transport):
         response = send(transport, "GET", server.origin.join("/x"), headers={})
         with pytest.raises(httpx.RemoteProtocolError):
             response.read()
         response.close()
-        transport.close()
 
 
 def test_a_server_that_does_not_read_is_a_write_timeout() -> None:
@@ -273,21 +272,17 @@ def test_a_chunked_body_with_extensions_and_trailers_then_the_connection_serves_
             b"3;note=x\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Checksum: 1\r\n\r\n"
         )
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         assert get(transport, server).content == b"abc0123456789"
         assert get(transport, server).content == b"abc0123456789"
         assert len(server.peers) == 1
-        transport.close()
 
 
 def test_an_answer_that_says_close_is_not_reused() -> None:
-    with serving(ok(extra=b"Connection: close\r\n")) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok(extra=b"Connection: close\r\n")) as (server, transport):
         get(transport, server)
         get(transport, server)
         assert len(server.peers) == 2
-        transport.close()
 
 
 def test_an_http_1_0_answer_without_a_length_is_read_to_the_close() -> None:
@@ -295,12 +290,10 @@ def test_an_http_1_0_answer_without_a_length_is_read_to_the_close() -> None:
         conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
         conn.shutdown(socket.SHUT_WR)
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         assert get(transport, server).content == b"all of it"
         assert get(transport, server).content == b"all of it"
         assert len(server.peers) == 2
-        transport.close()
 
 
 def test_answers_without_a_body_leave_the_connection_ready() -> None:
@@ -310,14 +303,12 @@ def test_answers_without_a_body_leave_the_connection_ready() -> None:
         else:
             conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         for method in ("HEAD", "DELETE", "HEAD"):
             response = send(transport, method, server.origin.join("/x"), headers={})
             assert response.read() == b""
             response.close()
         assert len(server.peers) == 1
-        transport.close()
 
 
 def test_interim_answers_are_skipped() -> None:
@@ -325,11 +316,9 @@ def test_interim_answers_are_skipped() -> None:
         conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n")
         ok()(conn, _request)
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         response = get(transport, server)
         assert (response.status_code, response.content) == (200, b"hello")
-        transport.close()
 
 
 def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> None:
@@ -337,31 +326,26 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> None:
         ok()(conn, request)
         conn.shutdown(socket.SHUT_RDWR)  # the server's keep-alive ran out
 
-    with serving(answer_once) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer_once) as (server, transport):
         get(transport, server)
         time.sleep(0.05)  # the server's close reaches the client's socket
         assert get(transport, server).content == b"hello"
         assert len(server.peers) == 2
-        transport.close()
 
 
 def test_a_connection_idle_longer_than_the_keep_alive_is_not_used_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         get(transport, server)
         monkeypatch.setattr(clients, "KEEPALIVE_SECONDS", 0.0)
         time.sleep(0.01)
         get(transport, server)
         assert len(server.peers) == 2
-        transport.close()
 
 
 def test_a_large_body_and_a_streamed_one_arrive_whole_with_their_length() -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         large = bytes(range(256)) * 8192  # 2 MB: sent in pieces
         send(transport, "POST", server.origin.join("/up"), headers={}, content=large).close()
         pieces = iter([b"one ", b"two"])  # httpx cannot size it: it would send it chunked
@@ -370,7 +354,6 @@ def test_a_large_body_and_a_streamed_one_arrive_whole_with_their_length() -> Non
         assert first[2] == large and b"Content-Length: %d" % len(large) in first[0]
         assert second[2] == b"one two" and b"Content-Length: 7" in second[0]
         assert b"Transfer-Encoding" not in second[0]
-        transport.close()
 
 
 # --- what is not HTTP ---
@@ -402,24 +385,20 @@ def test_an_answer_that_is_not_http_is_a_protocol_error(answer: bytes) -> None:
         conn.sendall(answer)
         conn.shutdown(socket.SHUT_RDWR)
 
-    with serving(reply) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(reply) as (server, transport):
         with pytest.raises(httpx.RemoteProtocolError):
             get(transport, server)
-        transport.close()
 
 
 def test_a_malformed_chunk_is_a_protocol_error() -> None:
     def answer(conn: socket.socket, _request: bytes) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n")
 
-    with serving(answer) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(answer) as (server, transport):
         response = send(transport, "GET", server.origin.join("/x"), headers={})
         with pytest.raises(httpx.RemoteProtocolError):
             response.read()
         response.close()
-        transport.close()
 
 
 # --- TLS ---
@@ -475,23 +454,19 @@ def test_tls_calls_share_one_verified_connection(
     tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
     server_tls, client_tls = tls_pair
-    with serving(ok(), tls=server_tls) as server:
-        transport = OriginTransport(server.origin, TIMEOUT, tls_context=client_tls)
+    with connected(ok(), tls=server_tls, trust=client_tls) as (server, transport):
         for _ in range(3):
             assert get(transport, server).content == b"hello"
         assert len(server.peers) == 1
-        transport.close()
 
 
 def test_a_certificate_that_does_not_verify_is_a_connect_error(
     tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
     server_tls, _client_tls = tls_pair
-    with serving(ok(), tls=server_tls) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)  # certifi's roots only
+    with connected(ok(), tls=server_tls) as (server, transport):  # certifi's roots only
         with pytest.raises(httpx.ConnectError):
             get(transport, server)
-        transport.close()
 
 
 # --- requests written without httpx.Request ---
@@ -514,8 +489,7 @@ def test_a_request_written_directly_is_byte_for_byte_what_httpx_builds(
 ) -> None:
     """``send`` writes the common requests itself on an ``OriginTransport``; the provider must
     not see any difference from the same request built by ``httpx.Request``."""
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         url = server.origin.join("/v1/audio/speech?x=1")
         headers = {"User-Agent": "amphion-platform", "Authorization": "Bearer k"}
         body = dict(body)  # (the parameter is shared: not changed in place)
@@ -525,13 +499,10 @@ def test_a_request_written_directly_is_byte_for_byte_what_httpx_builds(
         transport.handle_request(built).close()
         direct, through_httpx = server.requests
         assert direct == through_httpx
-        transport.close()
 
 
 def test_a_streamed_body_still_goes_through_httpx() -> None:
-    with serving(ok()) as server:
-        transport = OriginTransport(server.origin, TIMEOUT)
+    with connected(ok()) as (server, transport):
         files = {"file": ("a.wav", b"RIFF")}
         send(transport, "POST", server.origin.join("/up"), headers={}, files=files).close()
         assert b"multipart/form-data; boundary=" in server.requests[0]
-        transport.close()
