@@ -37,7 +37,7 @@ from sqlmodel import Session, col
 
 from api.billing import ledger
 from api.billing.models import Hold
-from api.db import utcnow
+from api.db import Database, sqlite_time, utcnow
 from api.errors import ConflictError, NotFoundError
 from api.jobs.models import FAILED, PENDING, RUNNING, SUCCEEDED, Job
 
@@ -146,10 +146,24 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return or_(and_(col(Job.status) == PENDING, col(Job.run_after) <= now), _lease_expired(now))
 
 
-def has_due_work(session: Session, *, now: datetime | None = None) -> bool:
-    """Whether anything is waiting to be claimed or reaped (a cheap read before a write)."""
+# ``_due`` as the idle poll asks it, on a bare driver read (``has_due_work``).
+_DUE_SQL = (
+    "SELECT 1 FROM jobs WHERE (status = :pending AND run_after <= :now)"
+    " OR (status = :running AND lease_expires_at < :now) LIMIT 1"
+)
+
+
+def has_due_work(db: Database, *, now: datetime | None = None) -> bool:
+    """Whether anything is waiting to be claimed or reaped (a cheap read before a write).
+
+    Every worker asks this twice a second while idle. Written as SQL on the bare driver
+    connection: the ORM statement built from ``_due`` each time, in a session, was most of an
+    idle server's CPU (about 1 ms a poll). The test suite checks both agree."""
     moment = now or utcnow()
-    return session.execute(select(col(Job.id)).where(_due(moment)).limit(1)).first() is not None
+    with db.driver_read() as target:
+        stamp = moment if target.is_postgres else sqlite_time(moment)
+        params = {"pending": PENDING, "running": RUNNING, "now": stamp}
+        return target.fetch_one(_DUE_SQL, params) is not None
 
 
 def claim_next(

@@ -141,9 +141,8 @@ class Worker:
     def run_once(self) -> bool:
         """Reap exhausted jobs, claim one and run it to the end; False when none was waiting."""
         # A read first: an idle worker then never takes SQLite's write lock.
-        with self.db.read() as session:
-            if not service.has_due_work(session):
-                return False
+        if not service.has_due_work(self.db):
+            return False
         with self.db.write() as session:
             reaped = service.reap_exhausted(session)
             claimed = service.claim_next(

@@ -49,9 +49,8 @@ def _claim_all(databases: list[Database]) -> list[tuple[str, int]]:
                     continue
                 # SKIP LOCKED can answer "none" while rivals still hold rows: only stop once
                 # nothing is pending at all.
-                with database.read() as session:
-                    if not service.has_due_work(session):
-                        return
+                if not service.has_due_work(database):
+                    return
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 

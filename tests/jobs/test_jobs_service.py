@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -240,8 +240,7 @@ def test_exhausted_attempts_end_failed_with_release(any_db: Database, make_user:
     after_last_lease = start + timedelta(seconds=2 * LEASE + 2)
     # The second worker died too: no third run, the job is reaped instead.
     assert _claim(any_db, "worker-c", now=after_last_lease) is None
-    with any_db.read() as session:
-        assert service.has_due_work(session, now=after_last_lease)
+    assert service.has_due_work(any_db, now=after_last_lease)
 
     with any_db.write() as session:
         assert service.reap_exhausted(session, now=after_last_lease) == [job_id]
@@ -303,3 +302,32 @@ def test_list_jobs_pages_own_jobs_newest_first(any_db: Database, make_user: Make
         rest, _ = service.list_jobs(session, user_id=alice.id, offset=2, limit=2)
     assert total == 3
     assert [job.id for job in page + rest] == list(reversed(ids))
+
+
+def test_the_idle_poll_sees_exactly_what_claims_and_reaps_act_on(
+    any_db: Database, make_user: MakeUser
+) -> None:
+    """``has_due_work`` (SQL on the bare driver) against ``_due`` (the ORM rule behind claims
+    and reaps), at moments before, at and after each job's times."""
+    from sqlalchemy import select
+
+    from api.jobs.models import Job
+
+    def by_the_rule(now: datetime) -> bool:
+        with any_db.read() as session:
+            due = select(Job.id).where(service._due(now)).limit(1)  # type: ignore[arg-type]
+            return session.execute(due).first() is not None
+
+    user = make_user(any_db)
+    start = utcnow()
+    moments = [start + timedelta(seconds=offset) for offset in (-1, 0, 5, 10, LEASE + 1, 100)]
+    assert [service.has_due_work(any_db, now=m) for m in moments] == [False] * len(moments)
+
+    _submit(any_db, user, run_after=start + timedelta(seconds=10))  # pending, due later
+    _claim(any_db, WORKER_A, now=start + timedelta(seconds=10))  # running, lease until +10+LEASE
+    _submit(any_db, user, run_after=start + timedelta(seconds=5))  # pending, due at +5
+    for moment in moments:
+        assert service.has_due_work(any_db, now=moment) == by_the_rule(moment), moment
+    assert [service.has_due_work(any_db, now=m) for m in moments] == [
+        False, False, True, True, True, True
+    ]  # fmt: skip
