@@ -5,10 +5,11 @@ Why our own wire: a hosted call is a few hundred bytes out and one short answer 
 the gateway spends on it is CPU on the server's one busy core, which every call in flight waits
 behind (bench row B6). httpcore's pool (1.0) re-examines every connection it holds on each pool
 event (about 1,900 connection checks a call at 50 in flight); urllib3 and ``http.client`` in its
-place took about 0.95 ms of CPU a call (50 in flight against the bench's provider fake), most of it in Python frames around the bytes: a request
-object, header parsing through ``email``, a pool with its own retry and timeout objects. This
-client writes the head httpx built in one ``sendall`` and reads the answer through the socket's
-buffered reader (its ``readline`` and ``read1`` run in C): about 0.63 ms for the same call.
+place took about 0.95 ms of CPU a call (50 in flight against the bench's provider fake), most
+of it in Python frames around the bytes: a request object, header parsing through ``email``, a
+pool with its own retry and timeout objects. This client writes the request's head in one
+``sendall`` and reads the answer through the socket's buffered reader (its ``readline`` and
+``read1`` run in C): about 0.63 ms for the same call.
 
 What it speaks: HTTP/1.1 over TCP or TLS (verified, with certifi's roots), keep-alive with
 ``Content-Length``, chunked or read-until-close bodies (RFC 9112 §6.3), interim 1xx answers
