@@ -22,6 +22,18 @@ def _balance(db: Database, user_id: int) -> int:
         return ledger.balance_of(session, user_id)
 
 
+@pytest.fixture
+def user_id(db: Database, settings: Settings) -> int:
+    """A user with ¥1.00."""
+    return make_user(db, settings, balance_micros=100 * CENT)
+
+
+def _holds_once_more(db: Database, user_id: int, key: str, balance_after: int) -> None:
+    """One more hold goes through on the money path's connection and moves the balance."""
+    ledger.hold_now(db, user_id, CENT, idempotency_key=key)
+    assert _balance(db, user_id) == balance_after
+
+
 def _connection_of(db: Database) -> sqlite3.Connection:
     with db.driver_write() as target:
         connection: sqlite3.Connection = target.connection
@@ -29,9 +41,8 @@ def _connection_of(db: Database) -> sqlite3.Connection:
 
 
 def test_postings_share_one_connection_and_sessions_still_get_theirs(
-    db: Database, settings: Settings
+    db: Database, user_id: int
 ) -> None:
-    user_id = make_user(db, settings, balance_micros=100 * CENT)
     first = _connection_of(db)
     posted = ledger.hold_now(db, user_id, CENT, idempotency_key="one")
     ledger.capture_now(db, posted.hold_id, CENT, user_id=user_id)
@@ -42,9 +53,8 @@ def test_postings_share_one_connection_and_sessions_still_get_theirs(
 
 
 def test_a_commit_that_fails_is_rolled_back_and_the_next_posting_goes_through(
-    db: Database, settings: Settings
+    db: Database, user_id: int
 ) -> None:
-    user_id = make_user(db, settings, balance_micros=100 * CENT)
     with pytest.raises(IntegrityError), db.driver_write() as target:
         # Foreign keys checked only at COMMIT: the commit itself fails.
         target.connection.execute("PRAGMA defer_foreign_keys=ON")
@@ -52,23 +62,17 @@ def test_a_commit_that_fails_is_rolled_back_and_the_next_posting_goes_through(
             "UPDATE ledger_entries SET user_id = -1 WHERE user_id = ?", (user_id,)
         )
     assert not _connection_of(db).in_transaction
-    ledger.hold_now(db, user_id, CENT, idempotency_key="after")
-    assert _balance(db, user_id) == 99 * CENT
+    _holds_once_more(db, user_id, "after", balance_after=99 * CENT)
 
 
-def test_a_connection_closed_under_the_writer_is_replaced(db: Database, settings: Settings) -> None:
-    user_id = make_user(db, settings, balance_micros=100 * CENT)
+def test_a_connection_closed_under_the_writer_is_replaced(db: Database, user_id: int) -> None:
     _connection_of(db).close()  # as if the database had dropped it
     with pytest.raises(ProgrammingError):
         ledger.hold_now(db, user_id, CENT, idempotency_key="lost")
-    ledger.hold_now(db, user_id, CENT, idempotency_key="kept")
-    assert _balance(db, user_id) == 99 * CENT
+    _holds_once_more(db, user_id, "kept", balance_after=99 * CENT)
 
 
-def test_a_forked_process_posts_on_a_connection_of_its_own(
-    db: Database, settings: Settings
-) -> None:
-    user_id = make_user(db, settings, balance_micros=100 * CENT)
+def test_a_forked_process_posts_on_a_connection_of_its_own(db: Database, user_id: int) -> None:
     ledger.hold_now(db, user_id, CENT, idempotency_key="parent-1")  # the parent keeps one
     child = os.fork()
     if child == 0:  # the child: post once, say how it went through the exit status
@@ -80,5 +84,4 @@ def test_a_forked_process_posts_on_a_connection_of_its_own(
             os._exit(code)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    ledger.hold_now(db, user_id, CENT, idempotency_key="parent-2")
-    assert _balance(db, user_id) == 97 * CENT
+    _holds_once_more(db, user_id, "parent-2", balance_after=97 * CENT)
