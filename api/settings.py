@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = 26 * 1024 * 1024
     key_last_used_resolution_seconds: int = 60
 
+    # A serving process runs its threads under Linux's SCHED_BATCH (api/scheduling.py): a
+    # thread woken by I/O no longer preempts the one holding the GIL. False: the default policy.
+    batch_scheduling: bool = True
+
     # Jobs.
     inprocess_worker: bool = True
     job_lease_seconds: int = 30

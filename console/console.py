@@ -58,7 +58,7 @@ from console.state.voice_library import VoiceLibraryState
 
 api = create_api(
     AppContext(settings=get_settings(), db=get_database(), limiter=get_rate_limiter()),
-    freeze_heap=True,  # a serving process: see create_api
+    serving=True,  # see create_api
 )
 
 

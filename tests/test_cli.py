@@ -116,9 +116,25 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         assert signed.status_code == 200
         assert signed.json()["data"]["user"]["balance"] == "100.0000"
         assert httpx.get(f"{base}/docs").status_code == 200
+        # The worker process that serves the app runs every thread under SCHED_BATCH
+        # (api.scheduling); granian's supervising process keeps the default policy.
+        workers = _children(server.pid)
+        assert workers
+        for worker in workers:
+            assert _thread_policies(worker) == {os.SCHED_BATCH}
+        assert os.sched_getscheduler(server.pid) == os.SCHED_OTHER
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=15) == 0
     finally:
         if server.poll() is None:
             server.kill()
             server.wait(timeout=5)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _thread_policies(pid: int) -> set[int]:
+    return {os.sched_getscheduler(int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()}

@@ -38,6 +38,7 @@ from api.http.routes import (
     playground,
 )
 from api.http.shutdown import install_drain
+from api.scheduling import run_threads_as_batch
 
 logger = logging.getLogger("amphion.http")
 
@@ -88,17 +89,23 @@ def build_routes_now(routes: Iterable[Any]) -> None:
             low_priority()
 
 
-def create_api(context: AppContext | None = None, *, freeze_heap: bool | None = None) -> FastAPI:
+def create_api(context: AppContext | None = None, *, serving: bool | None = None) -> FastAPI:
     """Build the API app; without a context it is built from ``AMPHION_*`` settings.
 
-    ``freeze_heap`` (by default: when built from settings, as a server process builds it) moves
-    what the process holds when it starts out of the cyclic garbage collector's reach
-    (``gc.freeze``). Those objects live as long as the process, yet every full collection
-    walked them all: 130,000 of them, 47-80 ms a collection, each one stalling every request in
-    flight (bench row B6's p99); 8 ms after the freeze. Tests build many apps in one process
-    and leave it off: a frozen app is never collected."""
-    if freeze_heap is None:
-        freeze_heap = context is None
+    ``serving`` (by default: when built from settings, as a server process builds it) tunes the
+    process when the app starts, for the life of the process:
+
+    - What it holds by then leaves the cyclic garbage collector's reach (``gc.freeze``). Those
+      objects live as long as the process, yet every full collection walked them all: 130,000
+      of them, 47-80 ms a collection, each one stalling every request in flight (bench row
+      B6's p99); 8 ms after the freeze.
+    - Its threads run under ``SCHED_BATCH`` (``api.scheduling``) unless the settings say not
+      to: fewer context switches between threads that wait for the GIL.
+
+    Tests build many apps in one process and leave it off: a frozen app is never collected,
+    and the test process keeps its own scheduling."""
+    if serving is None:
+        serving = context is None
     if context is None:
         from api.db import get_database
         from api.settings import get_settings
@@ -117,10 +124,12 @@ def create_api(context: AppContext | None = None, *, freeze_heap: bool | None = 
             lifeline = Lifeline(context.db, context.settings).start()
         # SIGTERM: the worker stops claiming at once, long streams are cut after a grace.
         uninstall_drain = install_drain(worker.stop_event.set if worker is not None else None)
-        if freeze_heap:
+        if serving:
             build_routes_now(_app.router.routes)  # before the freeze: they live as long
             gc.collect()  # what is garbage already goes first
             gc.freeze()
+            if context.settings.batch_scheduling:
+                run_threads_as_batch()
         preload_in_background(lambda: context.speech.engines, context.settings.engines_to_preload)
         try:
             yield
