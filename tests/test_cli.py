@@ -97,6 +97,7 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its worker process goes with it if the test fails
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -127,7 +128,7 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         assert server.wait(timeout=15) == 0
     finally:
         if server.poll() is None:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=5)
 
 
