@@ -51,6 +51,26 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pids: Iterable[int]) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of every thread of ``pids`` so far, from
+    ``/proc``: a thread that waited (for I/O, a lock, the GIL) against one the scheduler took
+    the core from while it could still run."""
+    voluntary = involuntary = 0
+    for pid in pids:
+        for task in _tasks(pid):
+            try:
+                status = (Path("/proc") / str(pid) / "task" / str(task) / "status").read_text()
+            except OSError:
+                continue  # the thread ended meanwhile
+            for line in status.splitlines():
+                name, _, value = line.partition(":")
+                if name == "voluntary_ctxt_switches":
+                    voluntary += int(value)
+                elif name == "nonvoluntary_ctxt_switches":
+                    involuntary += int(value)
+    return voluntary, involuntary
+
+
 def _tasks(pid: int) -> list[int]:
     try:
         return [int(task) for task in os.listdir(f"/proc/{pid}/task")]

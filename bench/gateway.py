@@ -296,6 +296,21 @@ def hosted_speech(
     return client.post(path, json=body, headers={"X-API-Key": key})
 
 
+# What the gateway asks the provider fake for ``hosted_speech``: B6's baseline asks it directly.
+UPSTREAM_BODY = {
+    "model": "tts-1",
+    "input": "Hello there.",
+    "voice": "alloy",
+    "response_format": "wav",
+}
+
+
+def provider_speech(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    """``hosted_speech``'s upstream call, straight to the provider fake."""
+    headers = {"Authorization": f"Bearer {PROVIDER_KEY}"}
+    return client.post("/v1/audio/speech", json=UPSTREAM_BODY, headers=headers)
+
+
 async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     """50 hosted calls in flight, through the gateway vs straight to the provider fake.
 
@@ -314,17 +329,7 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     So are the same calls streamed, as the OpenAI dialect answers by default: every chunk is a
     thread hop and an ASGI message of its own, which the judged whole-file answer does not pay."""
     requests = gateway.sizes.hosted_requests
-    upstream_body = {
-        "model": "tts-1",
-        "input": "Hello there.",
-        "voice": "alloy",
-        "response_format": "wav",
-    }
-
-    def direct_call(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-        headers = {"Authorization": f"Bearer {PROVIDER_KEY}"}
-        return client.post("/v1/audio/speech", json=upstream_body, headers=headers)
-
+    direct_call = provider_speech
     reported: list[float] = []
     cpu_ms: list[float] = []  # the server's CPU per call of each ``both``'s gateway run
 

@@ -88,6 +88,17 @@ class ProviderFake:
     pid: int  # its process, which B6 keeps off the server's cores (``bench.affinity``)
 
 
+def server_env(fake: ProviderFake, scratch: Path) -> dict[str, str]:
+    """What a bench server needs to reach the fake: ``HOSTED_MODEL`` routed to it (a catalog
+    written in ``scratch``), the bench routes, and no per-address limit on the load's calls."""
+    return {
+        "AMPHION_BENCH_ROUTES": "1",
+        "AMPHION_IP_REQUESTS_PER_MINUTE": "0",
+        "AMPHION_CATALOG_PATH": str(hosted_catalog(scratch / "catalog.toml")),
+        "AMPHION_PROVIDERS": providers_setting(fake.base_url),
+    }
+
+
 @contextmanager
 def provider_fake() -> Iterator[ProviderFake]:
     port = free_port()

@@ -36,7 +36,7 @@ import httpx
 
 from bench import console_roundtrip, gateway, ledger_writers, streaming
 from bench.load import Callers
-from bench.provider_fake import hosted_catalog, provider_fake, providers_setting
+from bench.provider_fake import provider_fake, server_env
 from bench.server import api_server
 from bench.table import Row, markdown
 
@@ -145,13 +145,7 @@ async def _gateway_rounds(plan: Plan, rows: dict[str, Row], scratch: Path) -> No
     settings = Settings(environment="development", data_dir=scratch / "engines")
     engine = default_registry(settings).tts(gateway.ENGINE)
     with provider_fake() as fake:
-        env = {
-            "AMPHION_BENCH_ROUTES": "1",
-            "AMPHION_IP_REQUESTS_PER_MINUTE": "0",
-            "AMPHION_CATALOG_PATH": str(hosted_catalog(scratch / "catalog.toml")),
-            "AMPHION_PROVIDERS": providers_setting(fake.base_url),
-        }
-        with api_server(env) as server:
+        with api_server(server_env(fake, scratch)) as server:
             key = server.new_api_key()
             async with (
                 Callers(server.base_url, gateway.CONNECTIONS) as callers,

@@ -60,7 +60,9 @@ class Server:
 
 
 @contextmanager
-def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def api_server(extra_env: dict[str, str] | None = None, code: Path = REPO_ROOT) -> Iterator[Server]:
+    """The server of the project checked out at ``code`` (by default this one; ``bench.compare``
+    starts servers of other revisions beside it), in a temporary data dir."""
     with tempfile.TemporaryDirectory(prefix="amphion-bench-") as root:
         data_dir = Path(root) / "data"
         port = free_port()
@@ -74,7 +76,7 @@ def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
             **(extra_env or {}),
         }
         migrate = [sys.executable, "-m", "api.cli", "migrate"]
-        subprocess.run(migrate, cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(migrate, cwd=code, env=env, check=True, capture_output=True)
         # What operators run: `amphion serve --api-only` (granian, one worker process).
         command = [
             sys.executable, "-m", "api.cli", "serve", "--api-only",
@@ -83,7 +85,7 @@ def api_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
         log = Path(root) / "server.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                command, cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         base_url = f"http://127.0.0.1:{port}"
