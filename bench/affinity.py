@@ -27,11 +27,7 @@ def process_tree(pid: int) -> list[int]:
     """``pid`` and every process below it (``/proc``'s child lists), parents first."""
     found = [pid]
     for task in _tasks(pid):
-        try:
-            children = (Path("/proc") / str(pid) / "task" / str(task) / "children").read_text()
-        except OSError:
-            continue  # the thread ended meanwhile
-        for child in children.split():
+        for child in _task_file(pid, task, "children").split():
             found += process_tree(int(child))
     return found
 
@@ -58,17 +54,21 @@ def context_switches(pids: Iterable[int]) -> tuple[int, int]:
     voluntary = involuntary = 0
     for pid in pids:
         for task in _tasks(pid):
-            try:
-                status = (Path("/proc") / str(pid) / "task" / str(task) / "status").read_text()
-            except OSError:
-                continue  # the thread ended meanwhile
-            for line in status.splitlines():
+            for line in _task_file(pid, task, "status").splitlines():
                 name, _, value = line.partition(":")
                 if name == "voluntary_ctxt_switches":
                     voluntary += int(value)
                 elif name == "nonvoluntary_ctxt_switches":
                     involuntary += int(value)
     return voluntary, involuntary
+
+
+def _task_file(pid: int, task: int, name: str) -> str:
+    """``/proc/PID/task/TASK/NAME``; empty when the thread ended meanwhile."""
+    try:
+        return (Path("/proc") / str(pid) / "task" / str(task) / name).read_text()
+    except OSError:
+        return ""
 
 
 def _tasks(pid: int) -> list[int]:
