@@ -13,8 +13,9 @@ Each revision is checked out in a temporary git worktree, removed at the end; ``
 work tree as it is, uncommitted changes included. Every server runs on this checkout's
 virtual environment: a revision that changed dependencies needs them installed first.
 
-A round is B6's judged measure (``bench.gateway.b6_round``): the server on cores of its own,
-50 callers staggered over one provider answer, first straight to the provider fake, then
+A round is B6's judged measure (``bench.gateway.b6_round``): the server on cores of its own
+(``--shared``: every process free to use every core, as B6's note), 50 callers staggered over
+one provider answer, first straight to the provider fake, then
 through the server. Per revision and round: what the server added at p50 and p99, its CPU
 per call, and its context switches per call (voluntary: a thread waited for I/O, a lock or
 the GIL; involuntary: the scheduler took the core from a thread that could still run).
@@ -95,10 +96,12 @@ def _answered(result: LoadResult, what: str) -> LoadResult:
 
 
 async def measure(
-    contender: Contender, upstream: Callers, fake: ProviderFake, requests: int
+    contender: Contender, upstream: Callers, fake: ProviderFake, requests: int, shared: bool
 ) -> Sample:
-    """B6's judged pair for one server: the provider fake directly, then through the server."""
-    with cores_apart(contender.server.pid, [fake.pid]):
+    """B6's judged pair for one server: the provider fake directly, then through the server
+    (``shared``: with every process free to run on every core, as B6's note measures it)."""
+    apart = contextlib.nullcontext() if shared else cores_apart(contender.server.pid, [fake.pid])
+    with apart:
         # Not counted: a call per caller on each side opens again what went idle while the
         # other servers had their turn (the callers' connections and the server's own).
         await load(upstream, provider_speech, connections=CONNECTIONS, requests=CONNECTIONS)
@@ -140,7 +143,9 @@ def summary(revisions: list[str], samples: list[list[Sample]]) -> list[str]:
     return lines
 
 
-async def compare(revisions: list[str], rounds: int, requests: int) -> list[str]:
+async def compare(
+    revisions: list[str], rounds: int, requests: int, shared: bool = False
+) -> list[str]:
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="amphion-compare-")))
         codes = [
@@ -165,7 +170,7 @@ async def compare(revisions: list[str], rounds: int, requests: int) -> list[str]
             for number in range(rounds):
                 turns = list(range(len(contenders)))
                 for index in turns if number % 2 == 0 else reversed(turns):
-                    sample = await measure(contenders[index], upstream, fake, requests)
+                    sample = await measure(contenders[index], upstream, fake, requests, shared)
                     samples[index].append(sample)
                     print(f"round {number + 1} {revisions[index]}: {sample.line()}", flush=True)
     return summary(revisions, samples)
@@ -181,8 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         default=Sizes().hosted_requests,
         help="calls a side in each turn (default: B6's)",
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="the server shares the cores with the callers and the fake (B6's note)",
+    )
     args = parser.parse_args(argv)
-    for line in asyncio.run(compare(args.revisions, args.rounds, args.requests)):
+    for line in asyncio.run(compare(args.revisions, args.rounds, args.requests, args.shared)):
         print(line)
     return 0
 
