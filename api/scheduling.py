@@ -12,9 +12,11 @@ Under ``SCHED_BATCH`` a thread woken up does not preempt: it runs when the runni
 blocks (which releases the GIL) or uses up its time slice. Niceness is unchanged, so the
 process's share of the CPU is too; sched(7): such a thread is "mildly disfavored in
 scheduling decisions" on wake-up. Measured with bench row B6's load (50 hosted calls in
-flight, the server on one core of its own, a server of each kind alternating round by round
-on 07 Dec): context switches 25.7 → 18.5 a call, of them involuntary 15.0 → 4.1; added
-latency at p50 5.9 → 4.4 ms and at p99 18.7 → 5.3 ms, lower in each of the four rounds.
+flight, the server on one core of its own; ``python -m bench.compare``, servers with and
+without it taking turns for six rounds, 07 Dec): context switches 40.8 → 22.5 a call (of them
+involuntary 14.9 → 4.0), added latency at p50 5.3 → 4.2 ms and at p99 9.9 → 5.7 ms, the
+server's CPU a call unchanged. Sharing both cores with the load's other processes
+(``--shared``): p50 3.8 → 3.0 ms, p99 8.5 → 4.7 ms.
 
 Threads inherit the policy of the thread that starts them, so moving every thread of the
 process once, when the server starts, covers the worker threads started later too.
