@@ -13,7 +13,7 @@ Each revision is checked out in a temporary git worktree, removed at the end; ``
 work tree as it is, uncommitted changes included. Every server runs on this checkout's
 virtual environment: a revision that changed dependencies needs them installed first.
 
-A round is B6's judged measure (``bench.gateway.b6_round``): the server on cores of its own
+A round is B6's judged measure (``bench.gateway.hosted_pair``): the server on cores of its own
 (``--shared``: every process free to use every core, as B6's note), 50 callers staggered over
 one provider answer, first straight to the provider fake, then
 through the server. Per revision and round: what the server added at p50 and p99, its CPU
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.affinity import context_switches, cores_apart, cpu_seconds, process_tree
-from bench.gateway import CONNECTIONS, Sizes, hosted_speech, provider_speech
-from bench.load import Callers, LoadResult, load
+from bench.affinity import cores_apart
+from bench.gateway import CONNECTIONS, Sizes, hosted_pair, hosted_speech
+from bench.load import Callers, load
 from bench.provider_fake import ANSWER_SECONDS, ProviderFake, provider_fake, server_env
 from bench.server import REPO_ROOT, Server, api_server
 
@@ -89,42 +89,24 @@ def checkout(revision: str, target: Path) -> Iterator[Path]:
         subprocess.run([*git, "remove", "--force", str(target)], check=False, capture_output=True)
 
 
-def _answered(result: LoadResult, what: str) -> LoadResult:
-    if result.errors or result.timeouts or not result.latencies:
-        raise RuntimeError(f"{what}: {result.errors} errors, {result.timeouts} timeouts")
-    return result
-
-
-async def measure(
-    contender: Contender, upstream: Callers, fake: ProviderFake, requests: int, shared: bool
-) -> Sample:
-    """B6's judged pair for one server: the provider fake directly, then through the server
-    (``shared``: with every process free to run on every core, as B6's note measures it)."""
+async def measure(contender: Contender, fake: ProviderFake, requests: int, shared: bool) -> Sample:
+    """B6's judged pair for one server (``gateway.hosted_pair``), on cores of its own unless
+    ``shared``; any call that failed fails the comparison."""
     apart = contextlib.nullcontext() if shared else cores_apart(contender.server.pid, [fake.pid])
     with apart:
-        # Not counted: a call per caller on each side opens again what went idle while the
-        # other servers had their turn (the callers' connections and the server's own).
-        await load(upstream, provider_speech, connections=CONNECTIONS, requests=CONNECTIONS)
-        await load(contender.callers, contender.call, connections=CONNECTIONS, requests=CONNECTIONS)
-        direct = _answered(
-            await load(upstream, provider_speech, connections=CONNECTIONS, requests=requests,
-                       stagger=ANSWER_SECONDS),
-            "the provider fake",
+        pair = await hosted_pair(
+            fake.base_url, contender.callers, contender.call, contender.server.pid, requests,
+            ANSWER_SECONDS,
         )  # fmt: skip
-        server = process_tree(contender.server.pid)
-        cpu_before, switches_before = cpu_seconds(server), context_switches(server)
-        through = _answered(
-            await load(contender.callers, contender.call, connections=CONNECTIONS,
-                       requests=requests, stagger=ANSWER_SECONDS),
-            f"the gateway of {contender.revision}",
-        )  # fmt: skip
-        cpu_after, switches_after = cpu_seconds(server), context_switches(server)
+    for result, what in ((pair.direct, "the provider fake"), (pair.through, contender.revision)):
+        if result.errors or result.timeouts:
+            raise RuntimeError(f"{what}: {result.errors} errors, {result.timeouts} timeouts")
     return Sample(
-        added_p50=through.p(0.5) - direct.p(0.5),
-        added_p99=through.p(0.99) - direct.p(0.99),
-        cpu_ms=(cpu_after - cpu_before) * 1000 / requests,
-        voluntary=(switches_after[0] - switches_before[0]) / requests,
-        involuntary=(switches_after[1] - switches_before[1]) / requests,
+        added_p50=pair.through.p(0.5) - pair.direct.p(0.5),
+        added_p99=pair.through.p(0.99) - pair.direct.p(0.99),
+        cpu_ms=pair.cpu_ms,
+        voluntary=pair.switches[0],
+        involuntary=pair.switches[1],
     )
 
 
@@ -156,7 +138,6 @@ async def compare(
         env = server_env(fake, scratch)
         servers = [stack.enter_context(api_server(env, code)) for code in codes]
         async with contextlib.AsyncExitStack() as clients:
-            upstream = await clients.enter_async_context(Callers(fake.base_url, CONNECTIONS))
             contenders = []
             for revision, server in zip(revisions, servers, strict=True):
                 callers = await clients.enter_async_context(Callers(server.base_url, CONNECTIONS))
@@ -170,7 +151,7 @@ async def compare(
             for number in range(rounds):
                 turns = list(range(len(contenders)))
                 for index in turns if number % 2 == 0 else reversed(turns):
-                    sample = await measure(contenders[index], upstream, fake, requests, shared)
+                    sample = await measure(contenders[index], fake, requests, shared)
                     samples[index].append(sample)
                     print(f"round {number + 1} {revisions[index]}: {sample.line()}", flush=True)
     return summary(revisions, samples)

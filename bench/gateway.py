@@ -13,7 +13,7 @@ import http.client
 import json
 import statistics
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,8 +21,8 @@ import httpx
 
 from api import audio
 from api.engines.base import Pcm, SynthesisRequest, TTSEngine
-from bench.affinity import cores_apart, cpu_seconds, process_tree
-from bench.load import Callers, LoadResult, load
+from bench.affinity import context_switches, cores_apart, cpu_seconds, process_tree
+from bench.load import Callers, LoadResult, Send, load
 from bench.provider_fake import ANSWER_SECONDS, HOSTED_MODEL, PROVIDER_KEY, ProviderFake
 from bench.table import Row
 
@@ -311,6 +311,61 @@ def provider_speech(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
     return client.post("/v1/audio/speech", json=UPSTREAM_BODY, headers=headers)
 
 
+@dataclass(frozen=True)
+class HostedPair:
+    """B6's judged pair: calls straight to the provider fake, then the same calls through the
+    gateway, with what the server spent on the second half."""
+
+    direct: LoadResult
+    through: LoadResult
+    cpu_ms: float  # the server's CPU a call through it, all its threads
+    switches: tuple[float, float]  # its context switches a call: voluntary, involuntary
+
+
+async def hosted_pair(
+    fake_url: str,
+    callers: Callers,
+    through: Send,
+    server_pid: int,
+    requests: int,
+    stagger: float,
+    counting: Callable[[], None] | None = None,
+) -> HostedPair:
+    """``requests`` calls, ``CONNECTIONS`` in flight with starts spread over ``stagger``
+    seconds, straight to the fake at ``fake_url`` and then ``through`` the server of
+    ``server_pid``. ``counting`` is told when the calls that count begin."""
+    async with Callers(fake_url, CONNECTIONS) as upstream:
+        # Not counted: one call per caller on each side first. Other rows (or other servers)
+        # ran since, and the connections that went idle (the callers' and the server's own to
+        # the provider, which it drops after a few seconds) are opened again here.
+        await load(upstream, provider_speech, connections=CONNECTIONS, requests=CONNECTIONS)
+        await load(callers, through, connections=CONNECTIONS, requests=CONNECTIONS)
+        if counting is not None:
+            counting()
+        direct = _checked(
+            await load(upstream, provider_speech, connections=CONNECTIONS, requests=requests,
+                       stagger=stagger),
+            "the provider fake",
+        )  # fmt: skip
+    server = process_tree(server_pid)
+    cpu_before, switches_before = cpu_seconds(server), context_switches(server)
+    answered = _checked(
+        await load(callers, through, connections=CONNECTIONS, requests=requests,
+                   stagger=stagger),
+        "the hosted model through the gateway",
+    )  # fmt: skip
+    cpu_after, switches_after = cpu_seconds(server), context_switches(server)
+    return HostedPair(
+        direct,
+        answered,
+        (cpu_after - cpu_before) * 1000 / requests,
+        (
+            (switches_after[0] - switches_before[0]) / requests,
+            (switches_after[1] - switches_before[1]) / requests,
+        ),
+    )
+
+
 async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     """50 hosted calls in flight, through the gateway vs straight to the provider fake.
 
@@ -329,7 +384,6 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
     So are the same calls streamed, as the OpenAI dialect answers by default: every chunk is a
     thread hop and an ASGI message of its own, which the judged whole-file answer does not pay."""
     requests = gateway.sizes.hosted_requests
-    direct_call = provider_speech
     reported: list[float] = []
     cpu_ms: list[float] = []  # the server's CPU per call of each ``both``'s gateway run
 
@@ -343,26 +397,12 @@ async def b6_round(gateway: Gateway, p50: Row, p99: Row) -> None:
         return cpu_seconds(process_tree(gateway.server_pid))
 
     async def both(stagger: float) -> tuple[LoadResult, LoadResult]:
-        async with Callers(gateway.fake.base_url, CONNECTIONS) as upstream:
-            # Not counted: one call per caller on each side first. Other rows ran for a minute
-            # since the last round, and the connections that went idle (the callers' and the
-            # server's own to the provider, which httpx drops after 5 s) are opened again here.
-            await load(upstream, direct_call, connections=CONNECTIONS, requests=CONNECTIONS)
-            await load(gateway.callers, through_gateway, connections=CONNECTIONS,
-                       requests=CONNECTIONS)  # fmt: skip
-            reported.clear()
-            direct = _checked(
-                await load(upstream, direct_call, connections=CONNECTIONS, requests=requests,
-                           stagger=stagger),
-                "the provider fake",
-            )  # fmt: skip
-        cpu_before = server_cpu()
-        through = _checked(
-            await load(gateway.callers, through_gateway, connections=CONNECTIONS,
-                       requests=requests, stagger=stagger),
-            "the hosted model through the gateway",
+        pair = await hosted_pair(
+            gateway.fake.base_url, gateway.callers, through_gateway, gateway.server_pid,
+            requests, stagger, counting=reported.clear,
         )  # fmt: skip
-        cpu_ms.append((server_cpu() - cpu_before) * 1000 / requests)
+        direct, through = pair.direct, pair.through
+        cpu_ms.append(pair.cpu_ms)
         if through.timeouts or through.errors:
             p99.faults += through.timeouts + through.errors
             p99.notes.append(f"{through.timeouts} timeouts, {through.errors} errors in one round")
