@@ -20,6 +20,7 @@ from api.settings import get_settings
 from console.local_server import free_port
 from tests.conftest import TEST_SECRET
 from tests.helpers import PASSWORD
+from tests.scaleout.cluster import child_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,9 +120,9 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         assert httpx.get(f"{base}/docs").status_code == 200
         # The worker process that serves the app runs every thread under SCHED_BATCH
         # (api.scheduling); granian's supervising process keeps the default policy.
-        workers = _children(server.pid)
+        workers = child_processes(server.pid)
         assert workers
-        for worker in workers:
+        for worker, _command in workers:
             assert _thread_policies(worker) == {os.SCHED_BATCH}
         assert os.sched_getscheduler(server.pid) == os.SCHED_OTHER
         server.send_signal(signal.SIGTERM)
@@ -130,11 +131,6 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=5)
-
-
-def _children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
 
 
 def _thread_policies(pid: int) -> set[int]:
