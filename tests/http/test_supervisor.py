@@ -159,15 +159,15 @@ def test_a_crash_loop_stops_the_server(supervise: Callable[..., Served]) -> None
 
 # A parent that starts a process calling ``die_with_parent``, prints its PID and waits.
 PARENT = """
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())])
 print(child.pid, flush=True)
 time.sleep(60)
 """
 CHILD = """
-import os, time
+import sys, time
 from api.http.web_worker import die_with_parent
-die_with_parent(os.getppid())
+die_with_parent(int(sys.argv[1]))  # as the real worker: the PID it was given
 time.sleep(60)
 """
 
