@@ -3,10 +3,11 @@
     python -m api.http.web_worker FD      (started by ``api.http.supervisor``, which owns FD)
 
 uvicorn with its C parts (``httptools`` for HTTP/1.1, ``uvloop`` for the event loop) and
-nothing in between: the request is parsed and answered on the thread that runs the app. Under
-bench row B6's load this took 3.2 ms of CPU and 12 context switches a call, where granian (which
-hands every request between its Rust runtime thread and the Python event loop thread) took 3.6
-ms and 18 switches, and the added p50 fell from 5.0 to 3.6 ms (bench/RESULTS.md).
+nothing in between: the request is parsed and answered on the thread that runs the app.
+granian, the server before, hands every request between its Rust runtime thread and the Python
+event loop's thread. Under bench row B6's load, eight rounds each against granian
+(``python -m bench.compare``): 11.9 context switches a call instead of 22.4, 4.2 ms of CPU a
+call instead of 4.7, and the added p50 lower in 7 of 8 rounds (median 4.9 against 5.8 ms).
 
 The worker dies with its supervisor (``PR_SET_PDEATHSIG``): a supervisor killed outright does
 not leave workers serving a port nobody watches. SIGTERM and SIGINT stop it gracefully:
@@ -60,6 +61,9 @@ def worker_config() -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is the app's to weigh, against AMPHION_TRUSTED_PROXIES
+        # (api.security.client_address); uvicorn would otherwise believe any loopback peer.
+        proxy_headers=False,
         timeout_graceful_shutdown=WORKER_STOP_SECONDS,
     )
 

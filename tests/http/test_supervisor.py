@@ -80,6 +80,7 @@ def supervise(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         served = Served(process, port)
         if mode != "fail":
             wait_until(lambda: len(served.workers()) == workers, PATIENCE, "the workers")
+            served.answer()  # serving (a lone worker is past its start-up)
         return served
 
     yield start
