@@ -21,8 +21,9 @@ settled. Unstreamed requests are not cut.
 
 Chaining works for both servers: uvicorn's handler is a plain ``signal.signal`` handler, called
 after ours; granian's workers (the console's) use the event loop's signal handling, which is
-woken through the loop's wakeup fd whatever Python-level handler is installed. Nothing is installed off the main
-thread (``signal.signal`` allows only that) or where SIGTERM has no handler at all.
+woken through the loop's wakeup fd whatever Python-level handler is installed. Nothing is
+installed off the main thread (``signal.signal`` allows only that) or where SIGTERM has no
+handler at all.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ STREAM_GRACE_SECONDS = 5.0
 # while the server flushes what it had written to a slow reader; money and jobs are settled.
 SERVER_KILL_AFTER_SECONDS = 8
 # granian's options for the console's server (``console.reflex_server``; the API alone has
-# ``api.http.supervisor``, which does the same for its uvicorn workers): a worker that dies (a crash in an engine's native code, the OOM
-# killer) is replaced instead of taking the whole server down, and its holds are released by
-# the sweeper once its heartbeat is stale; granian still exits on a crash loop (a worker dying
-# again within 5.5 s of its respawn). A stopping worker still there after the kill time is ended.
+# ``api.http.supervisor``, which does the same for its uvicorn workers): a worker that dies (a
+# crash in an engine's native code, the OOM killer) is replaced instead of taking the whole
+# server down, and its holds are released by the sweeper once its heartbeat is stale; granian
+# still exits on a crash loop (a worker dying again within 5.5 s of its respawn). A stopping
+# worker still there after the kill time is ended.
 GRANIAN_OPTIONS: dict[str, Any] = {
     "respawn_failed_workers": True,
     "workers_kill_timeout": SERVER_KILL_AFTER_SECONDS,

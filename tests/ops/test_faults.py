@@ -8,8 +8,8 @@
   ``failed``; a request that had got its complete 200 keeps its history row; a stream in
   flight on the new server is never touched.
 - A web worker process SIGKILLed mid-stream (a crash in native code, the OOM killer): the
-  server's supervisor starts a new one on the same port at once, and its sweeper releases the dead one's hold once.
-  The console's worker (``amphion serve``) is replaced the same way.
+  server's supervisor starts a new one on the same port at once, and its sweeper releases the
+  dead one's hold once. The console's worker (``amphion serve``) is replaced the same way.
 - PostgreSQL "restarts" (a TCP proxy drops every connection and refuses new ones, the shared
   server itself is never touched) while clients keep calling: every answer is a 200 or a 503
   in the dialect's envelope with ``Retry-After``, none hangs, and the same server process
