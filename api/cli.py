@@ -47,12 +47,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrate(settings.resolved_database_url)
     port = args.port or settings.port
     if args.api_only:
-        from api.http.supervisor import serve
+        from granian import Granian
+        from granian.constants import Interfaces
 
-        # uvicorn worker processes under a supervisor of ours: a dead worker is replaced, a
-        # stuck one ended after the kill time; SIGTERM cuts streams and hands jobs back within
-        # 5 s (api.http.shutdown).
-        return serve(args.host or settings.host, port, args.workers)
+        from api.http.shutdown import GRANIAN_OPTIONS
+
+        Granian(
+            "api.http.app:create_api",
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=args.host or settings.host,
+            port=port,
+            workers=args.workers,
+            # SIGTERM: streams are cut and jobs handed back within 5 s (api.http.shutdown);
+            # a dead worker is replaced, a stuck one ended after the kill time.
+            **GRANIAN_OPTIONS,
+        ).serve()
+        return 0
     from console.launcher import serve_console
 
     # Reflex would otherwise start 2 x CPUs + 1 workers as soon as it has Redis.

@@ -4,7 +4,7 @@
         key = server.new_api_key()
         ...
 
-The server is ``amphion serve --api-only`` itself (uvicorn, one worker process, the real
+The server is ``amphion serve --api-only`` itself (granian, one worker process, the real
 offline engines), so what is measured is what a client of a deployed server would get.
 """
 
@@ -77,7 +77,7 @@ def api_server(extra_env: dict[str, str] | None = None, code: Path = REPO_ROOT) 
         }
         migrate = [sys.executable, "-m", "api.cli", "migrate"]
         subprocess.run(migrate, cwd=code, env=env, check=True, capture_output=True)
-        # What operators run: `amphion serve --api-only` (uvicorn, one worker process).
+        # What operators run: `amphion serve --api-only` (granian, one worker process).
         command = [
             sys.executable, "-m", "api.cli", "serve", "--api-only",
             "--host", "127.0.0.1", "--port", str(port),

@@ -119,7 +119,7 @@ def test_serve_api_only_answers_and_stops_on_sigterm(cli_env: dict[str, str]) ->
         assert signed.json()["data"]["user"]["balance"] == "100.0000"
         assert httpx.get(f"{base}/docs").status_code == 200
         # The worker process that serves the app runs every thread under SCHED_BATCH
-        # (api.scheduling); the supervising process (api.http.supervisor) keeps the default policy.
+        # (api.scheduling); granian's supervising process keeps the default policy.
         workers = child_processes(server.pid)
         assert workers
         for worker, _command in workers:

@@ -1,8 +1,7 @@
 """``create_api()``: the FastAPI application of every HTTP dialect.
 
-The same app serves alone (``amphion serve --api-only``: uvicorn workers under
-``api.http.supervisor``) and inside the console (``rx.App(api_transformer=create_api())``),
-where its routes win and Reflex is the fallback.
+The same app serves alone (``amphion serve --api-only``, granian) and inside the console
+(``rx.App(api_transformer=create_api())``), where its routes win and Reflex is the fallback.
 """
 
 from __future__ import annotations

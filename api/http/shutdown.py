@@ -14,16 +14,14 @@ API's lifespan) chains a handler in front of the server's own one; when the sign
   is released and the history row says "cancelled" (see ``ClosingStreamingResponse``).
 
 Both servers may keep a cut stream's connection open a while longer, flushing what was already
-written to a slow reader; ``amphion serve --api-only`` (uvicorn's workers under
-``api.http.supervisor``) and ``serve_console`` (Reflex's granian) therefore end a server
-process still there ``SERVER_KILL_AFTER_SECONDS`` after the signal, when holds and jobs are
-settled. Unstreamed requests are not cut.
+written to a slow reader; ``amphion serve --api-only`` (granian's ``workers_kill_timeout``) and
+``serve_console`` therefore end a server process still there ``SERVER_KILL_AFTER_SECONDS`` after
+the signal, when holds and jobs are settled. Unstreamed requests are not cut.
 
 Chaining works for both servers: uvicorn's handler is a plain ``signal.signal`` handler, called
-after ours; granian's workers (the console's) use the event loop's signal handling, which is
-woken through the loop's wakeup fd whatever Python-level handler is installed. Nothing is
-installed off the main thread (``signal.signal`` allows only that) or where SIGTERM has no
-handler at all.
+after ours; granian's workers use the event loop's signal handling, which is woken through the
+loop's wakeup fd whatever Python-level handler is installed. Nothing is installed off the main
+thread (``signal.signal`` allows only that) or where SIGTERM has no handler at all.
 """
 
 from __future__ import annotations
@@ -48,12 +46,11 @@ STREAM_GRACE_SECONDS = 5.0
 # When the server's processes are killed if still there: a cut stream's connection can linger
 # while the server flushes what it had written to a slow reader; money and jobs are settled.
 SERVER_KILL_AFTER_SECONDS = 8
-# granian's options for the console's server (``console.reflex_server``; the API alone has
-# ``api.http.supervisor``, which does the same for its uvicorn workers): a worker that dies (a
-# crash in an engine's native code, the OOM killer) is replaced instead of taking the whole
-# server down, and its holds are released by the sweeper once its heartbeat is stale; granian
-# still exits on a crash loop (a worker dying again within 5.5 s of its respawn). A stopping
-# worker still there after the kill time is ended.
+# granian's options for every server we start, the API alone (``api.cli``) or the console
+# (``console.reflex_server``): a worker that dies (a crash in an engine's native code, the OOM
+# killer) is replaced instead of taking the whole server down, and its holds are released by
+# the sweeper once its heartbeat is stale; granian still exits on a crash loop (a worker dying
+# again within 5.5 s of its respawn). A stopping worker still there after the kill time is ended.
 GRANIAN_OPTIONS: dict[str, Any] = {
     "respawn_failed_workers": True,
     "workers_kill_timeout": SERVER_KILL_AFTER_SECONDS,

@@ -16,8 +16,7 @@ Each process keeps its spares in a folder of its own, ``<directory>/<token>/``, 
 exclusive ``flock`` on the folder's ``.lock`` for as long as it runs: a spare is handed out
 once, never to two processes (a forked child starts a folder of its own). When a pool starts,
 it removes the folders whose lock nobody holds any more: a process that crashed, or a server
-worker that ended without running Python's exit hooks (as uvicorn's and granian's do on
-SIGTERM: both end by the signal itself once they have stopped). A pool
+worker that ended without running Python's exit hooks (as granian's do on SIGTERM). A pool
 removes its own when it is dropped or the interpreter exits normally. Object keys cannot reach
 any of it: no key segment starts with a dot.
 """

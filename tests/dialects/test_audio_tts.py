@@ -934,8 +934,8 @@ def test_websocket_idle_session_is_closed(
 
 @pytest.fixture
 def live_api(tmp_path: Any) -> Iterator[str]:
-    """``amphion serve --api-only`` on a free port: uvicorn's websocket protocol, as operators
-    run it (a server may not send a close frame while a receive is pending)."""
+    """``amphion serve --api-only`` on a free port: granian, the server the console runs the
+    API under too (a server may not send a close frame while a receive is pending)."""
     import os
     import socket
     import subprocess

@@ -17,7 +17,7 @@ SERVING = """
 import gc
 from fastapi.testclient import TestClient
 from api.http.app import create_api
-app = create_api()  # as a server's factory call builds it
+app = create_api()  # as granian's factory call builds it
 assert gc.get_freeze_count() == 0
 with TestClient(app) as client:
     assert client.get("/api/health").status_code == 200

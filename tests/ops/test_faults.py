@@ -7,9 +7,9 @@
   sweeper releases the dead process's hold exactly once and ends the request's history row
   ``failed``; a request that had got its complete 200 keeps its history row; a stream in
   flight on the new server is never touched.
-- A web worker process SIGKILLed mid-stream (a crash in native code, the OOM killer): the
-  server's supervisor starts a new one on the same port at once, and its sweeper releases the
-  dead one's hold once. The console's worker (``amphion serve``) is replaced the same way.
+- A web worker process SIGKILLed mid-stream (a crash in native code, the OOM killer): granian
+  starts a new one on the same port at once, and its sweeper releases the dead one's hold once.
+  The console's worker (``amphion serve``) is replaced the same way.
 - PostgreSQL "restarts" (a TCP proxy drops every connection and refuses new ones, the shared
   server itself is never touched) while clients keep calling: every answer is a 200 or a 503
   in the dialect's envelope with ``Retry-After``, none hangs, and the same server process
@@ -77,7 +77,7 @@ def fault_env(database: Database, settings: Settings, **extra: str) -> dict[str,
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process and its children (the web workers): a crash, no clean-up at all."""
+    """SIGKILL the process and its children (granian's workers): a crash, no clean-up at all."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=PATIENCE)
 
@@ -385,13 +385,13 @@ def test_a_crashed_web_worker_is_replaced_and_its_stream_hold_released_once(
     tmp_path: Path,
     spawn: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
-    """``amphion serve --api-only`` outlives a crash of its worker process: its supervisor
-    starts a new one on the same port, with no operator in the loop, and the new worker's sweeper
+    """``amphion serve --api-only`` outlives a crash of its worker process: granian starts a
+    new one on the same port, with no operator in the loop, and the new worker's sweeper
     releases the dead one's stream hold once."""
     user_id, api_key = new_user_and_key(fault_db, settings, settings.secret_key)
     server, base_url = start_api(spawn, "api", fault_env(fault_db, settings), tmp_path / "api.log")
     reader, stream_hold = stream_on_record(fault_db, user_id, base_url, api_key)
-    [(crashed, _command)] = child_processes(server.pid)  # the one web worker
+    [(crashed, _command)] = child_processes(server.pid)  # granian's one worker
     os.kill(crashed, signal.SIGKILL)
     reader.join()  # the connection broke off
 

@@ -463,7 +463,7 @@ class LiveSession:
     session; a speaker turns the pieces into audio frames, in order. Whichever fails or sees
     the client leave stops all three, and the session is abandoned (nothing charged) unless it
     settled. The socket is closed only after the reader stopped: an ASGI server may not send a
-    close frame while a receive is pending (the console's granian does not)."""
+    close frame while a receive is pending (granian does not)."""
 
     def __init__(self, websocket: WebSocket, context: AppContext, live: LiveSynthesis) -> None:
         self.websocket, self.context, self.live = websocket, context, live
