@@ -286,20 +286,24 @@ async def b8_round(gateway: Gateway, row: Row, concurrency: int = 4) -> None:
 # --- B6: hosted provider behind the gateway vs the provider directly ---------------------------
 
 
+# What B6's calls say, through the gateway and (``UPSTREAM_BODY``) straight to the fake.
+HOSTED_TEXT = "Hello there."
+
+
 def hosted_speech(
     client: httpx.AsyncClient, key: str, path: str = "/v1/audio/speech", *, stream: bool = False
 ) -> Awaitable[httpx.Response]:
     """The hosted model through the gateway (the provider fake speaks); ``path`` "/bench/relay"
     makes the same call without the hold, the stored file and the settlement; ``stream`` asks
     for the audio as it comes (the latency is still until the whole body is read)."""
-    body = {**_speech_body(HOSTED_MODEL, "Hello there."), "stream": stream}
+    body = {**_speech_body(HOSTED_MODEL, HOSTED_TEXT), "stream": stream}
     return client.post(path, json=body, headers={"X-API-Key": key})
 
 
 # What the gateway asks the provider fake for ``hosted_speech``: B6's baseline asks it directly.
 UPSTREAM_BODY = {
     "model": "tts-1",
-    "input": "Hello there.",
+    "input": HOSTED_TEXT,
     "voice": "alloy",
     "response_format": "wav",
 }
