@@ -38,6 +38,7 @@ from api.http.deps import (
     request_id,
     resolve_principal,
 )
+from api.http.offload import offload
 from api.http.shutdown import current_drain
 from api.http.threaded import ThreadedIterator
 from api.principal import Principal
@@ -82,7 +83,7 @@ class SpeechCall:
 
     async def run(self, work: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """Run blocking work (engines, database) in a worker thread; the clock goes along."""
-        return await anyio.to_thread.run_sync(self.clock.run, lambda: work(*args, **kwargs))
+        return await offload(self.clock.run, functools.partial(work, *args, **kwargs))
 
     def balance_micros(self) -> int:
         return ledger.balance_now(self.app.db, self.caller.user_id)

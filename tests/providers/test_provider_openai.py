@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from api.engines.base import Pcm, RecognitionRequest, SynthesisRequest
@@ -74,6 +75,19 @@ def test_speech_wav_is_decoded(fake_openai: FakeState) -> None:
     pcm = tts(fake_openai, response_format="wav").synthesize(HELLO)
     assert pcm.sample_rate == 24000 and len(pcm.samples) == EXPECTED_SAMPLES
     assert fake_openai.last("/speech").body["response_format"] == "wav"
+
+
+@pytest.mark.parametrize("response_format", ["pcm", "wav"])
+def test_speech_in_one_piece_is_the_stream_joined(
+    fake_openai: FakeState, response_format: str
+) -> None:
+    """``synthesize`` reads the answer whole and decodes it once (``whole_audio``); the samples
+    are those of the same answer streamed chunk by chunk."""
+    engine = tts(fake_openai, response_format=response_format)
+    whole = engine.synthesize(HELLO)
+    streamed = np.concatenate([chunk.samples for chunk in engine.stream(HELLO)])
+    assert whole.sample_rate == RATE
+    assert np.array_equal(whole.samples, streamed)
 
 
 def test_speech_cloned_voice_goes_by_id(fake_openai: FakeState) -> None:

@@ -56,10 +56,10 @@ from .common import (
     checked_seconds,
     checked_usage,
     clamp,
-    join_pcm,
     json_object,
     provider_logger,
     wav_bytes,
+    whole_audio,
 )
 
 PROVIDER = "Fish Audio"
@@ -121,18 +121,31 @@ class FishTTS(ClosingAdapter):
         return list(self._voices)
 
     def synthesize(self, request: SynthesisRequest) -> Pcm:
-        chunks = list(self.stream(request))
-        return join_pcm(chunks, chunks[0].sample_rate if chunks else self.sample_rate)
+        content, headers = self._request(request)  # bad input fails here, before any request
+        deadline = Deadline(self.config.total_timeout)
+        with self._http.stream("POST", "/v1/tts", content=content, headers=headers) as response:
+            return whole_audio(
+                self._http,
+                response,
+                deadline,
+                provider=PROVIDER,
+                audio_format=self.audio_format,
+                sample_rate=self.sample_rate,
+            )
 
     def stream(self, request: SynthesisRequest) -> Iterator[Pcm]:
-        body = self._body(request)  # bad input fails here, before any request
+        content, headers = self._request(request)  # bad input fails here, before any request
+        return self._stream(content, headers)
+
+    def _request(self, request: SynthesisRequest) -> tuple[bytes, dict[str, str]]:
+        """The request's body and headers."""
+        body = self._body(request)
         if self.encoding == "msgpack":
             content, content_type = msgpack.packb(body, use_bin_type=True), "application/msgpack"
         else:
             content = json.dumps(body, ensure_ascii=False).encode()
             content_type = "application/json"
-        headers = {"model": self.provider_model, "Content-Type": content_type}
-        return self._stream(content, headers)
+        return content, {"model": self.provider_model, "Content-Type": content_type}
 
     def _body(self, request: SynthesisRequest) -> dict[str, Any]:
         if not request.text.strip():

@@ -62,6 +62,7 @@ from .common import (
     provider_logger,
     safe_upstream_code,
     wav_bytes,
+    whole_audio,
 )
 
 PROVIDER = "OpenAI-compatible server"
@@ -157,8 +158,20 @@ class OpenAICompatibleTTS(ClosingAdapter):
         return list(self._voices)
 
     def synthesize(self, request: SynthesisRequest) -> Pcm:
-        chunks = list(self.stream(request))
-        return join_pcm(chunks, chunks[0].sample_rate if chunks else self.sample_rate)
+        body = self._body(request)  # bad input fails here, before any request
+        if self.stream_format == "sse":  # the audio comes inside events: read as they arrive
+            chunks = list(self._stream(body))
+            return join_pcm(chunks, chunks[0].sample_rate if chunks else self.sample_rate)
+        deadline = Deadline(self.config.total_timeout)
+        with self._http.stream("POST", "/audio/speech", json=body) as response:
+            return whole_audio(
+                self._http,
+                response,
+                deadline,
+                provider=PROVIDER,
+                audio_format=body["response_format"],
+                sample_rate=PCM_SAMPLE_RATE,
+            )
 
     def stream(self, request: SynthesisRequest) -> Iterator[Pcm]:
         body = self._body(request)  # bad input fails here, before any request
