@@ -15,10 +15,13 @@ virtual environment: a revision that changed dependencies needs them installed f
 
 A round is B6's judged measure (``bench.gateway.hosted_pair``): the server on cores of its own
 (``--shared``: every process free to use every core, as B6's note), 50 callers staggered over
-one provider answer, first straight to the provider fake, then
-through the server. Per revision and round: what the server added at p50 and p99, its CPU
-per call, and its context switches per call (voluntary: a thread waited for I/O, a lock or
-the GIL; involuntary: the scheduler took the core from a thread that could still run).
+one provider answer, first straight to the provider fake, then through the server. Per
+revision and round: what the server added at p50 and p99; the p50 of what it reports as its
+own part (``Server-Timing``'s "gateway": from the request's arrival in the app to its answer,
+less the time in the engine; granian's part, the provider client's and the extra hop on
+loopback are outside it); its CPU per call; and its context switches per call (voluntary: a
+thread waited for I/O, a lock or the GIL; involuntary: the scheduler took the core from a
+thread that could still run).
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ import contextlib
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from bench.affinity import cores_apart
-from bench.gateway import CONNECTIONS, Sizes, hosted_pair, hosted_speech
+from bench.gateway import CONNECTIONS, Sizes, hosted_pair, hosted_speech, server_timing
 from bench.load import Callers, load
 from bench.provider_fake import ANSWER_SECONDS, ProviderFake, provider_fake, server_env
 from bench.server import REPO_ROOT, Server, api_server
@@ -50,6 +53,7 @@ class Sample:
 
     added_p50: float
     added_p99: float
+    own_p50: float  # the server's own measure of its part (Server-Timing "gateway"), p50
     cpu_ms: float
     voluntary: float
     involuntary: float
@@ -57,6 +61,7 @@ class Sample:
     def line(self) -> str:
         return (
             f"added p50 {self.added_p50:5.2f} ms, p99 {self.added_p99:6.2f} ms; "
+            f"its own p50 {self.own_p50:4.2f} ms; "
             f"server CPU {self.cpu_ms:4.2f} ms a call; context switches a call "
             f"{self.voluntary:4.1f} voluntary, {self.involuntary:4.1f} involuntary"
         )
@@ -68,9 +73,13 @@ class Contender:
     server: Server
     key: str
     callers: Callers
+    own_ms: list[float] = field(default_factory=list)  # Server-Timing "gateway" of each call
 
-    def call(self, client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-        return hosted_speech(client, self.key)
+    async def call(self, client: httpx.AsyncClient) -> httpx.Response:
+        response = await hosted_speech(client, self.key)
+        if response.is_success:
+            self.own_ms.append(server_timing(response.headers)["gateway"])
+        return response
 
 
 @contextlib.contextmanager
@@ -96,7 +105,7 @@ async def measure(contender: Contender, fake: ProviderFake, requests: int, share
     with apart:
         pair = await hosted_pair(
             fake.base_url, contender.callers, contender.call, contender.server.pid, requests,
-            ANSWER_SECONDS,
+            ANSWER_SECONDS, counting=contender.own_ms.clear,
         )  # fmt: skip
     for result, what in ((pair.direct, "the provider fake"), (pair.through, contender.revision)):
         if result.errors or result.timeouts:
@@ -104,6 +113,7 @@ async def measure(contender: Contender, fake: ProviderFake, requests: int, share
     return Sample(
         added_p50=pair.through.p(0.5) - pair.direct.p(0.5),
         added_p99=pair.through.p(0.99) - pair.direct.p(0.99),
+        own_p50=statistics.median(contender.own_ms),
         cpu_ms=pair.cpu_ms,
         voluntary=pair.switches[0],
         involuntary=pair.switches[1],

@@ -13,16 +13,20 @@ from bench.server import REPO_ROOT
 
 
 def _sample(added_p50: float, cpu_ms: float = 3.0) -> Sample:
-    return Sample(added_p50, added_p50 * 2, cpu_ms, 20.0, 4.0)
+    return Sample(added_p50, added_p50 * 2, added_p50 / 2, cpu_ms, 20.0, 4.0)
 
 
 def test_summary_gives_medians_and_counts_the_rounds_a_revision_beat_the_first() -> None:
     before = [_sample(5.0), _sample(4.0), _sample(6.0)]
     after = [_sample(4.5, 2.0), _sample(4.2, 2.5), _sample(3.0, 3.5)]
     first, second = summary(["old", "new"], [before, after])
-    assert first.startswith("old: median added p50  5.00 ms, p99  10.00 ms; server CPU 3.00")
+    assert first.startswith(
+        "old: median added p50  5.00 ms, p99  10.00 ms; its own p50 2.50 ms; server CPU 3.00"
+    )
     assert "lower than" not in first
-    assert second.startswith("new: median added p50  4.20 ms, p99   8.40 ms; server CPU 2.50")
+    assert second.startswith(
+        "new: median added p50  4.20 ms, p99   8.40 ms; its own p50 2.10 ms; server CPU 2.50"
+    )
     assert second.endswith("p50 lower than old's in 2 of 3 rounds")
 
 
