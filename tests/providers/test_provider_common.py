@@ -19,6 +19,7 @@ from api.engines.providers import (
     redact,
 )
 from api.engines.providers.common import (
+    Deadline,
     PcmChunker,
     ProviderHttp,
     WavStreamDecoder,
@@ -286,6 +287,25 @@ def test_wav_round_trip_and_stereo_mixdown() -> None:
 def test_wav_decoder_refuses_what_it_cannot_play(data: bytes) -> None:
     with pytest.raises(UpstreamError):
         decode_wav(data, "P")
+
+
+def test_a_streamed_body_is_decoded_when_compressed_and_read_as_is_when_not() -> None:
+    import gzip
+
+    audio = bytes(range(256)) * 8
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/packed"):
+            headers = {"Content-Encoding": "gzip", "Content-Type": "audio/wav"}
+            return httpx.Response(200, content=gzip.compress(audio), headers=headers)
+        return httpx.Response(200, content=audio, headers={"Content-Type": "audio/wav"})
+
+    http = ProviderHttp(
+        "P", ProviderConfig("https://p.example"), transport=httpx.MockTransport(upstream)
+    )
+    for path in ("/packed", "/plain"):
+        with http.stream("GET", path) as response:
+            assert b"".join(http.iter_body(response, Deadline(5))) == audio
 
 
 def test_answers_are_size_capped_and_decoded_once() -> None:
