@@ -81,8 +81,8 @@ def test_speech_wav_is_decoded(fake_openai: FakeState) -> None:
 def test_speech_in_one_piece_is_the_stream_joined(
     fake_openai: FakeState, response_format: str
 ) -> None:
-    """``synthesize`` reads the answer whole and decodes it once (``whole_audio``); the samples
-    are those of the same answer streamed chunk by chunk."""
+    """``synthesize`` reads the answer whole and decodes it once (``SpeechAnswer.whole``); the
+    samples are those of the same answer streamed chunk by chunk."""
     engine = tts(fake_openai, response_format=response_format)
     whole = engine.synthesize(HELLO)
     streamed = np.concatenate([chunk.samples for chunk in engine.stream(HELLO)])

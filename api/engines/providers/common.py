@@ -735,57 +735,52 @@ def join_pcm(chunks: Iterable[Pcm], sample_rate: int) -> Pcm:
     return Pcm(np.concatenate(parts).astype(np.int16, copy=False), sample_rate)
 
 
-def audio_body(
-    http: ProviderHttp,
-    response: httpx.Response,
-    deadline: Deadline,
-    *,
-    provider: str,
-    audio_format: Literal["pcm", "wav"],
-    sample_rate: int,
-) -> Iterator[Pcm]:
-    """A streamed speech answer as PCM chunks while it arrives: raw 16-bit PCM at
-    ``sample_rate`` or a (streaming) WAV. Text instead of audio, a cut-off stream or no audio
-    at all is a ``ProviderError``."""
-    _refuse_text(response, provider)
-    decoder: PcmChunker | WavStreamDecoder = (
-        PcmChunker(sample_rate) if audio_format == "pcm" else WavStreamDecoder(provider)
-    )
-    for data in http.iter_body(response, deadline):
-        pcm = decoder.feed(data)
-        if pcm is not None:
-            yield pcm
-    if isinstance(decoder, PcmChunker):
-        decoder.finish(provider)
-    else:
-        decoder.finish()
-    if decoder.samples_out == 0:
-        raise no_audio(provider)
+@dataclass(frozen=True)
+class SpeechAnswer:
+    """How one provider's speech answers are read: raw 16-bit PCM at ``sample_rate`` or a
+    (streaming) WAV. Text instead of audio, a cut-off answer or no audio at all is a
+    ``ProviderError``."""
 
+    provider: str
+    audio_format: Literal["pcm", "wav"]
+    sample_rate: int
 
-def whole_audio(
-    http: ProviderHttp,
-    response: httpx.Response,
-    deadline: Deadline,
-    *,
-    provider: str,
-    audio_format: Literal["pcm", "wav"],
-    sample_rate: int,
-) -> Pcm:
-    """``audio_body``'s answer in one piece, for a call that is not streamed: the body is read
-    to its end and decoded once, instead of decoded piece by piece into chunks that are then
-    joined again (about a tenth of a hosted call's CPU in the gateway, bench row B6)."""
-    _refuse_text(response, provider)
-    data = b"".join(http.iter_body(response, deadline))
-    if audio_format == "pcm":
-        chunker = PcmChunker(sample_rate)
-        pcm = chunker.feed(data)
-        chunker.finish(provider)
-    else:
-        pcm = decode_wav(data, provider)
-    if pcm is None or not len(pcm.samples):
-        raise no_audio(provider)
-    return pcm
+    def chunks(
+        self, http: ProviderHttp, response: httpx.Response, deadline: Deadline
+    ) -> Iterator[Pcm]:
+        """The answer as PCM chunks while it arrives (a streamed call)."""
+        _refuse_text(response, self.provider)
+        decoder: PcmChunker | WavStreamDecoder = (
+            PcmChunker(self.sample_rate)
+            if self.audio_format == "pcm"
+            else WavStreamDecoder(self.provider)
+        )
+        for data in http.iter_body(response, deadline):
+            pcm = decoder.feed(data)
+            if pcm is not None:
+                yield pcm
+        if isinstance(decoder, PcmChunker):
+            decoder.finish(self.provider)
+        else:
+            decoder.finish()
+        if decoder.samples_out == 0:
+            raise no_audio(self.provider)
+
+    def whole(self, http: ProviderHttp, response: httpx.Response, deadline: Deadline) -> Pcm:
+        """The answer in one piece, for a call that is not streamed: read to its end and
+        decoded once, instead of decoded piece by piece into chunks that are then joined again
+        (about a tenth of a hosted call's CPU in the gateway, bench row B6)."""
+        _refuse_text(response, self.provider)
+        data = b"".join(http.iter_body(response, deadline))
+        if self.audio_format == "pcm":
+            chunker = PcmChunker(self.sample_rate)
+            pcm = chunker.feed(data)
+            chunker.finish(self.provider)
+        else:
+            pcm = decode_wav(data, self.provider)
+        if pcm is None or not len(pcm.samples):
+            raise no_audio(self.provider)
+        return pcm
 
 
 def _refuse_text(response: httpx.Response, provider: str) -> None:

@@ -52,14 +52,13 @@ from .common import (
     ProviderError,
     ProviderHttp,
     ProviderTranscript,
-    audio_body,
+    SpeechAnswer,
     checked_seconds,
     checked_usage,
     clamp,
     json_object,
     provider_logger,
     wav_bytes,
-    whole_audio,
 )
 
 PROVIDER = "Fish Audio"
@@ -116,6 +115,7 @@ class FishTTS(ClosingAdapter):
         self.latency = latency
         self._voices = list(voices)
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
+        self._answer = SpeechAnswer(PROVIDER, audio_format, sample_rate)
 
     def voices(self) -> list[EngineVoice]:
         return list(self._voices)
@@ -124,14 +124,7 @@ class FishTTS(ClosingAdapter):
         content, headers = self._request(request)  # bad input fails here, before any request
         deadline = Deadline(self.config.total_timeout)
         with self._http.stream("POST", "/v1/tts", content=content, headers=headers) as response:
-            return whole_audio(
-                self._http,
-                response,
-                deadline,
-                provider=PROVIDER,
-                audio_format=self.audio_format,
-                sample_rate=self.sample_rate,
-            )
+            return self._answer.whole(self._http, response, deadline)
 
     def stream(self, request: SynthesisRequest) -> Iterator[Pcm]:
         content, headers = self._request(request)  # bad input fails here, before any request
@@ -171,14 +164,7 @@ class FishTTS(ClosingAdapter):
     def _stream(self, content: bytes, headers: dict[str, str]) -> Iterator[Pcm]:
         deadline = Deadline(self.config.total_timeout)
         with self._http.stream("POST", "/v1/tts", content=content, headers=headers) as response:
-            yield from audio_body(
-                self._http,
-                response,
-                deadline,
-                provider=PROVIDER,
-                audio_format=self.audio_format,
-                sample_rate=self.sample_rate,
-            )
+            yield from self._answer.chunks(self._http, response, deadline)
 
 
 class FishASR(ClosingAdapter):

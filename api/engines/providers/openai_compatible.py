@@ -52,7 +52,7 @@ from .common import (
     ProviderError,
     ProviderHttp,
     ProviderTranscript,
-    audio_body,
+    SpeechAnswer,
     checked_seconds,
     checked_usage,
     clamp,
@@ -62,7 +62,6 @@ from .common import (
     provider_logger,
     safe_upstream_code,
     wav_bytes,
-    whole_audio,
 )
 
 PROVIDER = "OpenAI-compatible server"
@@ -153,6 +152,7 @@ class OpenAICompatibleTTS(ClosingAdapter):
             else (EngineVoice(name, "en", "neutral", "OpenAI voice") for name in OPENAI_VOICES)
         )
         self._http = ProviderHttp(PROVIDER, config, transport=transport)
+        self._answer = SpeechAnswer(PROVIDER, response_format, PCM_SAMPLE_RATE)  # not for sse
 
     def voices(self) -> list[EngineVoice]:
         return list(self._voices)
@@ -164,14 +164,7 @@ class OpenAICompatibleTTS(ClosingAdapter):
             return join_pcm(chunks, chunks[0].sample_rate if chunks else self.sample_rate)
         deadline = Deadline(self.config.total_timeout)
         with self._http.stream("POST", "/audio/speech", json=body) as response:
-            return whole_audio(
-                self._http,
-                response,
-                deadline,
-                provider=PROVIDER,
-                audio_format=body["response_format"],
-                sample_rate=PCM_SAMPLE_RATE,
-            )
+            return self._answer.whole(self._http, response, deadline)
 
     def stream(self, request: SynthesisRequest) -> Iterator[Pcm]:
         body = self._body(request)  # bad input fails here, before any request
@@ -214,14 +207,7 @@ class OpenAICompatibleTTS(ClosingAdapter):
                     raise ProviderError(f"{PROVIDER} did not answer with events", provider=PROVIDER)
                 yield from self._events(response, deadline)
                 return
-            yield from audio_body(
-                self._http,
-                response,
-                deadline,
-                provider=PROVIDER,
-                audio_format=body["response_format"],
-                sample_rate=PCM_SAMPLE_RATE,
-            )
+            yield from self._answer.chunks(self._http, response, deadline)
 
     def _events(self, response: httpx.Response, deadline: Deadline) -> Iterator[Pcm]:
         chunker = PcmChunker(PCM_SAMPLE_RATE)
