@@ -91,9 +91,8 @@ class _Pool:
         self._max = max_threads
         self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
-        self._idle: list[
-            SimpleQueue[_Job | None]
-        ] = []  # the idle threads' inboxes, last in first out
+        # The idle threads' inboxes; the one that went idle last is taken first.
+        self._idle: list[SimpleQueue[_Job | None]] = []
         self._waiting: collections.deque[_Job] = collections.deque()
         self._threads = 0
 
