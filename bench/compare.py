@@ -32,14 +32,14 @@ import contextlib
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from bench.affinity import cores_apart
-from bench.gateway import CONNECTIONS, Sizes, hosted_pair, hosted_speech, server_timing
+from bench.gateway import CONNECTIONS, Sizes, hosted_pair, hosted_speech_timed
 from bench.load import Callers, load
 from bench.provider_fake import ANSWER_SECONDS, ProviderFake, provider_fake, server_env
 from bench.server import REPO_ROOT, Server, api_server
@@ -75,11 +75,8 @@ class Contender:
     callers: Callers
     own_ms: list[float] = field(default_factory=list)  # Server-Timing "gateway" of each call
 
-    async def call(self, client: httpx.AsyncClient) -> httpx.Response:
-        response = await hosted_speech(client, self.key)
-        if response.is_success:
-            self.own_ms.append(server_timing(response.headers)["gateway"])
-        return response
+    def call(self, client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+        return hosted_speech_timed(client, self.key, self.own_ms)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from api.http.context import AppContext
 from api.http.docs import install_offline_docs
 from api.http.errors import install_error_handlers
 from api.http.middleware import RequestContextMiddleware
+from api.http.offload import MAX_THREADS
 from api.http.routes import (
     account,
     admin,
@@ -46,7 +47,7 @@ logger = logging.getLogger("amphion.http")
 # the 41st concurrent hosted call wait for a thread while the first 40 only waited on the
 # network: at 50 concurrent calls to a 300 ms provider that queueing added about 200 ms at p50
 # (bench row B6). Idle threads cost little; CPU-bound engine calls share the cores either way.
-BLOCKING_THREADS = 256
+BLOCKING_THREADS = MAX_THREADS  # anyio's limiter: as many as the speech calls' own pool
 
 # Routers in the order a request's path is tried. Each declines a path none of its routes could
 # match without trying them (``api.http.routing.Router``), so the order costs little; the ones

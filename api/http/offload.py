@@ -10,11 +10,11 @@ and limiter cost about as much CPU again as the hand-over itself. Here the work 
 thread at once (a ``SimpleQueue`` put), and the thread hands the outcome back with
 ``call_soon_threadsafe``.
 
-The threads are this module's own: up to ``MAX_THREADS`` (as many as anyio's limiter allows in
-a server, ``api.http.app.BLOCKING_THREADS``), started when no thread is idle, kept last-in
-first-out (the thread that went idle last, whose stack is warm, goes first) and ended after
-``IDLE_SECONDS`` without work. Beyond ``MAX_THREADS`` the work waits in line, first come first
-served. A process made by ``fork`` starts with none.
+The threads are this module's own: up to ``MAX_THREADS`` (a server gives anyio's limiter as
+many, for the blocking work that still goes through it: ``api.http.app``), started when no
+thread is idle, kept last-in first-out (the thread that went idle last, whose stack is warm,
+goes first) and ended after ``IDLE_SECONDS`` without work. Beyond ``MAX_THREADS`` the work
+waits in line, first come first served. A process made by ``fork`` starts with none.
 
 Like anyio's hop: the work runs in a copy of the caller's context (contextvars), a thread
 cannot be interrupted, and a caller cancelled while its work runs waits for the work to end
@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 
 Result = TypeVar("Result")
 
+# A hosted call waits on the network in its thread: fewer threads than calls in flight would
+# queue calls that only wait (see api.http.app's BLOCKING_THREADS).
 MAX_THREADS = 256
 IDLE_SECONDS = 60.0
 
