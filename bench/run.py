@@ -362,6 +362,10 @@ def _b5_notes(row: Row) -> None:
         "the floor: an answer of the same size from GET /bench/bytes, which does nothing, on "
         "the same connection (not judged; server, framework and HTTP): "
         f"{row.median('floor'):.1f} ms",
+        "added around the engine call by gateway calls made back to back, with no engine call "
+        "of the bench's between them (not judged: the server has not sat idle for 400 ms "
+        "before each, and its threads' hand-offs find the cores awake; see bench/gateway.py): "
+        f"{row.median('back_to_back'):.1f} ms",
     ]
 
 

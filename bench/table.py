@@ -63,6 +63,9 @@ class Row:
     # less the engine time the server reports) less the median of (direct call less its engine
     # time). What decides B5's "ms added" (see ``gateway.b5_round``).
     around: list[float] = field(default_factory=list)
+    # B5 only, one per round: the same "around" for gateway calls made back to back, with no
+    # engine call of the bench's between them (not judged: see ``gateway.b5_round``).
+    back_to_back: list[float] = field(default_factory=list)
     # B5 only, per round: the engine's own p50 in the bench's process and inside the server,
     # and the interquartile range of the bench's engine calls (how much one call varies).
     engines: list[tuple[float, float, float]] = field(default_factory=list)
