@@ -44,12 +44,13 @@ class Sizes:
     cheap_connections: int = 10
     debit_requests: int = 600  # B2, each side
     tts_calls: int = 10  # B5, each side, one at a time (an engine call varies by ±30 ms)
+    tts_back_to_back: int = 5  # B5, gateway calls back to back beside the judged ones (not judged)
     hosted_requests: int = 300  # B6, each side, 50 at a time
     throughput_calls: int = 8  # B8, each side, 4 at a time
     mp3_streams: int = 3  # B9
 
     def quick(self) -> Sizes:
-        return Sizes(400, 10, 150, 3, 100, 4, 2)
+        return Sizes(400, 10, 150, 3, 5, 100, 4, 2)
 
 
 class OneConnection:
@@ -206,9 +207,6 @@ async def gateway_wav(client: httpx.AsyncClient, key: str) -> httpx.Response:
     return response
 
 
-BACK_TO_BACK_CALLS = 5  # B5, per round, beside the judged calls (not judged)
-
-
 def timed_engine_wav(engine: TTSEngine) -> tuple[float, float]:
     """``engine_wav`` timed: (ms for the whole call, ms of it inside ``engine.synthesize``)."""
     started = time.perf_counter()
@@ -254,13 +252,10 @@ async def b5_round(gateway: Gateway, row: Row) -> None:
         engine_there.append(timing["engine"])
         reported.append(timing["gateway"])
         floor.append(gateway.one.timed("GET", f"/bench/bytes?size={len(answer.content)}")[0])
-    back_to_back = [
-        elapsed_ms - server_timing(answer.headers)["engine"]
-        for elapsed_ms, answer in (
-            gateway.one.timed("POST", "/v1/audio/speech", body, headers)
-            for _ in range(BACK_TO_BACK_CALLS)
-        )
-    ]
+    back_to_back = []
+    for _ in range(gateway.sizes.tts_back_to_back):
+        elapsed_ms, answer = gateway.one.timed("POST", "/v1/audio/speech", body, headers)
+        back_to_back.append(elapsed_ms - server_timing(answer.headers)["engine"])
     median = statistics.median
     row.back_to_back.append(median(back_to_back) - median(direct_around))
     row.add(median(direct), median(through))
