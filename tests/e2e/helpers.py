@@ -154,3 +154,21 @@ def analyze_in_playground(page, wav: Path) -> None:
         ".length > 0"
     )
     assert page.get_by_test_id("sed-duration").inner_text().endswith(" s")
+
+
+def screenshot(page, path: Path, *, full_page: bool = True) -> None:
+    """Save what ``page`` shows now to ``path``: a record for people to look at, never a check.
+
+    Chromium now and then never hands back a full-page capture on a busy machine (CI once:
+    the dashboard at 390 px, fonts loaded, then nothing for 15 s). A full-page capture lays the
+    page out beyond the viewport; the viewport alone is a plain capture, so that is what is
+    saved when the full page times out, rather than failing a test whose checks all passed.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.screenshot(path=str(path), full_page=full_page)
+    except PlaywrightTimeout:
+        if not full_page:
+            raise
+        page.screenshot(path=str(path))

@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     fill_sign_up_form,
     new_email,
     register,
+    screenshot,
     sign_in_form,
 )
 
@@ -28,7 +29,7 @@ def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, scre
 
     page.goto(console_server.url("/signup"))
     page.get_by_role("heading", name="Create your account").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signup.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signup.png")
     fill_sign_up_form(page, email, PASSWORD)
 
     page.wait_for_url(DASHBOARD)
@@ -38,7 +39,7 @@ def test_sign_up_dashboard_sign_out_and_sign_in_again(page, console_server, scre
     assert "¥100.0000" in welcome.inner_text()
     assert page.get_by_test_id("balance").inner_text() == "¥100.0000"
     assert page.get_by_text(email).first.is_visible()
-    page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard.png")
 
     # The session lives in an HttpOnly cookie that page scripts cannot see.
     cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
@@ -78,14 +79,14 @@ def test_wrong_password_shows_a_friendly_error_and_stays(page, console_server, s
     assert "amphion_session" not in {cookie["name"] for cookie in page.context.cookies()}
     # The form keeps what was typed, so only the password needs retyping.
     assert page.get_by_label("E-mail").input_value() == email
-    page.screenshot(path=str(screenshot_dir / "signin-error.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signin-error.png")
 
 
 def test_signed_in_visitors_skip_the_sign_in_page(page, console_server, screenshot_dir):
     page.goto(console_server.url("/"))
     page.wait_for_url(SIGNIN)
     page.get_by_role("heading", name="Sign in to Amphion").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signin.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signin.png")
 
     email = new_email()
     register(console_server, email, PASSWORD)

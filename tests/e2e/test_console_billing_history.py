@@ -24,7 +24,7 @@ from api.db import utcnow
 from api.history import service as history
 from api.keys.service import issue_key, mask
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import choose_option, new_email, register, sign_in_as
+from tests.e2e.helpers import choose_option, new_email, register, screenshot, sign_in_as
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +129,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
         assert record.request_id in text
         assert masked in text and "e2e key" in text
         assert record.model in text
-    page.screenshot(path=str(screenshot_dir / "history.png"), full_page=True)
+    screenshot(page, screenshot_dir / "history.png")
 
     # Filter by type: the transcription alone, and its transcript.
     asr = next(r for r in records if r.type == "asr")
@@ -146,7 +146,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     )
     assert "morning" in asr.output_text.lower()
     _settled(page)
-    page.screenshot(path=str(screenshot_dir / "history-transcript.png"))
+    screenshot(page, screenshot_dir / "history-transcript.png", full_page=False)
     dialog.get_by_role("button", name="Close").click()
     dialog.wait_for(state="hidden")
 
@@ -174,7 +174,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     duration = player.evaluate("audio => audio.duration")
     assert abs(duration - english.duration_ms / 1000) < 0.5
     _settled(page)
-    page.screenshot(path=str(screenshot_dir / "history-player.png"))
+    screenshot(page, screenshot_dir / "history-player.png", full_page=False)
     page.get_by_role("dialog").get_by_role("button", name="Close").click()
     page.get_by_role("dialog").wait_for(state="hidden")
 
@@ -228,7 +228,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
         assert f"Charged ¥{format_yuan(record.cost_micros)}" in ledger_text
     amounts = page.get_by_test_id("ledger-amount").all_inner_texts()
     assert amounts == [_shown(e.amount_micros) for e in entries_after]
-    page.screenshot(path=str(screenshot_dir / "billing.png"), full_page=True)
+    screenshot(page, screenshot_dir / "billing.png")
 
     # Filter the ledger by kind.
     choose_option(page, "ledger-kind-filter", "Reserved")
@@ -280,7 +280,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     page.get_by_test_id("color-mode-switch").first.click()
     page.wait_for_function("() => document.documentElement.classList.contains('dark')")
     _settled(page)
-    page.screenshot(path=str(screenshot_dir / "billing-dark.png"), full_page=True)
+    screenshot(page, screenshot_dir / "billing-dark.png")
     page.get_by_test_id("color-mode-switch").first.click()
     page.wait_for_function("() => !document.documentElement.classList.contains('dark')")
 
@@ -288,11 +288,11 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     page.get_by_test_id("language-switch").first.click()
     page.get_by_role("heading", name="费用中心").wait_for()
     page.get_by_text("收支明细").wait_for()
-    page.screenshot(path=str(screenshot_dir / "billing-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "billing-zh.png")
     page.goto(console_server.url("/history"))
     page.get_by_role("heading", name="调用记录").wait_for()
     _rows(page).nth(2).wait_for()
-    page.screenshot(path=str(screenshot_dir / "history-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "history-zh.png")
 
     # On a phone, records and ledger lines are cards with the same figures and actions.
     page.set_viewport_size({"width": 390, "height": 844})
@@ -300,7 +300,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     page.get_by_role("heading", name="费用中心").wait_for()
     page.get_by_test_id("ledger-card").nth(9).wait_for()
     assert not page.get_by_test_id("ledger-row").first.is_visible()
-    page.screenshot(path=str(screenshot_dir / "billing-390.png"), full_page=True)
+    screenshot(page, screenshot_dir / "billing-390.png")
     page.goto(console_server.url("/history"))
     page.get_by_role("heading", name="调用记录").wait_for()
     cards = page.get_by_test_id("history-card")
@@ -309,7 +309,7 @@ def test_history_and_billing_show_every_operation_with_its_exact_charge(
     shown_costs = sorted(c.inner_text() for c in cards.get_by_test_id("history-cost").all())
     kept = [r for r in records if r.id != sed.id]
     assert shown_costs == sorted(f"¥{format_yuan(r.cost_micros)}" for r in kept)
-    page.screenshot(path=str(screenshot_dir / "history-390.png"), full_page=True)
+    screenshot(page, screenshot_dir / "history-390.png")
     # Nothing sticks out sideways: wide tables scroll inside their own box.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 

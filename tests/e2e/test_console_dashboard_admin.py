@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     SIGNIN,
     new_email,
     register,
+    screenshot,
     sign_in_as,
     sign_in_form,
     speak_through_api,
@@ -117,21 +118,21 @@ def test_dashboard_shows_balance_chart_and_recent_activity(page, console_server,
     assert page.get_by_test_id("low-balance").count() == 0
     for test_id in ("link-playground", "link-clone", "link-keys", "link-docs"):
         assert page.get_by_test_id(test_id).is_visible()
-    page.screenshot(path=str(screenshot_dir / "dashboard-activity.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard-activity.png")
 
     _switch_language(page)
     page.get_by_role("heading", name="概览").wait_for()
     assert "语音合成" in rows.first.inner_text()
-    page.screenshot(path=str(screenshot_dir / "dashboard-activity-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard-activity-zh.png")
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_test_id("balance").wait_for()
-    page.screenshot(path=str(screenshot_dir / "dashboard-390-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard-390-zh.png")
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.get_by_test_id("color-mode-switch").first.click()
     page.locator("html.dark").wait_for(state="attached")
-    page.screenshot(path=str(screenshot_dir / "dashboard-dark-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard-dark-zh.png")
 
 
 def test_a_low_balance_is_flagged(page, console_server, screenshot_dir):
@@ -145,7 +146,7 @@ def test_a_low_balance_is_flagged(page, console_server, screenshot_dir):
     # A new account has no usage yet: the empty state says where to start.
     assert page.get_by_test_id("recent-activity").get_by_test_id("empty-state").is_visible()
     assert page.get_by_test_id("usage-chart").get_by_test_id("empty-state").is_visible()
-    page.screenshot(path=str(screenshot_dir / "dashboard-low-balance.png"), full_page=True)
+    screenshot(page, screenshot_dir / "dashboard-low-balance.png")
 
 
 def test_an_admin_grants_credit_and_creates_codes(page, console_server, screenshot_dir):
@@ -159,7 +160,7 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     page.locator("[data-testid=model-row]").first.wait_for()
     assert page.get_by_test_id("model-row").count() > 10
     assert "Available" in page.get_by_test_id("catalog").inner_text()
-    page.screenshot(path=str(screenshot_dir / "admin.png"), full_page=True)
+    screenshot(page, screenshot_dir / "admin.png")
 
     page.get_by_test_id("account-search").fill(member_email[:14])
     page.get_by_role("button", name="Search").click()
@@ -192,11 +193,11 @@ def test_an_admin_grants_credit_and_creates_codes(page, console_server, screensh
     with console_server.connected() as database, database.read() as session:
         last4s = set(session.execute(select(RedemptionCode.last4)).scalars())
     assert {code[-4:] for code in minted} <= last4s
-    page.screenshot(path=str(screenshot_dir / "admin-codes.png"), full_page=True)
+    screenshot(page, screenshot_dir / "admin-codes.png")
 
     _switch_language(page)
     page.get_by_role("heading", name="管理后台").wait_for()
-    page.screenshot(path=str(screenshot_dir / "admin-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "admin-zh.png")
 
 
 def test_a_normal_user_is_refused_the_admin_page(page, console_server):
@@ -226,7 +227,7 @@ def test_the_api_guide_uses_the_visitors_key_and_this_server(
     assert page.get_by_test_id("base-url").inner_text() == console_server.base_url
     curl = page.get_by_test_id("example-amphion-curl").inner_text()
     assert f"{console_server.base_url}/tts/v1/audio/speech" in curl and hint.inner_text() in curl
-    page.screenshot(path=str(screenshot_dir / "developers.png"), full_page=True)
+    screenshot(page, screenshot_dir / "developers.png")
 
     # The snippet runs as copied once the full key is in the environment.
     script = curl.replace(f'export AMPHION_API_KEY="{hint.inner_text()}"', "")
@@ -247,14 +248,14 @@ def test_the_api_guide_uses_the_visitors_key_and_this_server(
     assert f"{console_server.base_url}/api/open/tts" in fish.inner_text()
     page.get_by_test_id("dialect-openai").click()
     assert "/v1" in page.get_by_test_id("example-openai_sdk").inner_text()
-    page.screenshot(path=str(screenshot_dir / "developers-openai.png"), full_page=True)
+    screenshot(page, screenshot_dir / "developers-openai.png")
 
     _switch_language(page)
     page.get_by_role("heading", name="API 指南").wait_for()
-    page.screenshot(path=str(screenshot_dir / "developers-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "developers-zh.png")
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_test_id("base-url").wait_for()
-    page.screenshot(path=str(screenshot_dir / "developers-390-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "developers-390-zh.png")
 
 
 def test_sign_up_checks_fields_as_they_are_left(page, console_server, screenshot_dir):
@@ -287,7 +288,7 @@ def test_sign_up_checks_fields_as_they_are_left(page, console_server, screenshot
     page.get_by_role("button", name="Create account").focus()
     page.get_by_test_id("password-ok").wait_for()
     page.get_by_test_id("confirm-error").filter(has_text="do not match").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signup-checks.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signup-checks.png")
 
     # Submitting with the mismatch creates nothing and keeps the visitor here.
     page.get_by_role("button", name="Create account").click()
@@ -299,7 +300,7 @@ def test_sign_up_checks_fields_as_they_are_left(page, console_server, screenshot
     page.get_by_label("确认密码").fill("different")
     page.get_by_label("电子邮箱").focus()
     page.get_by_test_id("confirm-error").filter(has_text="两次输入的密码不一致").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signup-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signup-zh.png")
 
     page.get_by_label("确认密码").fill(PASSWORD)
     page.get_by_role("button", name="创建账户").click()
@@ -313,7 +314,7 @@ def test_sign_in_says_the_same_for_unknown_e_mail_and_wrong_password(
     email = _email_of(console_server, _account(console_server))
     page.goto(console_server.url("/signin"))
     page.get_by_role("heading", name="Sign in to Amphion").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signin-en.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signin-en.png")
 
     answers = []
     for address, password in ((email, "not-the-password"), (new_email("nobody"), PASSWORD)):
@@ -333,4 +334,4 @@ def test_sign_in_says_the_same_for_unknown_e_mail_and_wrong_password(
     page.get_by_label("密码").fill("still-not-the-password")
     page.get_by_role("button", name="登录", exact=True).click()
     page.get_by_test_id("form-error").filter(has_text="邮箱或密码不正确").wait_for()
-    page.screenshot(path=str(screenshot_dir / "signin-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "signin-zh.png")

@@ -29,6 +29,7 @@ from tests.e2e.conftest import AUTOPLAY_ARG, Server, chromium
 from tests.e2e.helpers import (
     analyze_in_playground,
     new_email,
+    screenshot,
     sign_up,
     speak_in_playground,
     speak_through_api,
@@ -91,7 +92,7 @@ def _shot(page, path: Path) -> None:
     """A full-page screenshot from the top, once dialogs and charts have stopped animating."""
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
-    page.screenshot(path=str(path), full_page=True)
+    screenshot(page, path)
 
 
 # --- the journey --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from tests.e2e.helpers import (
     new_email,
     new_session,
     register,
+    screenshot,
     sign_in_as,
     sign_in_form,
     speak_through_api,
@@ -110,7 +111,7 @@ def _shot(page, path: Path, *, full_page: bool = True) -> None:
         toasts.first.wait_for(state="detached", timeout=10_000)
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(400)
-    page.screenshot(path=str(path), full_page=full_page)
+    screenshot(page, path, full_page=full_page)
 
 
 def _speak(server: Server, api_key: str) -> httpx.Response:

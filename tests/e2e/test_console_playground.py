@@ -20,6 +20,7 @@ from tests.e2e.conftest import AUTOPLAY_ARG, FAKE_MICROPHONE_ARGS, Server, chrom
 from tests.e2e.helpers import (
     analyze_in_playground,
     new_email,
+    screenshot,
     sign_up,
     speak_in_playground,
     transcribe_in_playground,
@@ -83,7 +84,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
     english_cost = speak_in_playground(page, "Hello, and welcome to the Amphion playground.")
     assert float(page.get_by_test_id("tts-duration").inner_text().split()[0]) > 0.5
     page.get_by_test_id("tts-download").wait_for()
-    page.screenshot(path=str(screenshot_dir / "playground-tts.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-tts.png")
 
     _, balance, records = _account(console_server, email)
     speech = [r for r in records if r.type == "tts"]
@@ -104,7 +105,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
         page.get_by_test_id("asr-download-srt").click()
     subtitles = Path(download.value.path()).read_text()
     assert "-->" in subtitles and "test" in subtitles.lower()
-    page.screenshot(path=str(screenshot_dir / "playground-asr.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-asr.png")
 
     # --- the microphone (Chromium's fake device beeps): the run must succeed -----------------
     panel = _active_panel(page)
@@ -124,7 +125,7 @@ def test_playground_speech_recognition_emotion_and_microphone(
         "() => document.querySelectorAll('[data-testid=\"sed-chart\"] .recharts-bar-rectangle')"
         ".length === 7"
     )
-    page.screenshot(path=str(screenshot_dir / "playground-sed.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-sed.png")
 
     _, balance, records = _account(console_server, email)
     assert sorted({r.type for r in records}) == ["asr", "sed", "tts"]
@@ -138,21 +139,21 @@ def test_playground_speech_recognition_emotion_and_microphone(
     # The stream link worked once; after a reload the player holds the stored file.
     assert page.get_by_test_id("tts-player").get_attribute("src").startswith("/files/")
     wait_playable(page, "tts-player")
-    page.screenshot(path=str(screenshot_dir / "playground-tts-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-tts-zh.png")
     page.get_by_test_id("tab-asr").click()
     _active_panel(page).get_by_text("拖放音频文件到此处，或点击选择").wait_for()
-    page.screenshot(path=str(screenshot_dir / "playground-asr-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-asr-zh.png")
     page.get_by_test_id("tab-sed").click()
-    page.screenshot(path=str(screenshot_dir / "playground-sed-zh.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-sed-zh.png")
     page.get_by_test_id("tab-tts").click()
     page.get_by_test_id("color-mode-switch").first.click()
     page.wait_for_function("() => document.documentElement.classList.contains('dark')")
-    page.screenshot(path=str(screenshot_dir / "playground-tts-zh-dark.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-tts-zh-dark.png")
     page.get_by_test_id("color-mode-switch").first.click()
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_test_id("tab-tts").click()
     page.get_by_test_id("tts-generate").wait_for()
-    page.screenshot(path=str(screenshot_dir / "playground-tts-390.png"), full_page=True)
+    screenshot(page, screenshot_dir / "playground-tts-390.png")
 
 
 def test_links_preset_model_and_voice_and_a_short_balance_is_a_friendly_toast(

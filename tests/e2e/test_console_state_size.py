@@ -24,6 +24,7 @@ from api.keys.service import issue_key
 from api.voices import service as voices
 from console import routes
 from tests.e2e.conftest import Server
+from tests.e2e.helpers import screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +165,7 @@ def test_state_of_a_heavy_account_stays_under_100_kb(page, console_server, scree
         assert page.get_by_role("heading", name="Page not found").count() == 0, route
         assert page.url.rstrip("/").endswith(route), f"{route} sent the user to {page.url}"
         sizes[route] = seen.size()
-        page.screenshot(path=str(screenshot_dir / f"heavy{route.replace('/', '-')}.png"))
+        screenshot(page, screenshot_dir / f"heavy{route.replace('/', '-')}.png", full_page=False)
 
     total = seen.size()
     report = ", ".join(f"{route} {size / 1000:.1f} kB" for route, size in sizes.items())

@@ -22,7 +22,7 @@ from api.engines.base import Pcm
 from api.history.models import HistoryRecord
 from api.voices.models import ClonedVoice
 from tests.e2e.conftest import FAKE_MICROPHONE_ARGS, Server, fresh_page, launch_chromium
-from tests.e2e.helpers import choose_option, new_email, sign_up, wait_playable
+from tests.e2e.helpers import choose_option, new_email, screenshot, sign_up, wait_playable
 from tests.speech.test_speech_cloning import sample_wav
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +71,7 @@ def _history_of(server: Server, email: str) -> list[HistoryRecord]:
 def _shot(page, path: Path) -> None:
     """A full-page screenshot from the top (so sticky bars sit where a visitor sees them)."""
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(path), full_page=True)
+    screenshot(page, path)
 
 
 def _switch_language(page, *, to: str) -> None:
@@ -263,17 +263,17 @@ def test_voice_library_filters_search_and_preview(page, console_server, screensh
     wait_playable(page, "preview-audio")
     assert page.get_by_test_id("preview-name").inner_text() == name
     # The player sticks to the bottom of the window: a window-sized shot shows it in place.
-    page.screenshot(path=str(screenshot_dir / "voice-library-preview-en.png"))
+    screenshot(page, screenshot_dir / "voice-library-preview-en.png", full_page=False)
 
     _switch_language(page, to="zh")
     page.get_by_text("音色库").first.wait_for()
     _shot(page, screenshot_dir / "voice-library-zh.png")
     page.get_by_test_id("color-mode-switch").first.click()
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(screenshot_dir / "voice-library-dark-zh.png"))
+    screenshot(page, screenshot_dir / "voice-library-dark-zh.png", full_page=False)
     page.set_viewport_size({"width": 390, "height": 844})
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(screenshot_dir / "voice-library-390-zh.png"))
+    screenshot(page, screenshot_dir / "voice-library-390-zh.png", full_page=False)
 
 
 def test_a_sample_recorded_from_the_microphone_is_checked_like_an_upload(
