@@ -82,6 +82,21 @@ def test_each_language_is_spoken_by_the_voices_engine_for_it(
     assert [r.voice for r in fakes.piper.requests] == ["joe"]
 
 
+def test_mixed_text_is_spoken_language_by_language_and_english_reaches_its_engine_whole(
+    speech: SpeechContext, fakes: Fakes, caller: Callable[[], Caller]
+) -> None:
+    english = f"{ENGLISH}\n\nA second paragraph.  It ends here."
+    synthesize(speech, caller(), SpeechOrder("cosyvoice-v3-flash", english, voice="longanyang"))
+    assert [r.text for r in fakes.piper.requests] == [english]
+    assert not fakes.espeak.requests
+
+    fakes.piper.requests.clear()
+    mixed = f"{CHINESE}{ENGLISH} 再见。"
+    synthesize(speech, caller(), SpeechOrder("cosyvoice-v3-flash", mixed, voice="longanyang"))
+    assert [r.text for r in fakes.espeak.requests] == [CHINESE, "再见。"]
+    assert [r.text for r in fakes.piper.requests] == [ENGLISH]
+
+
 def test_the_model_default_voice_is_used_when_none_is_named(
     speech: SpeechContext, fakes: Fakes, caller: Callable[[], Caller]
 ) -> None:
