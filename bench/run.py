@@ -23,6 +23,7 @@ import contextlib
 import gc
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -404,7 +405,15 @@ def _names(row: str, name: str) -> bool:
     return row == name or row.startswith(f"{name} ")
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every server, fake and browser the run started is stopped
+    by the ``with`` that started it (they run in sessions of their own, which a signal to the
+    bench alone does not reach)."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, about 1.5 minutes")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
