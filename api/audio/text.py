@@ -93,6 +93,13 @@ def is_cjk(char: str) -> bool:
     )
 
 
+# ``is_cjk``'s ranges as a regular-expression class (tests/audio check they agree everywhere).
+_CJK_CLASS: Final = (
+    "\u3000-\u30ff\u3100-\u312f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\ufe30-\ufe4f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\U00020000-\U0003ffff"
+)
+
+
 def _joins_previous(char: str) -> bool:
     """Characters that must stay with the one before them (accents, ZWJ, variation selectors)."""
     return (
@@ -113,7 +120,7 @@ class _Cuts:
             protected[span_start + 1 : span_end] = b"\x01" * max(0, span_end - span_start - 1)
         self.protected = protected
         self.tiers: list[list[int]] = [[], [], [], []]
-        for p in range(1, n):
+        for p in _candidates(text):
             if protected[p]:
                 continue
             tier = self._tier(p)
@@ -196,6 +203,26 @@ class _Cuts:
         while position > 0 and text[position - 1] in " \t":
             position -= 1
         return position == 0 or text[position - 1] in _LINE_BREAKS
+
+
+# ``_Cuts._tier`` finds a cut at position p only where text[p] is whitespace or CJK, or where
+# text[p - 1] is a line break, a sentence end, a closer, a clause mark or CJK: every other
+# position is skipped in C rather than looked at character by character in Python. English
+# prose has about one such position in five: B5's 200 characters take 0.04 ms instead of 0.33;
+# text that is all CJK (every position a candidate) costs what it did.
+_CUT_AT: Final = re.compile(
+    "(?<=[{}{}])|(?=[\\s{}])".format(
+        re.escape("".join(sorted(_LINE_BREAKS | SENTENCE_ENDS | CLOSERS | CLAUSE_MARKS))),
+        _CJK_CLASS,
+        _CJK_CLASS,
+    )
+)
+
+
+def _candidates(text: str) -> list[int]:
+    """The positions 1 … len(text) - 1 where ``_Cuts._tier`` may find a cut, in order."""
+    end = len(text)  # found after the last character too (by the look back), never a cut
+    return [match.start() for match in _CUT_AT.finditer(text, 1) if match.start() < end]
 
 
 def _is_punctuation_start(char: str) -> bool:

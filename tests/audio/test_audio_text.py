@@ -10,6 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.audio import count_characters, split_sentences, split_text
+from api.audio.text import (
+    _CJK_CLASS,
+    CLAUSE_MARKS,
+    CLOSERS,
+    OPENERS,
+    SENTENCE_ENDS,
+    _Cuts,
+    is_cjk,
+)
 
 
 def locate(text: str, segments: list[str]) -> list[tuple[int, int]]:
@@ -235,3 +244,45 @@ def test_any_unicode_text_splits_within_the_limit(text: str, max_chars: int):
     segments = split_text(text, max_chars)
     assert all(0 < len(segment) <= max_chars for segment in segments)
     assert re.sub(r"\s", "", "".join(segments)) == re.sub(r"\s", "", text)
+
+
+# --- the cut finder skips positions in C: it finds exactly what looking at each one finds --------
+
+
+def _tiers_looking_everywhere(text: str) -> list[list[int]]:
+    """Every position given to ``_Cuts._tier`` in turn, as the finder did before it skipped."""
+    cuts = _Cuts(text)
+    tiers: list[list[int]] = [[], [], [], []]
+    for position in range(1, len(text)):
+        if not cuts.protected[position]:
+            tier = cuts._tier(position)
+            if tier is not None:
+                tiers[tier].append(position)
+    return tiers
+
+
+PUNCTUATION = "".join(sorted(SENTENCE_ENDS | CLOSERS | OPENERS | CLAUSE_MARKS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts())
+def test_the_cuts_found_are_those_of_every_position_looked_at(sample) -> None:
+    text, _ = sample
+    assert _Cuts(text).tiers == _tiers_looking_everywhere(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=400),
+        st.text(alphabet=f"aZ1 .\n\r\t\u3000\u00a0\u200d\u0301你好ア{PUNCTUATION}", max_size=400),
+    )
+)
+def test_the_cuts_found_in_any_text_are_those_of_every_position_looked_at(text: str) -> None:
+    assert _Cuts(text).tiers == _tiers_looking_everywhere(text)
+
+
+def test_the_cjk_class_is_is_cjk_for_every_code_point() -> None:
+    pattern = re.compile(f"[{_CJK_CLASS}]")
+    chars = map(chr, range(0x40100))
+    assert [char for char in chars if bool(pattern.match(char)) != is_cjk(char)] == []
