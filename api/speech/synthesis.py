@@ -85,7 +85,9 @@ class Plan:
     renditions: dict[str, Rendition]  # "zh" / "en" → how that language is spoken
 
     def rendition_for(self, text: str) -> Rendition:
-        language = text_language(text)
+        return self._rendition_in(text_language(text))
+
+    def _rendition_in(self, language: str) -> Rendition:
         return self.renditions.get(language) or next(iter(self.renditions.values()))
 
     def runs(self, text: str) -> list[tuple[Rendition, str]]:
@@ -98,7 +100,7 @@ class Plan:
         if len(self.renditions) == 1:
             return [(next(iter(self.renditions.values())), text)]
         if text_language(text) == "en":
-            return [(self.rendition_for(text), text)]
+            return [(self._rendition_in("en"), text)]
         runs: list[tuple[Rendition, str]] = []
         for sentence in audio.split_sentences(text):
             rendition = self.rendition_for(sentence)

@@ -282,7 +282,21 @@ def test_the_cuts_found_in_any_text_are_those_of_every_position_looked_at(text: 
     assert _Cuts(text).tiers == _tiers_looking_everywhere(text)
 
 
+# Han, kana, bopomofo and CJK/full-width punctuation, as code point ranges: the module's
+# docstring and ``is_cjk``'s meaning, checked against the class that implements it.
+CJK_RANGES = (
+    (0x3000, 0x30FF), (0x3100, 0x312F), (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40),
+    (0xFF5B, 0xFF65), (0x20000, 0x3FFFF),
+)  # fmt: skip
+
+
 def test_the_cjk_class_is_is_cjk_for_every_code_point() -> None:
     pattern = re.compile(f"[{_CJK_CLASS}]")
-    chars = map(chr, range(0x40100))
+    chars = list(map(chr, range(0x40100)))
+
+    def in_ranges(char: str) -> bool:
+        return any(low <= ord(char) <= high for low, high in CJK_RANGES)
+
     assert [char for char in chars if bool(pattern.match(char)) != is_cjk(char)] == []
+    assert [char for char in chars if is_cjk(char) != in_ranges(char)] == []
